@@ -1,0 +1,68 @@
+"""The request path, built in exactly one place.
+
+    observe → errors → route → auth → body → policy → ratelimit → forward
+
+- observe: request id, in-flight gauge; when the request ends, metrics, the
+  audit event and the access log line (metadata only). Outermost, so it sees
+  the final status of every request, error responses included.
+- errors: any exception becomes a provider-shaped error response; no
+  exception text that was not written by the gateway reaches the client.
+- route: path → upstream and endpoint kind; unknown paths are 404 here,
+  before anything else is read.
+- auth: the credential becomes a `Principal` (headers only: an unauthenticated
+  client cannot make the gateway read a body).
+- body: the request body, capped, parsed once; model/stream/max_tokens.
+- policy: key scopes and the ZDR policy; may rewrite the body.
+- ratelimit: requests, tokens, concurrency; reconciles usage afterwards.
+- forward: the upstream call, streamed back chunk by chunk.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway import forward
+from gateway.auth.stage import auth_stage
+from gateway.config import Config
+from gateway.metrics import Labels, Metrics
+from gateway.middleware.body import body_stage
+from gateway.middleware.errors import errors_stage
+from gateway.middleware.observe import observe_stage
+from gateway.middleware.route import route_stage
+from gateway.policy.stage import policy_stage
+from gateway.ratelimit.stage import ratelimit_stage
+from gateway.routes import Router
+from gateway.state import CONFIG, LABELS, METRICS, READY, ROUTER, UPSTREAMS
+from gateway.upstream import UpstreamPool
+
+
+def build_app(config: Config, metrics: Metrics) -> web.Application:
+    app = web.Application(
+        middlewares=[
+            observe_stage,
+            errors_stage,
+            route_stage,
+            auth_stage,
+            body_stage,
+            policy_stage,
+            ratelimit_stage,
+        ],
+        # The body stage enforces the configured cap itself, with a provider-shaped 413.
+        client_max_size=config.server.max_body_bytes + 1,
+    )
+    app[CONFIG] = config
+    app[METRICS] = metrics
+    app[LABELS] = Labels(config.metrics.teams, config.metrics.models)
+    app[ROUTER] = Router(config.upstreams)
+    app[READY] = [True]
+    app[UPSTREAMS] = UpstreamPool(config.upstreams, metrics)
+    app.cleanup_ctx.append(_upstreams_ctx)
+    # Every path goes through the chain; the route stage decides what exists.
+    app.router.add_route("*", "/{tail:.*}", forward.handle)
+    return app
+
+
+async def _upstreams_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    await app[UPSTREAMS].start()
+    yield
+    await app[UPSTREAMS].close()

@@ -1,0 +1,1 @@
+"""The metadata-only audit trail."""

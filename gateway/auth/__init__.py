@@ -1,0 +1,1 @@
+"""Authentication: credentials become a `Principal`."""

@@ -1,0 +1,238 @@
+"""The gateway's configuration: a declared schema, validated once at load, then frozen.
+
+YAML in, `Config` out. `${ENV_VAR}` (or `${ENV_VAR:-default}`) inside a string
+value expands from the environment after parsing, so a secret never passes
+through the YAML parser and never appears in an error message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from gateway.audit.settings import AuditSettings
+from gateway.auth.settings import AuthSettings
+from gateway.policy.settings import PolicySettings
+from gateway.ratelimit.settings import RateLimitSettings
+from gateway.settings_base import Section
+
+MiB = 1024 * 1024
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Field names whose values are never echoed in an error message.
+_SECRET_HINTS = ("key", "secret", "password", "token", "redis_url")
+
+
+class TLSSettings(Section):
+    # Plaintext only with an explicit `enabled: false`.
+    enabled: bool = True
+    cert_file: str | None = None
+    key_file: str | None = None
+    # A CA bundle here = client certificates required (mTLS).
+    client_ca_file: str | None = None
+    min_version: Literal["1.2", "1.3"] = "1.2"
+    # How often certificate files are checked for rotation on disk.
+    reload_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _files_when_enabled(self) -> TLSSettings:
+        if self.enabled and not (self.cert_file and self.key_file):
+            raise ValueError("cert_file and key_file are required unless `enabled: false`")
+        return self
+
+
+class ServerSettings(Section):
+    host: str = "0.0.0.0"
+    port: int = Field(default=8443, ge=0, le=65535)
+    tls: TLSSettings
+    max_body_bytes: int = Field(default=32 * MiB, gt=0, le=512 * MiB)
+    # In-flight streams may finish for this long after SIGTERM.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # Slow clients: a request whose headers/body do not arrive within this are dropped.
+    client_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+
+class AdminSettings(Section):
+    host: str = "0.0.0.0"
+    port: int = Field(default=9464, ge=0, le=65535)
+
+
+class Timeouts(Section):
+    connect: float = Field(default=10.0, gt=0, le=600)
+    # From request sent to response headers (a model may think before its first byte).
+    first_byte: float = Field(default=120.0, gt=0, le=3600)
+    # Longest silence between two chunks of a streamed response.
+    idle: float = Field(default=120.0, gt=0, le=3600)
+    total: float = Field(default=900.0, gt=0, le=24 * 3600)
+
+
+class UpstreamSettings(Section):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    provider: Literal["anthropic", "openai"]
+    url: str
+    api_key: str = Field(min_length=1)
+    ca_file: str | None = None
+    # Client paths under this prefix go to this upstream with the prefix removed.
+    prefix: str = Field(default="", pattern=r"^(/[a-z0-9_-]+)*$")
+    timeouts: Timeouts = Timeouts()
+    max_connections: int = Field(default=100, gt=0, le=10000)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", v):
+            raise ValueError("expected an http(s) URL such as https://api.anthropic.com")
+        return v.rstrip("/")
+
+
+class MetricsSettings(Section):
+    # Team label values; any other team is counted as `other`.
+    teams: list[str] = []
+    # Model label values: a model matching one of these globs is its own label,
+    # anything else is `other` (clients cannot create series).
+    models: list[str] = ["claude-*", "gpt-*", "o[0-9]*"]
+
+
+class LoggingSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Config(Section):
+    server: ServerSettings
+    admin: AdminSettings = AdminSettings()
+    upstreams: list[UpstreamSettings] = Field(min_length=1)
+    auth: AuthSettings = AuthSettings()
+    ratelimit: RateLimitSettings = RateLimitSettings()
+    policy: PolicySettings = PolicySettings()
+    audit: AuditSettings = AuditSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @model_validator(mode="after")
+    def _unique_upstreams(self) -> Config:
+        names = [u.name for u in self.upstreams]
+        if len(set(names)) != len(names):
+            raise ValueError("upstream names must be unique")
+        prefixes = [u.prefix for u in self.upstreams]
+        if len(set(prefixes)) != len(prefixes):
+            raise ValueError("upstream prefixes must be unique (give each a distinct `prefix`)")
+        return self
+
+    def digest(self) -> str:
+        """A stable hash of the effective config (secrets hashed, never shown)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class ConfigError(Exception):
+    """Every problem in a config file, each named by its path in the file."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: {path or '(top level)'}: {msg}" for path, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+def load(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Config:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [("", f"cannot read file: {exc.strerror}")]) from None
+    return parse(text, source=source, env=env, base_dir=Path(path).parent)
+
+
+def parse(
+    text: str,
+    *,
+    source: str = "<config>",
+    env: dict[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> Config:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(source, [("", f"not valid YAML {where}".strip())]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [("", "expected a mapping of sections (server, upstreams, …)")])
+    problems: list[tuple[str, str]] = []
+    expanded = _expand(raw, os.environ if env is None else env, "", problems)
+    if base_dir is not None:
+        expanded = _resolve_files(expanded, base_dir)
+    if problems:
+        raise ConfigError(source, problems)
+    try:
+        return Config.model_validate(expanded)
+    except ValidationError as exc:
+        raise ConfigError(source, [_describe(e) for e in exc.errors()]) from None
+
+
+def _expand(node: Any, env: Any, path: str, problems: list[tuple[str, str]]) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand(v, env, _join(path, k), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v, env, f"{path}[{i}]", problems) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return str(env[name])
+            if default is not None:
+                return default
+            problems.append((path, f"environment variable {name} is not set"))
+            return ""
+
+        return _ENV.sub(sub, node)
+    return node
+
+
+def _resolve_files(node: Any, base: Path) -> Any:
+    """Relative `*_file` paths are relative to the config file's directory."""
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if isinstance(k, str) and k.endswith(("_file", "path")) and isinstance(v, str) and v:
+                out[k] = v if os.path.isabs(v) else str(base / v)
+            else:
+                out[k] = _resolve_files(v, base)
+        return out
+    if isinstance(node, list):
+        return [_resolve_files(v, base) for v in node]
+    return node
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _describe(err: Any) -> tuple[str, str]:
+    loc = err.get("loc", ())
+    path = ""
+    for part in loc:
+        path = f"{path}[{part}]" if isinstance(part, int) else _join(path, part)
+    msg = str(err.get("msg", "invalid value"))
+    msg = msg.removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        msg = "unknown option (check the spelling; see config/gateway.example.yaml)"
+    elif err.get("type") == "missing":
+        msg = "required option is missing"
+    last = str(loc[-1]) if loc else ""
+    secret = any(h in last.lower() for h in _SECRET_HINTS)
+    value = err.get("input")
+    if not secret and isinstance(value, str | int | float | bool) and err.get("type") not in (
+        "missing",
+        "extra_forbidden",
+    ):
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        msg = f"{msg} (got {shown})"
+    return path, msg

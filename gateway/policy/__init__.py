@@ -1,0 +1,1 @@
+"""The ZDR policy: what may be sent upstream without creating retention."""

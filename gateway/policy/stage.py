@@ -1,0 +1,13 @@
+"""The policy stage: key scopes and the ZDR policy.
+
+PLACEHOLDER until the ZDR policy lands (issue 5): everything routed is allowed.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+@web.middleware
+async def policy_stage(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    return await handler(request)

@@ -1,0 +1,1 @@
+"""Rate limits: requests, tokens and concurrency per key and team."""

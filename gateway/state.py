@@ -1,0 +1,68 @@
+"""Typed keys for everything stored on the aiohttp app and request. All of them live here."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from gateway.usage import Usage
+
+if TYPE_CHECKING:
+    from gateway.auth.principal import Principal
+    from gateway.config import Config
+    from gateway.metrics import Labels, Metrics
+    from gateway.routes import Route, Router
+    from gateway.upstream import UpstreamPool
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """What the stages learn about one request. Metadata only, except `body`/`json`,
+    which hold the request content in memory for the life of the request and are
+    never logged, audited or put in an error (see THREAT_MODEL.md)."""
+
+    request_id: str
+    started: float = field(default_factory=time.monotonic)
+    route: Route | None = None
+    principal: Principal | None = None
+    # Content: in memory only, dropped with the request.
+    body: bytes = b""
+    json: dict[str, Any] | None = None
+    # Raw model name from the body: unvalidated client text. Use `model_label` outside.
+    model: str | None = None
+    model_label: str = "none"
+    stream: bool = False
+    max_tokens: int | None = None
+    # Set by the policy stage when it rewrote the body (forward re-serialises json).
+    body_rewritten: bool = False
+    # Policy decisions (rule ids, bounded) for the audit trail.
+    decisions: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    status: int = 0
+    error_type: str | None = None
+    error_reason: str | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    ttfb: float | None = None
+    upstream_status: int | None = None
+    # Upstream's request id, kept only when it has the provider's id shape.
+    upstream_request_id: str | None = None
+    stream_error: str | None = None
+    # Headers a stage adds to whatever response goes back (e.g. rate-limit state).
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    # Opaque per-stage state (e.g. the rate limiter's reservation).
+    reservation: Any = None
+
+
+CONFIG: web.AppKey[Config] = web.AppKey("config")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+LABELS: web.AppKey[Labels] = web.AppKey("labels")
+ROUTER: web.AppKey[Router] = web.AppKey("router")
+UPSTREAMS: web.AppKey[UpstreamPool] = web.AppKey("upstreams")
+# A one-element list so that shutdown can flip readiness without replacing the key.
+READY: web.AppKey[list[bool]] = web.AppKey("ready")
+
+CTX: web.RequestKey[RequestContext] = web.RequestKey("ctx")
