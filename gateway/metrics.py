@@ -159,6 +159,19 @@ class Metrics:
             ["op"],
             registry=r,
         )
+        self.tls_reloads = Counter(
+            "zdr_gateway_tls_reloads",
+            "Server certificate changes seen on disk, by outcome (success, error: the "
+            "previous certificate is still served).",
+            ["outcome"],
+            registry=r,
+        )
+        self.tls_cert_expiry = Gauge(
+            "zdr_gateway_tls_cert_expiry_timestamp_seconds",
+            "notAfter of the server certificate being served (Unix time).",
+            registry=r,
+            multiprocess_mode="min",
+        )
         self.build_info = Gauge(
             "zdr_gateway_build_info",
             "Build information; always 1.",
