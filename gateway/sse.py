@@ -64,8 +64,11 @@ class SSESplitter:
     def _dispatch(self, raw: bytes) -> None:
         if raw.startswith(b"event:"):
             # Fast path: most events (text deltas) are not wanted; skip them undecoded.
-            nl = raw.find(b"\n")
-            if raw[6 : nl if nl >= 0 else len(raw)].strip() not in self._wanted:
+            end = raw.find(b"\n")
+            if self._cr:
+                cr = raw.find(b"\r")
+                end = cr if end < 0 or 0 <= cr < end else end
+            if raw[6 : end if end >= 0 else len(raw)].strip() not in self._wanted:
                 return
         event = b"message"
         data: list[bytes] = []

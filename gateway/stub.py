@@ -110,7 +110,7 @@ class StubUpstream:
                 "stop_sequence": None,
                 "usage": {"input_tokens": input_tokens, "output_tokens": events},
             },
-            headers={"request-id": "req_stub0001"},
+            headers={"request-id": "req_stub0001", "anthropic-organization-id": "org_stub_private"},
         )
 
     def _events(self, max_tokens: int) -> int:

@@ -7,12 +7,20 @@
 - `start_gateway(cfg_dict)`: starts a gateway in this event loop → `Gateway`.
 - `gateway`: one started with the default config.
 - `anthropic_client`: the official SDK pointed at `gateway`, trusting the test CA.
+- `spawn_gateway(cfg_dict, env=None)`: `python -m gateway serve` in a subprocess on free
+  ports → `GatewayProcess` (its stdout/stderr go to `proc.log_path`; stopped at teardown).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import os
+import signal
+import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,3 +166,91 @@ async def anthropic_client(gateway: Gateway) -> AsyncIterator[anthropic.AsyncAnt
     )
     yield client
     await client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class GatewayProcess:
+    proc: subprocess.Popen[bytes]
+    url: str
+    admin_url: str
+    ca_path: str
+    log_path: Path
+    config_path: Path
+
+    def client_ssl(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_path)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+
+SpawnGateway = Callable[..., Awaitable[GatewayProcess]]
+
+
+@pytest.fixture
+async def spawn_gateway(cert_files: dict[str, str], tmp_path: Path) -> AsyncIterator[SpawnGateway]:
+    procs: list[GatewayProcess] = []
+
+    async def spawn(cfg: dict[str, Any], env: dict[str, str] | None = None) -> GatewayProcess:
+        cfg = copy.deepcopy(cfg)
+        cfg["server"]["port"] = cfg["server"].get("port") or free_port()
+        cfg["admin"]["port"] = cfg["admin"].get("port") or free_port()
+        n = len(procs)
+        config_path = tmp_path / f"gateway-{n}.yaml"
+        config_path.write_text(yaml.safe_dump(cfg))
+        log_path = tmp_path / f"gateway-{n}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "serve", "--config", str(config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+            )
+        scheme = "https" if cfg["server"]["tls"].get("enabled", True) else "http"
+        gp = GatewayProcess(
+            proc,
+            f"{scheme}://localhost:{cfg['server']['port']}",
+            f"http://127.0.0.1:{cfg['admin']['port']}",
+            cert_files["ca_file"],
+            log_path,
+            config_path,
+        )
+        procs.append(gp)
+        await wait_ready(gp)
+        return gp
+
+    yield spawn
+    for gp in procs:
+        if gp.proc.poll() is None:
+            gp.proc.kill()
+            gp.proc.wait()
+
+
+async def wait_ready(gp: GatewayProcess, timeout: float = 15) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            if gp.proc.poll() is not None:
+                raise AssertionError(f"gateway exited {gp.proc.returncode}:\n{gp.log()}")
+            try:
+                async with http.get(gp.admin_url + "/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"gateway not ready in {timeout}s:\n{gp.log()}")
+            await asyncio.sleep(0.05)
