@@ -49,7 +49,12 @@ def _serve(args: argparse.Namespace) -> int:
     if cfg is None:
         return 2
     logs.configure(cfg.logging.level)
-    server.run(server.serve(cfg))
+    try:
+        server.run(server.serve(cfg))
+    except config_mod.ConfigError as exc:
+        # Files named by the config (TLS certificate, key, CA bundles) are read at start.
+        print(exc, file=sys.stderr)
+        return 2
     return 0
 
 

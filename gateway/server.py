@@ -22,7 +22,7 @@ from gateway.app import build_app
 from gateway.config import Config
 from gateway.metrics import Metrics
 from gateway.state import READY
-from gateway.tls import server_context
+from gateway.tls import CertReloader, server_context
 
 log = logging.getLogger("gateway.server")
 
@@ -49,8 +49,12 @@ async def start(config: Config, metrics: Metrics | None = None) -> Running:
         handler_cancellation=True,  # a client that goes away cancels its upstream call
         shutdown_timeout=server.shutdown_grace_seconds,
     )
+    ssl_ctx = None
+    if server.tls.enabled:
+        ssl_ctx = server_context(server.tls)
+        # New handshakes pick up a rotated certificate; before setup(), which freezes the app.
+        app.cleanup_ctx.append(CertReloader(ssl_ctx, server.tls, metrics).lifespan)
     await runner.setup()
-    ssl_ctx = server_context(server.tls) if server.tls.enabled else None
     site = web.TCPSite(runner, server.host, server.port, ssl_context=ssl_ctx, backlog=1024)
     await site.start()
     admin_runner = web.AppRunner(build_admin_app(metrics, ready), access_log=None)
