@@ -1,0 +1,92 @@
+"""`python -m bench.client MODE URL ...`: a measuring client in its own process.
+
+- `paced URL N`: N streamed requests one after another; for each, the seconds from
+  sending the request to the first body byte and to each content_block_delta.
+- `drain URL`: one streamed request whose body is read and thrown away as fast as
+  possible; bytes and seconds.
+
+Prints one JSON document on stdout. URLs may be https (the gateway's self-signed
+certificate is not verified: this measures speed, not trust).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+import aiohttp
+
+from bench.upstream import BIG_DELTA, PACED_EVENTS
+
+DELTA = b"event: content_block_delta"
+
+
+def payload(*, stream: bool, max_tokens: int = 16) -> bytes:
+    doc = {
+        "model": "claude-sonnet-5-5",
+        "max_tokens": max_tokens,
+        "stream": stream,
+        "messages": [{"role": "user", "content": "Say hello in ten words."}],
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+HEADERS = {
+    "content-type": "application/json",
+    "anthropic-version": "2023-06-01",
+    "x-api-key": "stub-upstream-key",  # direct runs need the stub's key; the gateway swaps it
+}
+
+
+async def paced(url: str, n: int) -> dict[str, object]:
+    runs = []
+    async with aiohttp.ClientSession() as http:
+        for _ in range(n + 1):  # the first one warms the connection pools
+            start = time.perf_counter()
+            first = None
+            deltas: list[float] = []
+            async with http.post(url, data=payload(stream=True), headers=HEADERS, ssl=False) as r:
+                assert r.status == 200, r.status
+                pending = b""
+                async for chunk in r.content.iter_any():
+                    now = time.perf_counter() - start
+                    if first is None:
+                        first = now
+                    pending += chunk
+                    # Count deltas completed in this chunk; keep an unfinished tail.
+                    found = pending.count(DELTA)
+                    deltas.extend([now] * found)
+                    pending = pending[pending.rfind(DELTA) + len(DELTA) :] if found else pending
+            assert len(deltas) == PACED_EVENTS, len(deltas)
+            runs.append({"ttfb": first, "deltas": deltas})
+    return {"runs": runs[1:]}
+
+
+async def drain(url: str, total: int) -> dict[str, object]:
+    body = payload(stream=True, max_tokens=total // BIG_DELTA)
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as http:
+        start = time.perf_counter()
+        size = 0
+        async with http.post(url, data=body, headers=HEADERS, ssl=False) as r:
+            assert r.status == 200, r.status
+            async for chunk in r.content.iter_chunked(1 << 20):
+                size += len(chunk)
+        return {"bytes": size, "seconds": time.perf_counter() - start}
+
+
+def main(argv: list[str]) -> None:
+    mode, url = argv[0], argv[1]
+    if mode == "paced":
+        result = asyncio.run(paced(url, int(argv[2])))
+    elif mode == "drain":
+        result = asyncio.run(drain(url, int(argv[2])))
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
