@@ -46,6 +46,10 @@ class Upstream:
             auto_decompress=False,  # bytes pass through as the upstream sent them
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
             trust_env=False,  # SECURITY: no proxy from the environment sees our traffic
+            # SECURITY: one session serves every client, so a jar would replay cookies an
+            # upstream set in one client's response (e.g. a CDN's) on other clients'
+            # requests. It also spares a jar lookup and update on every request.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:
