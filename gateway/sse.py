@@ -53,7 +53,15 @@ class SSESplitter:
 
     def _boundary(self, buf: bytearray, start: int) -> tuple[int, int]:
         if not self._cr:
-            return buf.find(b"\n\n", start), 2
+            # Find each "\n" (memchr) and look at the byte after it. Searching for the
+            # two-byte b"\n\n" directly scans byte by byte: it was 35 % of the gateway's
+            # CPU while relaying a stream of 32 KiB events.
+            i = buf.find(b"\n", start)
+            while 0 <= i < len(buf) - 1:
+                if buf[i + 1] == 0x0A:
+                    return i, 2
+                i = buf.find(b"\n", i + 1)
+            return -1, 2
         best, best_len = -1, 0
         for sep in _SEPARATORS:
             i = buf.find(sep, start)
