@@ -202,7 +202,9 @@ def big_stream(rig: Rig, gw: Proc, gw_url: str, size: int) -> None:
     place(rig, True, "big")
     direct = client(rig, "drain", rig.stub_url("big"), str(size))
     place(rig, False, "big")
+    cpu = gw.cpu_seconds()
     via = client(rig, "drain", gw_url + "/big/v1/messages", str(size))
+    cpu = gw.cpu_seconds() - cpu
     peak = gw.status_kib("VmHWM") / 1024
     assert isinstance(via["bytes"], int)
     assert via["bytes"] >= size, via
@@ -212,6 +214,7 @@ def big_stream(rig: Rig, gw: Proc, gw_url: str, size: int) -> None:
     rig.row("  growth over idle", None, peak - idle, "MiB", ".1f")
     rate = [float(r["bytes"]) / float(r["seconds"]) / MiB for r in (direct, via)]  # type: ignore[arg-type]
     rig.row(f"{label} throughput", rate[0], rate[1], "MiB/s", ",.0f")
+    rig.row("  gateway CPU per GiB relayed", None, cpu / (float(via["bytes"]) / GiB), "s", ".2f")
 
 
 def main() -> int:
