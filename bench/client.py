@@ -21,6 +21,7 @@ import aiohttp
 from bench.upstream import BIG_DELTA, PACED_EVENTS
 
 DELTA = b"event: content_block_delta"
+STAMP = b"\n: sent="
 
 
 def payload(*, stream: bool, max_tokens: int = 16) -> bytes:
@@ -41,26 +42,30 @@ HEADERS = {
 
 
 async def paced(url: str, n: int) -> dict[str, object]:
+    """Per request: seconds to the first body byte, and each delta event's one-way delay
+    from the stub's send stamp (CLOCK_MONOTONIC, shared by processes) to its arrival."""
     runs = []
     async with aiohttp.ClientSession() as http:
         for _ in range(n + 1):  # the first one warms the connection pools
             start = time.perf_counter()
             first = None
-            deltas: list[float] = []
+            delays: list[float] = []
             async with http.post(url, data=payload(stream=True), headers=HEADERS, ssl=False) as r:
                 assert r.status == 200, r.status
                 pending = b""
                 async for chunk in r.content.iter_any():
-                    now = time.perf_counter() - start
+                    arrived = time.monotonic()
                     if first is None:
-                        first = now
+                        first = time.perf_counter() - start
                     pending += chunk
-                    # Count deltas completed in this chunk; keep an unfinished tail.
-                    found = pending.count(DELTA)
-                    deltas.extend([now] * found)
-                    pending = pending[pending.rfind(DELTA) + len(DELTA) :] if found else pending
-            assert len(deltas) == PACED_EVENTS, len(deltas)
-            runs.append({"ttfb": first, "deltas": deltas})
+                    # Events end with "\n\n"; keep an unfinished tail for the next chunk.
+                    *events, pending = pending.split(b"\n\n")
+                    for event in events:
+                        if event.startswith(DELTA):
+                            sent = float(event.rsplit(STAMP, 1)[1])
+                            delays.append(arrived - sent)
+            assert len(delays) == PACED_EVENTS, len(delays)
+            runs.append({"ttfb": first, "delays": delays})
     return {"runs": runs[1:]}
 
 

@@ -8,14 +8,27 @@ Runs on uvloop like the gateway, so "direct" is the same server stack without th
 from __future__ import annotations
 
 import sys
+import time
+from typing import Any
 
 from aiohttp import web
 
+from gateway import stub as stub_module
 from gateway.stub import StubUpstream
 
 PACE = 0.02
 PACED_EVENTS = 10
 BIG_DELTA = 32 * 1024
+
+
+_plain_sse = stub_module._sse
+
+
+def _stamped(event: str, data: dict[str, Any]) -> bytes:
+    """The stub's event plus an SSE comment line (every SSE parser skips it) holding the
+    send time on CLOCK_MONOTONIC, which all processes on a machine share: the client can
+    then measure each event's one-way delay, direct or through the gateway."""
+    return _plain_sse(event, data)[:-1] + f": sent={time.monotonic():.6f}\n\n".encode()
 
 
 def main(argv: list[str]) -> None:
@@ -25,6 +38,7 @@ def main(argv: list[str]) -> None:
     if mode == "paced":
         b.reply = " ".join(f"word{i}" for i in range(PACED_EVENTS))
         b.event_delay = PACE
+        stub_module._sse = _stamped
     elif mode == "big":
         b.delta_bytes = BIG_DELTA
     elif mode != "fast":
