@@ -318,7 +318,7 @@ async def test_rotation_is_served_to_new_connections(ca, serve, metrics, tmp_pat
         async def rotated() -> bool:
             return await served_cert(server, trusting(ca)) == der(new)
 
-        await eventually(rotated, timeout=20 * FAST)
+        await eventually(rotated)
         assert reloads(metrics, "success") == 1
         assert reloads(metrics, "error") == 0
         assert metrics.registry.get_sample_value(expiry) == new_expiry(new)
@@ -363,7 +363,7 @@ async def test_broken_rotation_keeps_the_old_certificate(
         async def refused() -> bool:
             return reloads(metrics, "error") == 1
 
-        await eventually(refused, timeout=20 * FAST)
+        await eventually(refused)
         assert await served_cert(server, trusting(ca)) == der(old)
         # An unchanged broken state is counted once, not on every tick.
         await asyncio.sleep(5 * FAST)
@@ -376,7 +376,7 @@ async def test_broken_rotation_keeps_the_old_certificate(
         async def rotated() -> bool:
             return await served_cert(server, trusting(ca)) == der(new)
 
-        await eventually(rotated, timeout=20 * FAST)
+        await eventually(rotated)
         assert reloads(metrics, "success") == 1
     finally:
         await reloader.stop()
@@ -424,7 +424,7 @@ async def test_lifespan_starts_and_stops_the_watch(ca, metrics, tmp_path) -> Non
     async def reloaded() -> bool:
         return reloads(metrics, "success") == 1
 
-    await eventually(reloaded, timeout=20 * FAST)
+    await eventually(reloaded)
     with pytest.raises(StopAsyncIteration):
         await anext(life)
     write_pair(ca.issue_cert("localhost"), tmp_path)
