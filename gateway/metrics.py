@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 from gateway import __version__
 
@@ -192,7 +193,42 @@ class Metrics:
             multiprocess_mode="min",
         )
         self.build_info.labels(__version__, platform.python_version()).set(1)
+        for metric in (
+            self.requests,
+            self.request_duration,
+            self.ttfb,
+            self.upstream_duration,
+            self.chunk_gap,
+            self.request_bytes,
+            self.response_bytes,
+            self.tokens,
+            self.stream_errors,
+            self.upstream_errors,
+            self.ratelimit_decisions,
+        ):
+            _memoise_labels(metric)
 
     def set_config_hash(self, digest: str) -> None:
         self.config_info.clear()
         self.config_info.labels(digest).set(1)
+
+
+def _memoise_labels(metric: MetricWrapperBase) -> None:
+    """Memoise `metric.labels(*values)` for the request path.
+
+    prometheus_client validates the values and takes a lock on every `labels()` call;
+    a request makes about ten. Every label value is bounded (see `Labels`), so the memo
+    is too. Not for metrics that are `clear()`ed or `remove()`d (config_info): the memo
+    would keep handing out children the registry no longer exports.
+    """
+    memo: dict[tuple[str, ...], MetricWrapperBase] = {}
+    labels = metric.labels
+
+    def memoised(*values: str) -> MetricWrapperBase:
+        child = memo.get(values)
+        if child is None:
+            child = memo[values] = labels(*values)
+        return child
+
+    # An instance attribute shadows the class's method for this metric only.
+    metric.__dict__["labels"] = memoised
