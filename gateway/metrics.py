@@ -224,7 +224,9 @@ def _memoise_labels(metric: MetricWrapperBase) -> None:
     memo: dict[tuple[str, ...], MetricWrapperBase] = {}
     labels = metric.labels
 
-    def memoised(*values: str) -> MetricWrapperBase:
+    def memoised(*values: str, **by_name: str) -> MetricWrapperBase:
+        if by_name:  # labels(provider=...) style: not memoised, still correct
+            return labels(*values, **by_name)
         child = memo.get(values)
         if child is None:
             child = memo[values] = labels(*values)

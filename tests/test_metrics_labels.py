@@ -51,3 +51,15 @@ def test_config_hash_is_replaced_not_memoised() -> None:
     sample = m.registry.get_sample_value
     assert sample("zdr_gateway_config_info", {"hash": "bbbb"}) == 1
     assert sample("zdr_gateway_config_info", {"hash": "aaaa"}) is None
+
+
+def test_labels_by_name_still_work() -> None:
+    m = Metrics(CollectorRegistry())
+    m.ratelimit_decisions.labels(limit="requests", outcome="allowed").inc()
+    m.ratelimit_decisions.labels("requests", "allowed").inc()
+    assert (
+        m.registry.get_sample_value(
+            "zdr_gateway_ratelimit_decisions_total", {"limit": "requests", "outcome": "allowed"}
+        )
+        == 2
+    )
