@@ -161,18 +161,25 @@ def latency(rig: Rig, gw: Proc, gw_url: str, label: str, seconds: float) -> None
     body = payload(stream=False)
     wrk.run(gw_url + "/v1/messages", body, HEADERS, connections=1, seconds=1, core=rig.load_core)
     rounds: dict[str, list[float]] = {k: [] for k in ("d50", "g50", "d99", "g99")}
+    cpu, requests = 0.0, 0
     for _ in range(max(2, round(seconds))):
         for side, url in (("d", rig.stub_url("fast")), ("g", gw_url + "/v1/messages")):
             place(rig, direct=side == "d")
+            before = gw.cpu_seconds()
             r = wrk.run(url, body, HEADERS, connections=1, seconds=1, core=rig.load_core)
             if r.errors or r.non2xx:
                 raise RuntimeError(f"{url}: {r.errors} socket errors, {r.non2xx} non-2xx")
+            if side == "g":
+                cpu += gw.cpu_seconds() - before
+                requests += r.requests
             rounds[f"{side}50"].append(r.p50_us / 1e3)
             rounds[f"{side}99"].append(r.p99_us / 1e3)
     for p in ("50", "99"):
         d, g = statistics.median(rounds[f"d{p}"]), statistics.median(rounds[f"g{p}"])
         rig.row(f"JSON latency p{p}, c=1{label}", d, g, "ms", ".3f")
         rig.row(f"  added p{p}{label}", None, g - d, "ms", ".3f")
+    # At c=1 nothing is batched per loop iteration: the CPU floor of the added latency.
+    rig.row(f"  gateway CPU per request, c=1{label}", None, cpu / requests * 1e3, "ms", ".3f")
 
 
 def paced(rig: Rig, gw_url: str, n: int) -> None:
