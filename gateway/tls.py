@@ -136,7 +136,7 @@ def read_material(settings: TLSSettings) -> Material:
     scratch = _new_server_context(settings)
     _openssl(_CERT, cert_file, lambda: load(scratch, material))
     if material.not_after < time.time():
-        log.warning("tls: the certificate in %s has expired", cert_file)
+        log.warning("tls certificate expired", extra={"option": _CERT, "file": cert_file})
     return material
 
 
@@ -259,7 +259,7 @@ class CertReloader:
             return False
         self._seen = seen
         if isinstance(found, TLSFileError):
-            self._failed(str(found))
+            self._failed(found.option, found.path, found.problem)
             return False
         assert found is not None
         if found.digest == self._material.digest:
@@ -272,14 +272,20 @@ class CertReloader:
             # served rather than leave a half-loaded context.
             self._material = previous
             load(self.context, previous)
-            self._failed(f"{self._settings.cert_file}: loading into the live context failed")
+            self._failed(_CERT, self._settings.cert_file, "loading into the live context failed")
             return False
         if previous.ca_ders - found.ca_ders:
-            log.warning("tls: a CA left %s; it stays trusted until restart", _CA)
+            log.warning(
+                "tls client CA removed; it stays trusted until restart",
+                extra={"option": _CA, "file": self._settings.client_ca_file},
+            )
         if self._metrics is not None:
             self._metrics.tls_reloads.labels("success").inc()
             self._metrics.tls_cert_expiry.set(found.not_after)
-        log.info("tls: loaded a new certificate from %s", self._settings.cert_file)
+        log.info(
+            "tls certificate reloaded",
+            extra={"file": self._settings.cert_file, "not_after": int(found.not_after)},
+        )
         return True
 
     async def start(self) -> None:
@@ -308,13 +314,17 @@ class CertReloader:
                 await self.check()
             except Exception:
                 # Keep watching: the next rotation may well be fine.
-                log.exception("tls: certificate check failed")
-                self._failed("unexpected error (see the traceback above)")
+                log.exception("tls certificate check failed")
+                self._failed(_CERT, self._settings.cert_file, "unexpected error")
 
-    def _failed(self, why: str) -> None:
+    def _failed(self, option: str, path: str | None, problem: str) -> None:
         if self._metrics is not None:
             self._metrics.tls_reloads.labels("error").inc()
-        log.error("tls: rotation refused, still serving the previous certificate: %s", why)
+        # Paths and problems are the gateway's own text (config and fixed messages).
+        log.error(
+            "tls rotation refused; still serving the previous certificate",
+            extra={"option": option, "file": path, "problem": problem},
+        )
 
 
 def _stat_all(settings: TLSSettings) -> _Seen:

@@ -470,3 +470,22 @@ def test_client_context_names_a_missing_bundle(tmp_path) -> None:
         client_context(str(tmp_path / "missing.pem"), option="upstreams[0].ca_file")
     assert err.value.option == "upstreams[0].ca_file"
     assert str(tmp_path / "missing.pem") in str(err.value)
+
+
+async def test_refused_rotation_is_logged_by_option_and_file_only(
+    ca, metrics, tmp_path, caplog
+) -> None:
+    cert, key = write_pair(ca.issue_cert("localhost"), tmp_path)
+    settings = settings_for(cert, key)
+    reloader = CertReloader(server_context(settings), settings, metrics)
+    other = ca.issue_cert("localhost")
+    key.write_bytes(other.private_key_pem.bytes())  # no longer matches the certificate
+    with caplog.at_level("INFO", logger="gateway.tls"):
+        assert await reloader.check() is False
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.getMessage() == "tls rotation refused; still serving the previous certificate"
+    assert record.option == "server.tls.key_file"  # type: ignore[attr-defined]
+    assert record.file == str(key)  # type: ignore[attr-defined]
+    assert "does not match" in record.problem  # type: ignore[attr-defined]
+    assert "PRIVATE KEY" not in caplog.text
+    assert reloads(metrics, "error") == 1
