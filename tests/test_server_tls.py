@@ -128,3 +128,24 @@ def test_serve_names_an_unusable_key_file(config_dict: dict[str, Any], tmp_path:
     assert "does not match" in err
     assert "Traceback" not in err
     assert "PRIVATE KEY" not in err
+
+
+def test_serve_names_a_missing_upstream_ca_bundle(
+    config_dict: dict[str, Any], tmp_path: Path
+) -> None:
+    cfg = copy.deepcopy(config_dict)
+    missing = tmp_path / "no-such-ca.pem"
+    cfg["upstreams"][0]["ca_file"] = str(missing)
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(path)],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 2
+    assert str(missing) in err
+    assert "ca_file" in err
+    assert "Traceback" not in err
