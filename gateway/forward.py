@@ -83,19 +83,25 @@ async def _relay(
     reader = provider.usage_reader(event_stream) if resp.status < 300 else None
     await out.prepare(request)
     gap = metrics.chunk_gap.labels(provider.name)
+    idle = route.upstream.settings.timeouts.idle
+    loop = asyncio.get_running_loop()
     last = 0.0
     try:
-        async for chunk in resp.content.iter_any():
-            now = time.monotonic()
-            if last:
-                gap.observe(now - last)
-            else:
-                ctx.ttfb = now - ctx.started
-            last = now
-            await out.write(chunk)
-            ctx.bytes_out += len(chunk)
-            if reader is not None:
-                reader.feed(chunk)
+        # One deadline, pushed forward per chunk: the relay must make progress every
+        # `idle` seconds, whether the upstream stalls or the client stops reading.
+        async with asyncio.timeout(idle) as deadline:
+            async for chunk in resp.content.iter_any():
+                now = time.monotonic()
+                if last:
+                    gap.observe(now - last)
+                else:
+                    ctx.ttfb = now - ctx.started
+                last = now
+                await out.write(chunk)
+                ctx.bytes_out += len(chunk)
+                if reader is not None:
+                    reader.feed(chunk)
+                deadline.reschedule(loop.time() + idle)
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
         kind = "timeout" if isinstance(exc, TimeoutError) else "reset"
         metrics.upstream_errors.labels(route.upstream.name, kind).inc()
