@@ -135,10 +135,11 @@ class JWKSCache:
             try:
                 self._keys = parse_jwks(await self._fetch())
                 self._fetched_at = self._attempted_at
-            except ValueError:
-                outcome = "invalid"
+            # ClientError first: a TLS verification failure is also a ValueError.
             except (aiohttp.ClientError, TimeoutError, OSError):
                 outcome = "error"
+            except ValueError:
+                outcome = "invalid"
             name = self.settings.name
             self._metrics.oidc_jwks_refreshes.labels(name, outcome).inc()
             self._metrics.oidc_jwks_stale.labels(name).set(0 if outcome == "ok" else 1)
