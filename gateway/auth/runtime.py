@@ -71,7 +71,8 @@ class AuthRuntime:
                     await self.remote.poll_once()  # revocations in force before the first request
                 tasks.append(asyncio.create_task(self.remote.run()))
             if self.config_path is not None:
-                tasks.append(asyncio.create_task(self._watch(self.config_path)))
+                stamp = _stamp(self.config_path)  # now: a change from here on is a change
+                tasks.append(asyncio.create_task(self._watch(self.config_path, stamp)))
             for cache in self.jwks.caches():
                 await cache.refresh()  # warm: failures are counted, requests retry later
             try:
@@ -84,8 +85,7 @@ class AuthRuntime:
                 if self._redis is not None:
                     await self._redis.aclose()
 
-    async def _watch(self, path: str) -> None:
-        stamp = _stamp(path)
+    async def _watch(self, path: str, stamp: tuple[int, int] | None) -> None:
         while True:
             await asyncio.sleep(WATCH_SECONDS)
             now = _stamp(path)
