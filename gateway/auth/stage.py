@@ -9,6 +9,7 @@ Every refusal is the same 401 with the same message, whatever check failed
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from gateway.auth import scopes
 from gateway.auth.credentials import extract
@@ -21,7 +22,7 @@ MESSAGE = "Invalid, expired, revoked or missing credential."
 
 
 @web.middleware
-async def auth_stage(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def auth_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
     ctx = request[CTX]
     auth = request.app[AUTH].current
     if not auth.settings.enabled:

@@ -235,5 +235,5 @@ def test_durations() -> None:
     assert parse_duration("2w") == 14 * 86400
     assert parse_duration("never") is None
     for bad in ("0d", "-1d", "1y", "", "1.5d"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="expires-in"):
             parse_duration(bad)
