@@ -56,7 +56,7 @@ def enforce_scopes(request: web.Request) -> None:
     runtime = request.app.get(AUTH)
     clamp = runtime is not None and runtime.current.clamp
     wanted = ctx.max_tokens
-    allowed = scopes.check(ctx.principal, ctx.route.endpoint, ctx.model, wanted, clamp)
+    allowed = scopes.check(ctx.principal, ctx.route.endpoint.kind, ctx.model, wanted, clamp)
     if allowed != wanted and ctx.json is not None:
         ctx.json["max_tokens"] = allowed
         ctx.max_tokens = allowed
