@@ -221,7 +221,7 @@ ATTACKS = [
     ("no exp", lambda: token(_RSA[0], "r0", exp=None), "malformed"),
     ("no grant", lambda: token(_RSA[0], "r0", groups=["staff"]), "no_grant"),
     ("signed by another key", lambda: token(_RSA[1], "r0"), "bad_signature"),
-    ("oversized", lambda: token(_RSA[0], "r0", pad="x" * 9000), "too_large"),
+    ("oversized", lambda: token(_RSA[0], "r0", pad="x" * 7000), "too_large"),
 ]
 
 
