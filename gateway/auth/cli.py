@@ -56,7 +56,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--kid", help="key id of the signing key (default: from the file name)")
     p.add_argument("--id", required=True, help="unique key id (jti), e.g. app-prod-1")
     p.add_argument("--team", required=True, help="team the usage is accounted to")
-    p.add_argument("--endpoints", default=DEFAULT_ENDPOINTS, help="comma-separated, or '*'")
+    p.add_argument(
+        "--endpoints",
+        default=DEFAULT_ENDPOINTS,
+        help="comma-separated endpoint kinds, or '*' (default: %(default)s). Anthropic: "
+        "messages, count_tokens, models; OpenAI: chat_completions, responses, embeddings, "
+        "moderations, completions, models",
+    )
     p.add_argument("--models", help="comma-separated globs, e.g. 'claude-sonnet-*' (default: any)")
     p.add_argument("--max-tokens", type=int, help="ceiling on a request's max_tokens")
     p.add_argument("--rpm", type=int, help="requests per minute")

@@ -223,3 +223,35 @@ async def test_wrong_key_file_fails_startup(
     auth_config["auth"]["signing_keys"][0]["public_key_file"] = str(bad)
     with pytest.raises(KeyLoadError, match="not a PEM public key"):
         await start_gateway(auth_config)
+
+
+async def test_openai_route_errors_in_openai_shape(
+    start_gateway: StartGateway, auth_config: dict[str, Any], signer: Signer, upstream: Upstream
+) -> None:
+    import openai
+
+    first = auth_config["upstreams"][0]
+    auth_config["upstreams"].append(
+        {**first, "name": "openai", "provider": "openai", "prefix": "/openai"}
+    )
+    gw = await start_gateway(auth_config)
+    chat = [{"role": "user", "content": "Hi"}]
+    keys = [
+        ("zdr_bogus.bogus.bogus", openai.AuthenticationError),
+        (signer.issue_live(endpoints=("messages",)), openai.PermissionDeniedError),
+    ]
+    for key, error in keys:
+        client = openai.AsyncOpenAI(
+            base_url=gw.url + "/openai/v1",
+            api_key=key,
+            max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(verify=gw.client_ssl()),
+        )
+        try:
+            with pytest.raises(error) as exc:
+                await client.chat.completions.create(model="gpt-5", messages=chat)  # type: ignore[arg-type]
+        finally:
+            await client.close()
+        assert isinstance(exc.value.body, dict)
+    assert "endpoint chat_completions" in str(exc.value.body)
+    assert upstream.stub.requests == []
