@@ -173,6 +173,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             verdict = asyncio.run(_check(credential, config))
         except (ConfigError, KeyLoadError, ValueError) as exc:
             return _fail(f"cannot check against the config:\n{exc}")
+        except (RedisError, OSError) as exc:
+            return _fail(f"cannot read revocations from Redis ({type(exc).__name__})")
         report["accepted"] = verdict is None
         if verdict is not None:
             report["refused_because"] = _WHY.get(verdict, verdict)
@@ -204,8 +206,13 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         )
         return 0
     if config.auth.revoked_file:
-        with open(config.auth.revoked_file, "a", encoding="utf-8") as f:
-            f.write(f"{args.key_id}\n")
+        try:
+            with open(config.auth.revoked_file, "a", encoding="utf-8") as f:
+                f.write(f"{args.key_id}\n")
+        except OSError as exc:
+            return _fail(
+                f"cannot append to {config.auth.revoked_file}: {exc.strerror}; NOT revoked"
+            )
         _err(
             f"{args.key_id}: added to {config.auth.revoked_file}; running gateways re-read it "
             "within about a second"

@@ -38,8 +38,10 @@ class RedisRevocations:
         key: str,
         metrics: Metrics | None = None,
         interval: float = POLL_SECONDS,
+        timeout: float = 2.0,
     ) -> None:
         self._client, self._key, self._metrics, self._interval = client, key, metrics, interval
+        self._timeout = timeout
         self.ids: frozenset[str] = frozenset()
 
     async def poll_once(self) -> None:
@@ -54,8 +56,10 @@ class RedisRevocations:
     async def run(self) -> None:
         while True:
             try:
-                await self.poll_once()
-            except (RedisError, OSError):
+                # A Redis that hangs must not freeze the mirror silently.
+                async with asyncio.timeout(self._timeout):
+                    await self.poll_once()
+            except (RedisError, OSError, TimeoutError):
                 if self._metrics is not None:
                     self._metrics.redis_errors.labels("revocation_poll").inc()
             await asyncio.sleep(self._interval)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from gateway.auth.authenticator import Authenticator, JWKSRegistry, build
 from gateway.auth.keyset import KeyLoadError
@@ -67,8 +68,10 @@ class AuthRuntime:
         async with aiohttp.ClientSession() as session:
             self.jwks.session = session
             if self.remote is not None:
-                with contextlib.suppress(Exception):
-                    await self.remote.poll_once()  # revocations in force before the first request
+                # Revocations in force before the first request (Redis down: the poller retries).
+                with contextlib.suppress(RedisError, OSError, TimeoutError):
+                    async with asyncio.timeout(2.0):
+                        await self.remote.poll_once()
                 tasks.append(asyncio.create_task(self.remote.run()))
             if self.config_path is not None:
                 stamp = _stamp(self.config_path)  # now: a change from here on is a change
@@ -91,7 +94,8 @@ class AuthRuntime:
             now = _stamp(path)
             if now != stamp and now is not None:
                 stamp = now
-                await asyncio.to_thread(self.reload, path)
+                # In the loop, like SIGHUP: one writer of `current`, and the file is small.
+                self.reload(path)
 
 
 def _stamp(path: str) -> tuple[int, int] | None:

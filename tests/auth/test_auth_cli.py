@@ -237,3 +237,18 @@ def test_durations() -> None:
     for bad in ("0d", "-1d", "1y", "", "1.5d"):
         with pytest.raises(ValueError, match="expires-in"):
             parse_duration(bad)
+
+
+def test_inspect_with_redis_unreachable_says_so(key: str, keys_dir: Path, tmp_path: Path) -> None:
+    cfg = write_config(
+        tmp_path / "g.yaml",
+        keys_dir,
+        ratelimit={"backend": "redis", "redis_url": "redis://127.0.0.1:1/0"},
+    )
+    r = run("inspect", "-", "--config", str(cfg), stdin=key)
+    assert r.returncode == 1
+    assert "cannot read revocations from Redis" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run("revoke", "app-prod-1", "--config", str(cfg))
+    assert r.returncode == 1
+    assert "NOT revoked" in r.stderr

@@ -102,3 +102,32 @@ async def test_redis_down_keeps_the_last_set_and_counts(redis_url: str) -> None:
     )
     assert errors is not None
     assert errors >= 1
+
+
+async def test_a_hanging_redis_is_timed_out_and_counted() -> None:
+    import asyncio
+
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept_and_hang(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # never answers
+
+    server = await asyncio.start_server(accept_and_hang, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    metrics = Metrics()
+    client = Redis.from_url(f"redis://127.0.0.1:{port}/0")
+    mirror = RedisRevocations(client, "k", metrics, interval=0.01, timeout=0.1)
+    task = asyncio.create_task(mirror.run())
+    await asyncio.sleep(0.35)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await client.aclose()
+    for w in held:
+        w.close()
+    server.close()
+    await server.wait_closed()
+    errors = metrics.registry.get_sample_value(
+        "zdr_gateway_redis_errors_total", {"op": "revocation_poll"}
+    )
+    assert errors is not None
+    assert errors >= 2
