@@ -49,6 +49,9 @@ class AuthRuntime:
             return ["no config file to reload from"]
         try:
             config = load(source)
+            if config.auth.enabled != self.current.settings.enabled:
+                # SECURITY: switching authentication off (or on) is a restart, never a signal.
+                raise ValueError("auth.enabled: changing it needs a restart")
             fresh = build(config.auth, self.jwks, self.remote)
         except ConfigError as exc:
             problems = [f"{p or '(top level)'}: {m}" for p, m in exc.problems]

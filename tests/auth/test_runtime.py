@@ -81,8 +81,9 @@ async def test_rotation_by_reload(cfg_path: Path, signer: Signer, other_signer: 
         ({"revoked": "app-1"}, "auth.revoked"),
         ({"bogus": 1}, "auth.bogus: unknown option"),
         ({"revoked_file": "/nonexistent/revoked.txt"}, "cannot read revoked key ids"),
+        ({"enabled": False}, "auth.enabled: changing it needs a restart"),
     ],
-    ids=["missing key file", "wrong type", "unknown option", "missing revoked_file"],
+    ids=["missing key file", "wrong type", "unknown option", "missing revoked_file", "disable"],
 )
 async def test_broken_config_keeps_the_old_one_and_says_why(
     cfg_path: Path,
