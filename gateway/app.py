@@ -22,6 +22,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import forward
+from gateway.auth.runtime import AuthRuntime
 from gateway.auth.stage import auth_stage
 from gateway.config import Config
 from gateway.metrics import Labels, Metrics
@@ -32,11 +33,11 @@ from gateway.middleware.route import route_stage
 from gateway.policy.stage import policy_stage
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routes import Router
-from gateway.state import CONFIG, LABELS, METRICS, READY, ROUTER, UPSTREAMS
+from gateway.state import AUTH, CONFIG, LABELS, METRICS, READY, ROUTER, UPSTREAMS
 from gateway.upstream import UpstreamPool
 
 
-def build_app(config: Config, metrics: Metrics) -> web.Application:
+def build_app(config: Config, metrics: Metrics, config_path: str | None = None) -> web.Application:
     app = web.Application(
         middlewares=[
             observe_stage,
@@ -57,7 +58,10 @@ def build_app(config: Config, metrics: Metrics) -> web.Application:
     app[UPSTREAMS] = pool
     app[ROUTER] = Router(pool.upstreams)
     app[READY] = [True]
+    # Keys are parsed here: a missing or wrong key file fails startup, not a request.
+    app[AUTH] = AuthRuntime(config, metrics, config_path)
     app.cleanup_ctx.append(_upstreams_ctx)
+    app.cleanup_ctx.append(_auth_ctx)
     # Every path goes through the chain; the route stage decides what exists.
     app.router.add_route("*", "/{tail:.*}", forward.handle)
     return app
@@ -67,3 +71,8 @@ async def _upstreams_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     await app[UPSTREAMS].start()
     yield
     await app[UPSTREAMS].close()
+
+
+async def _auth_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    async for _ in app[AUTH].run():
+        yield

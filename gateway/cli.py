@@ -29,6 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("file", metavar="FILE")
     check.set_defaults(func=_check_config)
 
+    from gateway.auth import cli as keys_cli
+
+    keys_cli.register(sub)
+
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
@@ -49,7 +53,7 @@ def _serve(args: argparse.Namespace) -> int:
     if cfg is None:
         return 2
     logs.configure(cfg.logging.level)
-    server.run(server.serve(cfg))
+    server.run(server.serve(cfg, config_path=args.config))
     return 0
 
 

@@ -127,6 +127,20 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        # `issuer` is the issuer's configured `name` (bounded by config).
+        self.oidc_jwks_refreshes = Counter(
+            "zdr_gateway_oidc_jwks_refreshes",
+            "JWKS fetches from OIDC issuers, by outcome (ok, error, invalid).",
+            ["issuer", "outcome"],
+            registry=r,
+        )
+        self.oidc_jwks_stale = Gauge(
+            "zdr_gateway_oidc_jwks_stale",
+            "1 while an issuer's last JWKS refresh failed and cached keys are served.",
+            ["issuer"],
+            registry=r,
+            multiprocess_mode="max",
+        )
         self.policy_refusals = Counter(
             "zdr_gateway_policy_refusals",
             "Requests refused by the ZDR policy, by rule.",

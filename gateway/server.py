@@ -21,7 +21,7 @@ from gateway.admin import build_admin_app
 from gateway.app import build_app
 from gateway.config import Config
 from gateway.metrics import Metrics
-from gateway.state import READY
+from gateway.state import AUTH, READY
 from gateway.tls import server_context
 
 log = logging.getLogger("gateway.server")
@@ -37,10 +37,12 @@ class Running:
     stop: Callable[[], Awaitable[None]]
 
 
-async def start(config: Config, metrics: Metrics | None = None) -> Running:
+async def start(
+    config: Config, metrics: Metrics | None = None, config_path: str | None = None
+) -> Running:
     metrics = metrics or Metrics()
     metrics.set_config_hash(config.digest())
-    app = build_app(config, metrics)
+    app = build_app(config, metrics, config_path)
     ready = app[READY]
     server = config.server
     runner = web.AppRunner(
@@ -75,8 +77,8 @@ def bound_port(site: web.TCPSite) -> int:
     return int(sockets[0].getsockname()[1])
 
 
-async def serve(config: Config) -> None:
-    running = await start(config)
+async def serve(config: Config, config_path: str | None = None) -> None:
+    running = await start(config, config_path=config_path)
     log.info(
         "listening",
         extra={
@@ -89,6 +91,9 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    # SIGHUP: re-read the auth section (keys, revocations, OIDC); a broken file is refused,
+    # logged with its path, and the running config stays.
+    loop.add_signal_handler(signal.SIGHUP, running.app[AUTH].reload)
     await stopping.wait()
     log.info("draining", extra={"grace_seconds": config.server.shutdown_grace_seconds})
     await running.stop()

@@ -12,6 +12,7 @@ from gateway.usage import Usage
 
 if TYPE_CHECKING:
     from gateway.auth.principal import Principal
+    from gateway.auth.runtime import AuthRuntime
     from gateway.config import Config
     from gateway.metrics import Labels, Metrics
     from gateway.routes import Route, Router
@@ -64,5 +65,7 @@ ROUTER: web.AppKey[Router] = web.AppKey("router")
 UPSTREAMS: web.AppKey[UpstreamPool] = web.AppKey("upstreams")
 # A one-element list so that shutdown can flip readiness without replacing the key.
 READY: web.AppKey[list[bool]] = web.AppKey("ready")
+# Current authenticator (swapped on reload), JWKS caches, revocation mirror.
+AUTH: web.AppKey[AuthRuntime] = web.AppKey("auth")
 
 CTX: web.RequestKey[RequestContext] = web.RequestKey("ctx")

@@ -8,7 +8,10 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.auth.stage import enforce_scopes
+
 
 @web.middleware
 async def policy_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
+    enforce_scopes(request)  # the key's scopes first: endpoint, model, max_tokens
     return await handler(request)
