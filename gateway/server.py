@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway import protocol
 from gateway.admin import build_admin_app
 from gateway.app import build_app
 from gateway.config import Config
@@ -45,9 +46,8 @@ async def start(
     app = build_app(config, metrics, config_path)
     ready = app[READY]
     server = config.server
-    runner = web.AppRunner(
+    runner = protocol.runner(
         app,
-        access_log=None,
         handler_cancellation=True,  # a client that goes away cancels its upstream call
         shutdown_timeout=server.shutdown_grace_seconds,
     )
@@ -55,7 +55,7 @@ async def start(
     ssl_ctx = server_context(server.tls) if server.tls.enabled else None
     site = web.TCPSite(runner, server.host, server.port, ssl_context=ssl_ctx, backlog=1024)
     await site.start()
-    admin_runner = web.AppRunner(build_admin_app(metrics, ready), access_log=None)
+    admin_runner = protocol.runner(build_admin_app(metrics, ready))
     await admin_runner.setup()
     admin_site = web.TCPSite(admin_runner, config.admin.host, config.admin.port)
     await admin_site.start()
