@@ -34,7 +34,8 @@ def test_edited_line() -> None:
     r = verify(lines)
     assert not r.ok
     assert r.line == 3
-    assert r.problem is not None and "edited" in r.problem
+    assert r.problem is not None
+    assert "edited" in r.problem
     assert r.events == 2
 
 
