@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gateway.audit.settings import AuditSettings
 from gateway.auth.settings import AuthSettings
+from gateway.harden import HardenSettings
 from gateway.policy.settings import PolicySettings
 from gateway.ratelimit.settings import RateLimitSettings
 from gateway.settings_base import Section
@@ -113,6 +114,7 @@ class Config(Section):
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
+    harden: HardenSettings = HardenSettings()
 
     @model_validator(mode="after")
     def _unique_upstreams(self) -> Config:
