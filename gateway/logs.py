@@ -13,7 +13,7 @@ the gateway's and third-party ones alike:
 - a third-party logger's message is kept only when it came with arguments
   (then the template is code, not data); otherwise it is replaced by a fixed
   marker, because libraries pre-format messages with request content;
-- exceptions are logged as their class name only (``exc_class``): never
+- exceptions are logged as their class name only (``error_class``): never
   ``str(exc)``, never a traceback (frames hold locals and their values).
 
 aiohttp's access log is off (the server passes ``access_log=None``); the
@@ -39,16 +39,16 @@ from pythonjsonlogger.json import JsonFormatter
 FIELDS = frozenset(
     {
         # set by the formatter
-        "time", "level", "logger", "message", "exc_class",
+        "time", "level", "logger", "message", "error_class",
         # request metadata (see log_request)
         "request_id", "key_id", "team", "provider", "upstream", "endpoint", "method",
         "model", "stream", "status", "error_type", "reason", "decisions",
         "input_tokens", "output_tokens", "cache_read_input_tokens",
         "cache_creation_input_tokens", "bytes_in", "bytes_out", "duration_ms", "ttfb_ms",
-        "upstream_status", "stream_error",
+        "upstream_status", "upstream_request_id", "stream_error",
         # process metadata
         "event", "host", "port", "admin_port", "pid", "version", "config_hash", "rule",
-        "limit", "outcome", "kid", "count", "seconds", "path_kind", "signal",
+        "limit", "outcome", "kid", "count", "seconds", "grace_seconds", "tls", "signal",
     }
 )  # fmt: skip
 _SAFE = re.compile(r"^[A-Za-z0-9._:/@+=,-]{0,128}$")
@@ -89,9 +89,9 @@ class MetadataFilter(logging.Filter):
                 template = template % args
         elif not own and not args and template not in KNOWN_FOREIGN:
             template = DROPPED
-        exc_class = None
+        error_class = None
         if record.exc_info and record.exc_info[0] is not None:
-            exc_class = record.exc_info[0].__name__
+            error_class = record.exc_info[0].__name__
         keep = {k: _safe_value(v) for k, v in record.__dict__.items() if k in FIELDS}
         # SECURITY: drop everything else a record carries — args, exc_info, exc_text,
         # stack_info and any `extra=` attribute not on the allow-list.
@@ -101,8 +101,8 @@ class MetadataFilter(logging.Filter):
         record.__dict__.update(keep)
         record.msg, record.args = template, ()
         record.exc_info = record.exc_text = record.stack_info = None
-        if exc_class is not None:
-            record.exc_class = exc_class
+        if error_class is not None:
+            record.error_class = error_class
         return True
 
 
@@ -171,16 +171,16 @@ def log_exception(exc: BaseException, request_id: str | None = None) -> None:
     """An unexpected exception: its class name and the request id, nothing else."""
     _log.error(
         "unhandled exception",
-        extra={"exc_class": type(exc).__name__, "request_id": request_id},
+        extra={"error_class": type(exc).__name__, "request_id": request_id},
     )
 
 
 def _excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
-    _log.critical("uncaught exception", extra={"exc_class": kind.__name__})
+    _log.critical("uncaught exception", extra={"error_class": kind.__name__})
 
 
 def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
-    _log.critical("uncaught exception in thread", extra={"exc_class": args.exc_type.__name__})
+    _log.critical("uncaught exception in thread", extra={"error_class": args.exc_type.__name__})
 
 
 def loop_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -188,5 +188,5 @@ def loop_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, A
     exc = context.get("exception")
     _log.error(
         "event loop error",
-        extra={"exc_class": type(exc).__name__ if exc is not None else None},
+        extra={"error_class": type(exc).__name__ if exc is not None else None},
     )

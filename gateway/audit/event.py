@@ -63,9 +63,9 @@ def build(
         "request_id": _safe(ctx.request_id),
         "key_id": _safe(principal.key_id) if principal else None,
         "team": _safe(principal.team) if principal else None,
-        "provider": route.upstream.provider if route else None,
+        "provider": route.provider.name if route else None,
         "upstream": route.upstream.name if route else None,
-        "endpoint": route.endpoint if route else None,
+        "endpoint": route.endpoint.kind if route else None,
         # SECURITY: the bounded label, never ctx.model (raw client text).
         "model": ctx.model_label,
         "stream": ctx.stream,

@@ -57,7 +57,7 @@ class Auditor:
             self.failures += 1
             log.error(
                 "audit write failed",
-                extra={"exc_class": type(exc).__name__, "request_id": ctx.request_id},
+                extra={"error_class": type(exc).__name__, "request_id": ctx.request_id},
             )
 
     def close(self) -> None:

@@ -27,8 +27,8 @@ async def policy_stage(request: web.Request, handler: web.Handler) -> web.Stream
     # Several anthropic-beta headers are legal; the provider reads them as one list.
     betas = ",".join(request.headers.getall(BETA_HEADER, []))
     decision = decide(
-        route.endpoint,
-        route.upstream.provider,
+        route.endpoint.kind,
+        route.provider.name,
         {BETA_HEADER: betas},
         ctx.json,
         team,

@@ -16,7 +16,9 @@ CANARY = "CANARY-audit-event-55d1"
 def ctx() -> RequestContext:
     c = RequestContext(request_id="req_abc", started=100.0)
     c.route = SimpleNamespace(  # type: ignore[assignment]
-        endpoint="messages", upstream=SimpleNamespace(name="anthropic", provider="anthropic")
+        endpoint=SimpleNamespace(kind="messages"),
+        upstream=SimpleNamespace(name="anthropic"),
+        provider=SimpleNamespace(name="anthropic"),
     )
     c.principal = Principal(key_id="k_2026_01", team="payments", source="key")
     c.body = json.dumps({"messages": [{"role": "user", "content": CANARY}]}).encode()

@@ -91,8 +91,8 @@ def test_exceptions_log_only_their_class(out: io.StringIO) -> None:
         log.exception("boom")
     logs.log_exception(KeyError(CANARY), "req_2")
     first, second = lines(out)
-    assert first["exc_class"] == "ValueError"
-    assert second == {**second, "exc_class": "KeyError", "request_id": "req_2"}
+    assert first["error_class"] == "ValueError"
+    assert second == {**second, "error_class": "KeyError", "request_id": "req_2"}
     text = out.getvalue()
     assert CANARY not in text
     assert "Traceback" not in text
@@ -106,7 +106,7 @@ def test_third_party_preformatted_messages_are_dropped(out: io.StringIO) -> None
     a, b, c = lines(out)
     assert a["message"] == logs.DROPPED
     assert b["message"] == "Error handling request"
-    assert b["exc_class"] == "RuntimeError"
+    assert b["error_class"] == "RuntimeError"
     assert c["message"] == "Bad request %s"
     assert CANARY not in out.getvalue()
 
@@ -135,8 +135,8 @@ def test_uncaught_exception_hooks(out: io.StringIO) -> None:
     t.start()
     t.join()
     a, b = lines(out)
-    assert a["exc_class"] == "OSError"
-    assert b["exc_class"] == "LookupError"
+    assert a["error_class"] == "OSError"
+    assert b["error_class"] == "LookupError"
     assert CANARY not in out.getvalue()
 
 
@@ -146,5 +146,5 @@ async def test_loop_exception_handler(out: io.StringIO) -> None:
         loop, {"message": f"Task {CANARY}", "exception": TimeoutError(CANARY), "task": CANARY}
     )
     (line,) = [x for x in lines(out) if x["logger"] == "gateway"]
-    assert line["exc_class"] == "TimeoutError"
+    assert line["error_class"] == "TimeoutError"
     assert CANARY not in out.getvalue()
