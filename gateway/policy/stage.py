@@ -9,6 +9,7 @@ replaces `ctx.json`. Decisions go to `ctx.decisions` for the audit trail.
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from gateway.errors import PermissionDenied
 from gateway.policy.decide import BETA_HEADER, decide
@@ -16,7 +17,7 @@ from gateway.state import CONFIG, CTX, METRICS
 
 
 @web.middleware
-async def policy_stage(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def policy_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
     ctx = request[CTX]
     # --- key scopes (auth): the scope check is called here, before the ZDR policy. ---
 
