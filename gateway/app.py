@@ -22,6 +22,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import forward
+from gateway.audit.trail import Auditor
 from gateway.auth.stage import auth_stage
 from gateway.config import Config
 from gateway.metrics import Labels, Metrics
@@ -32,7 +33,7 @@ from gateway.middleware.route import route_stage
 from gateway.policy.stage import policy_stage
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routes import Router
-from gateway.state import CONFIG, LABELS, METRICS, READY, ROUTER, UPSTREAMS
+from gateway.state import AUDIT, CONFIG, LABELS, METRICS, READY, ROUTER, UPSTREAMS
 from gateway.upstream import UpstreamPool
 
 
@@ -57,7 +58,9 @@ def build_app(config: Config, metrics: Metrics) -> web.Application:
     app[UPSTREAMS] = pool
     app[ROUTER] = Router(pool.upstreams)
     app[READY] = [True]
+    app[AUDIT] = Auditor.open(config.audit)
     app.cleanup_ctx.append(_upstreams_ctx)
+    app.cleanup_ctx.append(_audit_ctx)
     # Every path goes through the chain; the route stage decides what exists.
     app.router.add_route("*", "/{tail:.*}", forward.handle)
     return app
@@ -67,3 +70,8 @@ async def _upstreams_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     await app[UPSTREAMS].start()
     yield
     await app[UPSTREAMS].close()
+
+
+async def _audit_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    yield
+    app[AUDIT].close()

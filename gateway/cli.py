@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from gateway import __version__
 from gateway import config as config_mod
+from gateway.audit import cli as audit_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("file", metavar="FILE")
     check.set_defaults(func=_check_config)
 
+    audit_cli.register(sub)
+
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
@@ -43,12 +46,17 @@ def _load(path: str) -> config_mod.Config | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway import logs, server
+    from gateway import harden, logs, server
 
     cfg = _load(args.config)
     if cfg is None:
         return 2
     logs.configure(cfg.logging.level)
+    try:
+        harden.apply(cfg.harden)
+    except harden.HardenError as exc:
+        print(f"zdr-gateway: {exc}", file=sys.stderr)
+        return 2
     server.run(server.serve(cfg))
     return 0
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway import logs
 from gateway.admin import build_admin_app
 from gateway.app import build_app
 from gateway.config import Config
@@ -53,7 +54,7 @@ async def start(config: Config, metrics: Metrics | None = None) -> Running:
     ssl_ctx = server_context(server.tls) if server.tls.enabled else None
     site = web.TCPSite(runner, server.host, server.port, ssl_context=ssl_ctx, backlog=1024)
     await site.start()
-    admin_runner = web.AppRunner(build_admin_app(metrics, ready), access_log=None)
+    admin_runner = web.AppRunner(build_admin_app(metrics, ready, config), access_log=None)
     await admin_runner.setup()
     admin_site = web.TCPSite(admin_runner, config.admin.host, config.admin.port)
     await admin_site.start()
@@ -87,6 +88,7 @@ async def serve(config: Config) -> None:
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(logs.loop_exception_handler)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     await stopping.wait()

@@ -25,8 +25,12 @@ async def policy_stage(request: web.Request, handler: Handler) -> web.StreamResp
     if route is None:  # the route stage refuses unknown paths before this stage
         return await handler(request)
     team = ctx.principal.team if ctx.principal is not None else None
-    # Several anthropic-beta headers are legal; the provider reads them as one list.
-    betas = ",".join(request.headers.getall(BETA_HEADER, []))
+    # Judge the headers that will actually leave (the forward stage's allow-list and
+    # Connection-listed names); several anthropic-beta headers form one list.
+    sent = route.provider.forward_request_headers(
+        request.headers.items(), request.headers.get("connection")
+    )
+    betas = ",".join(sent.getall(BETA_HEADER, []))
     decision = decide(
         route.endpoint.kind,
         route.provider.name,
