@@ -155,6 +155,9 @@ def configure(level: str = "info", stream: IO[str] | None = None) -> logging.Han
     logging.getLogger("aiohttp.access").disabled = True
     sys.excepthook = _excepthook
     threading.excepthook = _thread_excepthook
+    # "Exception ignored in: <repr>" and warnings would go to stderr with reprs and text.
+    sys.unraisablehook = _unraisablehook
+    logging.captureWarnings(True)
     return handler
 
 
@@ -181,6 +184,10 @@ def _excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
 
 def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
     _log.critical("uncaught exception in thread", extra={"error_class": args.exc_type.__name__})
+
+
+def _unraisablehook(args: Any) -> None:
+    _log.error("unraisable exception", extra={"error_class": args.exc_type.__name__})
 
 
 def loop_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ CANARY = "CANARY-logs-91c2e"
 @pytest.fixture
 def out() -> Iterator[io.StringIO]:
     buf = io.StringIO()
-    saved = (sys.excepthook, threading.excepthook, logging.raiseExceptions)
+    saved = (sys.excepthook, threading.excepthook, sys.unraisablehook, logging.raiseExceptions)
     root = logging.getLogger()
     old_handlers, old_level = list(root.handlers), root.level
     logs.configure("debug", buf)
@@ -30,7 +30,8 @@ def out() -> Iterator[io.StringIO]:
     for h in old_handlers:
         root.addHandler(h)
     root.setLevel(old_level)
-    sys.excepthook, threading.excepthook, logging.raiseExceptions = saved
+    sys.excepthook, threading.excepthook, sys.unraisablehook, logging.raiseExceptions = saved
+    logging.captureWarnings(False)
     logging.getLogger("aiohttp.access").disabled = False
 
 
@@ -147,4 +148,19 @@ async def test_loop_exception_handler(out: io.StringIO) -> None:
     )
     (line,) = [x for x in lines(out) if x["logger"] == "gateway"]
     assert line["error_class"] == "TimeoutError"
+    assert CANARY not in out.getvalue()
+
+
+def test_unraisable_and_warnings(out: io.StringIO) -> None:
+    class Args:
+        exc_type = MemoryError
+        exc_value = MemoryError(CANARY)
+        object = CANARY
+        err_msg = CANARY
+
+    sys.unraisablehook(Args())  # type: ignore[arg-type]
+    logging.getLogger("py.warnings").warning("%s", f"UserWarning: {CANARY}")
+    a, b = lines(out)
+    assert a["error_class"] == "MemoryError"
+    assert b["message"] == "%s"
     assert CANARY not in out.getvalue()
