@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from gateway.settings_base import Section
 
@@ -25,6 +25,12 @@ class AuditSettings(Section):
     # (pseudonymous: the same client maps to the same value; not reversible without the key).
     client_ip: Literal["off", "hashed"] = "off"
     client_ip_key: str | None = Field(default=None, min_length=16)
+
+    @field_validator("client_ip", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: object) -> object:
+        # YAML 1.1 reads a bare `off` as false.
+        return "off" if v is False else v
 
     @model_validator(mode="after")
     def _consistent(self) -> AuditSettings:

@@ -99,3 +99,7 @@ def test_write_failure_is_counted_not_raised(tmp_path: Path) -> None:
 def test_bad_settings(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         AuditSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bare_yaml_off_means_off() -> None:
+    assert AuditSettings(client_ip=False).client_ip == "off"  # type: ignore[arg-type]

@@ -112,3 +112,24 @@ def test_status_of_an_unhardened_process_says_so() -> None:
         "hard": "0",
     }
     assert isinstance(s["read_only_root"], bool)
+
+
+def test_serve_refuses_to_start_when_a_protection_cannot_be_applied(tmp_path: Path) -> None:
+    if harden.read_only_root():  # pragma: no cover - nothing to refuse on a read-only root
+        return
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        "server: {host: 127.0.0.1, port: 0, tls: {enabled: false}}\n"
+        "admin: {host: 127.0.0.1, port: 0}\n"
+        "upstreams: [{name: a, provider: anthropic, url: 'https://127.0.0.1:1', api_key: k}]\n"
+        "harden: {require_read_only_root: true}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 2
+    assert "readOnlyRootFilesystem" in done.stderr

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
+
 from gateway import posture
 from gateway.config import parse
 from gateway.metrics import Metrics
 from gateway.policy.rules import BY_ID
+from tests.conftest import Gateway
 
 SECRET = "sk-ant-CANARY-posture-secret-0b7e"
 YAML = f"""
@@ -46,3 +49,21 @@ def test_hash_differs_with_policy() -> None:
     a = parse(YAML)
     b = parse(YAML.replace("anthropic.code_execution", "anthropic.mcp_servers"))
     assert posture.build(a, Metrics())["config_hash"] != posture.build(b, Metrics())["config_hash"]
+
+
+async def test_posture_endpoint_on_the_admin_port(gateway: Gateway) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(gateway.admin_url + "/zdr/posture") as resp,
+    ):
+        assert resp.status == 200
+        assert resp.headers["cache-control"] == "no-store"
+        body = await resp.json()
+    assert body["config_hash"] == gateway.config.digest()
+    assert {r["id"] for r in body["policy"]["rules"]} == set(BY_ID)
+    # ...and only there: the client listener does not serve it.
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(gateway.url + "/zdr/posture", ssl=gateway.client_ssl()) as resp,
+    ):
+        assert resp.status == 404
