@@ -11,6 +11,7 @@ so that its absence elsewhere means something.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -285,6 +286,38 @@ async def test_client_disconnect_mid_stream(gw: Proof) -> None:
     async with asyncio.timeout(5):
         while gw.stub.disconnects == before:
             await asyncio.sleep(0.02)
+    assert await gw.leaks(secret) == []
+
+
+async def test_malformed_http_and_garbage_on_the_tls_port(gw: Proof) -> None:
+    """Bad input below HTTP: aiohttp's parser errors quote the offending bytes."""
+    secret = canary("http")
+    port = int(gw.url.rsplit(":", 1)[1])
+    # Plaintext on the TLS port: the handshake fails.
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET /{secret} HTTP/1.1\r\nHost: {secret}\r\n\r\n".encode())
+    await writer.drain()
+    async with asyncio.timeout(5):
+        await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    # Over TLS: a broken request line and a broken header.
+    for raw in (
+        f"GET /{secret} HTTP/9.9 {secret}\r\n\r\n",
+        f"POST /v1/messages HTTP/1.1\r\nHost: x\r\nBad Header {secret}\r\n\r\n",
+        f"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: {secret}\r\n\r\n",
+    ):
+        reader, writer = await asyncio.open_connection(
+            "localhost", port, ssl=gw.ssl, server_hostname="localhost"
+        )
+        writer.write(raw.encode())
+        await writer.drain()
+        async with asyncio.timeout(5):
+            await reader.read()
+        writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await writer.wait_closed()
+    await asyncio.sleep(0.2)  # these never reach the request path: no audit event to await
     assert await gw.leaks(secret) == []
 
 
