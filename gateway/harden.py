@@ -68,9 +68,15 @@ def apply(settings: HardenSettings) -> None:
         lock_memory(libc)
 
 
+def can_lock_memory() -> bool:
+    """Whether mlockall(MCL_FUTURE) is safe here: CAP_IPC_LOCK or an unlimited memlock."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    return soft == resource.RLIM_INFINITY or _has_cap(CAP_IPC_LOCK)
+
+
 def lock_memory(libc: ctypes.CDLL | None = None) -> None:
     soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
-    if soft != resource.RLIM_INFINITY and not _has_cap(CAP_IPC_LOCK):
+    if not can_lock_memory():
         raise HardenError(
             f"harden.lock_memory needs an unlimited memlock limit, but it is {_fmt(soft)}: "
             "MCL_FUTURE would make allocations fail once the limit is reached. Run with "
@@ -134,6 +140,7 @@ def status() -> dict[str, Any]:
         "core_file_size_limit": {"soft": limit[0], "hard": limit[1]} if limit else None,
         "dumpable": bool(dumpable),
         "memory_locked": int(vm_lck) > 0,
+        "memory_lock_possible": can_lock_memory(),
         "locked_kib": int(vm_lck),
         "bytecode_writes_disabled": sys.dont_write_bytecode,
         "temporary_files_disabled": tempfile.gettempdir() == NO_TEMP_DIR,

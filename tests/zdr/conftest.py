@@ -31,7 +31,7 @@ import trustme
 import yaml
 from aiohttp import web
 
-from gateway import server
+from gateway import harden, server
 from gateway.stub import Behaviour, StubUpstream
 from tests.conftest import free_port
 
@@ -185,7 +185,8 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
         "metrics": {"teams": ["anonymous"], "models": ["claude-sonnet-5-5"]},
         "logging": {"level": "debug"},
         "audit": {"sink": "file", "path": str(audit_path), "chain_key": "${AUDIT_KEY}"},
-        "harden": {"lock_memory": True},
+        # Locked where the environment allows it (CAP_IPC_LOCK / unlimited memlock).
+        "harden": {"lock_memory": harden.can_lock_memory()},
     }
     config_path = root / "etc/gateway.yaml"
     config_path.write_text(yaml.safe_dump(config))

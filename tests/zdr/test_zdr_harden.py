@@ -31,8 +31,13 @@ def spawn(lock: bool) -> subprocess.Popen[str]:
     )
 
 
-@pytest.mark.parametrize("lock", [False, True])
+@pytest.mark.parametrize("lock", [False, pytest.param(True, id="lock_memory")])
 def test_hardening_visible_in_proc(lock: bool) -> None:
+    if lock and not harden.can_lock_memory():
+        # Without CAP_IPC_LOCK and with a bounded memlock limit, start-up must refuse.
+        with pytest.raises(harden.HardenError, match="memlock"):
+            harden.lock_memory()
+        return
     with spawn(lock) as child:
         assert child.stdout is not None
         assert child.stdin is not None
@@ -133,3 +138,32 @@ def test_serve_refuses_to_start_when_a_protection_cannot_be_applied(tmp_path: Pa
     )
     assert done.returncode == 2
     assert "readOnlyRootFilesystem" in done.stderr
+
+
+def test_serve_explains_a_memlock_it_cannot_get(tmp_path: Path) -> None:
+    """`harden.lock_memory` without CAP_IPC_LOCK and with a bounded memlock limit (a
+    default container): start-up refuses, saying what to change."""
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        "server: {host: 127.0.0.1, port: 0, tls: {enabled: false}}\n"
+        "admin: {host: 127.0.0.1, port: 0}\n"
+        "upstreams: [{name: a, provider: anthropic, url: 'https://127.0.0.1:1', api_key: k}]\n"
+        "harden: {lock_memory: true}\n"
+    )
+    limit = 8 * 1024 * 1024
+
+    def bounded() -> None:
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (limit, limit))
+
+    no_ipc_lock = ["setpriv", "--bounding-set=-ipc_lock", "--inh-caps=-ipc_lock"]
+    done = subprocess.run(
+        [*no_ipc_lock, sys.executable, "-m", "gateway", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=Path(__file__).parents[2],
+        preexec_fn=bounded,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "harden.lock_memory needs an unlimited memlock limit, but it is 8192 KiB" in done.stderr
+    assert "IPC_LOCK" in done.stderr
