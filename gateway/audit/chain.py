@@ -1,17 +1,21 @@
-"""Tamper evidence for the audit trail: a hash chain over events.
+"""Tamper evidence for the audit trail: hash chains over events.
 
-Each event gets `seq` (0, 1, 2, … per chain), `prev` (the previous event's
-hash; `GENESIS` for seq 0) and `hash` = SHA-256 — or HMAC-SHA256 under
-`audit.chain_key` — of the canonical JSON of the event without `hash`.
+Every writer (one gateway process; a worker) seals its events into its own
+chain: `chain` (a random id per writer), `seq` (0, 1, 2, …), `prev` (the hash of
+the chain's previous event) and `hash` = SHA-256 — or HMAC-SHA256 under
+`audit.chain_key` — of the canonical JSON of the event without `hash`. A new
+chain starts at seq 0 with `prev` = `GENESIS`, or, for a file sink, the hash of
+the last event already in the file, so a restart links to what came before.
+Chains of several writers may interleave in one file or log stream.
 
-`verify()` walks a file and reports the first break: a line that is not an
-event (truncated write), an edited event (its hash does not match), deleted
-events (a `seq` gap), a reordering (`seq` goes back) or a replaced event
-(`prev` does not match). A new chain (seq 0 after a restart of a process that
-writes to stdout) starts a new segment. Without a key anyone can recompute a
-whole chain after an edit; with a key only the key holder can — see
-THREAT_MODEL.md (ship lines off-host too: nothing detects a truncated tail).
-Break reports name line numbers and hashes, never event contents.
+`verify()` walks the lines in order and reports the first break: a line that is
+not an event (truncated write), an edited event (its hash does not match), a
+`seq` gap (events deleted or moved), a `seq` going back (moved or replayed), a
+replaced event (`prev` does not match), or a chain that starts from an event
+that is not there (deleted before a restart, or the previous file is missing).
+Without a key anyone can recompute a whole chain after an edit; with a key only
+the key holder can. Nothing detects a removed tail: ship lines off-host (see
+THREAT_MODEL.md). Reports name line numbers and hashes, never event contents.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -39,35 +44,34 @@ def digest(event: dict[str, Any], key: bytes | None) -> str:
 
 
 class Chain:
-    """Seals events in order. Not thread-safe: one per sink, used from the event loop."""
+    """Seals events in order. Not thread-safe: one per writer, used from the event loop."""
 
-    def __init__(self, key: bytes | None = None, prev: str = GENESIS, seq: int = 0) -> None:
-        self.key, self.prev, self.seq = key, prev, seq
+    def __init__(self, key: bytes | None = None, prev: str = GENESIS) -> None:
+        self.key, self.prev, self.seq = key, prev, 0
+        self.id = secrets.token_hex(6)
 
     def seal(self, event: dict[str, Any]) -> dict[str, Any]:
-        sealed = {**event, "seq": self.seq, "prev": self.prev}
+        sealed = {**event, "chain": self.id, "seq": self.seq, "prev": self.prev}
         sealed["hash"] = digest(sealed, self.key)
         self.prev, self.seq = sealed["hash"], self.seq + 1
         return sealed
 
     @classmethod
     def resume(cls, last_line: str | None, key: bytes | None) -> Chain:
-        """Continue after the last event of an existing file (a restart appends to it)."""
+        """A new chain linked to the last event of an existing file (a restart appends)."""
         event = _parse(last_line) if last_line else None
-        if event is None or not isinstance(event.get("seq"), int):
-            return cls(key)
-        return cls(key, prev=str(event["hash"]), seq=event["seq"] + 1)
+        return cls(key, prev=str(event["hash"]) if event else GENESIS)
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
     ok: bool
     events: int
-    segments: int
+    chains: int
     line: int | None = None
     problem: str | None = None
-    last_hash: str | None = None
-    first_seq: int | None = None
+    # Chains whose start is not in these lines (allowed with `partial`): id -> first seq.
+    partial: tuple[tuple[str, int], ...] = ()
 
 
 def _parse(line: str) -> dict[str, Any] | None:
@@ -80,16 +84,20 @@ def _parse(line: str) -> dict[str, Any] | None:
     return event
 
 
-def verify(lines: Iterable[str], key: bytes | None = None, *, mixed: bool = False) -> Report:
-    """Check a chain. `mixed`: skip lines that are not audit events (stdout with logs)."""
-    events = segments = 0
-    prev: str | None = None
-    want_seq = 0
-    first_seq: int | None = None
+def verify(
+    lines: Iterable[str], key: bytes | None = None, *, mixed: bool = False, partial: bool = False
+) -> Report:
+    """Check the chains in `lines`. `mixed`: skip JSON lines that are not audit events
+    (stdout with logs). `partial`: the lines continue an earlier file, so chains may
+    start mid-way (each such start is listed in the report)."""
+    heads: dict[str, tuple[int, str]] = {}  # chain id -> (next seq, last hash)
+    seen: set[str] = set()
+    started: list[tuple[str, int]] = []
+    events = 0
     lineno = 0
 
     def fail(problem: str) -> Report:
-        return Report(False, events, segments, lineno, problem, prev, first_seq)
+        return Report(False, events, len(heads), lineno, problem, tuple(started))
 
     for lineno, raw in enumerate(lines, start=1):  # noqa: B007 - fail() reads lineno
         line = raw.rstrip("\n")
@@ -100,33 +108,47 @@ def verify(lines: Iterable[str], key: bytes | None = None, *, mixed: bool = Fals
             if mixed and _is_json_object(line) and '"audit"' not in line:
                 continue
             return fail("not a complete audit event (truncated write or foreign line)")
-        seq, their_prev = event.get("seq"), event.get("prev")
-        if not isinstance(seq, int) or not isinstance(their_prev, str):
-            return fail("event has no seq/prev: written without `audit.chain`?")
+        chain, seq, prev = event.get("chain"), event.get("seq"), event.get("prev")
+        if not isinstance(chain, str) or not isinstance(seq, int) or not isinstance(prev, str):
+            return fail("event has no chain/seq/prev: written without `audit.chain`?")
         if not hmac.compare_digest(digest(event, key), str(event["hash"])):
-            return fail("event was edited: its hash does not match its content" + _keyhint(key))
-        if seq == 0 and their_prev == GENESIS:
-            segments += 1  # a new chain: the writer restarted
-        elif prev is None:
-            first_seq = seq  # a rotated file starts mid-chain; its anchor is the previous file
-            segments += 1
-        elif seq > want_seq:
-            return fail(
-                f"{seq - want_seq} event(s) missing before this line, deleted or moved "
-                f"(seq {want_seq - 1} is followed by seq {seq})"
-            )
-        elif seq < want_seq:
-            return fail(
-                f"events out of order, moved or replayed (seq {seq} after seq {want_seq - 1})"
-            )
-        elif their_prev != prev:
-            return fail(
-                "chain broken: prev does not match the preceding event's hash "
-                "(the preceding event was replaced)"
-            )
-        prev, want_seq = str(event["hash"]), seq + 1
+            hint = "" if key is not None else " (or the chain is keyed: pass --key-env)"
+            return fail("event was edited: its hash does not match its content" + hint)
+        head = heads.get(chain)
+        if head is None:
+            if seq != 0 and not partial:
+                return fail(
+                    f"chain {chain} starts at seq {seq}: its first {seq} event(s) are not "
+                    "here (deleted, or in an earlier file: pass it first, or --partial)"
+                )
+            if seq == 0 and prev != GENESIS and prev not in seen and not partial:
+                return fail(
+                    f"chain {chain} links to an event that is not here (events deleted "
+                    "before a restart, or an earlier file: pass it first, or --partial)"
+                )
+            if seq != 0 or (prev != GENESIS and prev not in seen):
+                started.append((chain, seq))
+        else:
+            want, last = head
+            if seq > want:
+                return fail(
+                    f"{seq - want} event(s) missing before this line, deleted or moved "
+                    f"(chain {chain}: seq {want - 1} is followed by seq {seq})"
+                )
+            if seq < want:
+                return fail(
+                    f"events out of order, moved or replayed "
+                    f"(chain {chain}: seq {seq} after seq {want - 1})"
+                )
+            if prev != last:
+                return fail(
+                    "chain broken: prev does not match the preceding event's hash "
+                    "(the preceding event was replaced)"
+                )
+        heads[chain] = (seq + 1, str(event["hash"]))
+        seen.add(str(event["hash"]))
         events += 1
-    return Report(True, events, segments, None, None, prev, first_seq)
+    return Report(True, events, len(heads), None, None, tuple(started))
 
 
 def _is_json_object(line: str) -> bool:
@@ -134,7 +156,3 @@ def _is_json_object(line: str) -> bool:
         return isinstance(json.loads(line), dict)
     except ValueError:
         return False
-
-
-def _keyhint(key: bytes | None) -> str:
-    return "" if key is not None else " (or the chain is keyed: pass --key-env)"

@@ -26,7 +26,7 @@ FIELDS = (
     "bytes_in", "bytes_out", "duration_ms", "ttfb_ms", "upstream_status",
     "upstream_request_id", "stream_error", "client_ip_hash",
 )  # fmt: skip
-CHAIN_FIELDS = ("seq", "prev", "hash")
+CHAIN_FIELDS = ("chain", "seq", "prev", "hash")
 _SAFE = re.compile(r"^[A-Za-z0-9._:/@+=-]{1,128}$")
 
 

@@ -35,7 +35,7 @@ def test_stdout_sink_writes_one_json_line_per_request() -> None:
     assert "10.0.0.1" not in out.getvalue()
 
 
-def test_file_sink_appends_0600_and_resumes_the_chain(tmp_path: Path) -> None:
+def test_file_sink_appends_0600_and_links_restarts(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     settings = AuditSettings(sink="file", path=str(path))
     a = Auditor.open(settings)
@@ -47,10 +47,13 @@ def test_file_sink_appends_0600_and_resumes_the_chain(tmp_path: Path) -> None:
     b.emit(ctx(2))
     b.close()
     lines = path.read_text().splitlines()
-    assert [json.loads(x)["seq"] for x in lines] == [0, 1, 2]
+    events = [json.loads(x) for x in lines]
+    assert [e["seq"] for e in events] == [0, 1, 0]
+    assert events[2]["prev"] == events[1]["hash"]  # the restart links to the file
+    assert events[2]["chain"] != events[0]["chain"]
     r = verify(lines)
     assert r.ok
-    assert r.segments == 1
+    assert r.chains == 2
 
 
 def test_keyed_chain_and_hashed_ip() -> None:

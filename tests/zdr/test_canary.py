@@ -398,7 +398,7 @@ async def test_audit_trail_complete_and_verifiable(gw: Proof, tmp_path: Path) ->
 
     ok = verify(str(gw.audit_path))
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert f"OK: {len(lines)} event(s), 1 chain segment(s)" in ok.stdout
+    assert f"OK: {len(lines)} event(s) in 1 chain(s)" in ok.stdout
 
     edited = list(lines)
     edited[3] = edited[3].replace('"status":', '"status":1', 1)

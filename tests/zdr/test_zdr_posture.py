@@ -33,7 +33,7 @@ def test_posture_payload() -> None:
     assert SECRET not in blob
     assert p["config_hash"] == config.digest()
     assert "request_id" in p["logged_fields"]["log_lines"]
-    assert p["logged_fields"]["audit_events"][-3:] == ["seq", "prev", "hash"]
+    assert p["logged_fields"]["audit_events"][-4:] == ["chain", "seq", "prev", "hash"]
     assert p["logged_fields"]["metric_labels"]["zdr_gateway_policy_refusals"] == ["rule"]
     rules = {r["id"]: r for r in p["policy"]["rules"]}
     assert set(rules) == set(BY_ID)
