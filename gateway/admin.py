@@ -12,7 +12,7 @@ from gateway.state import CONFIG, METRICS, READY
 
 
 def build_admin_app(
-    metrics: Metrics, ready: list[bool], config: Config | None = None
+    metrics: Metrics, ready: list[bool], *, config: Config | None = None
 ) -> web.Application:
     app = web.Application()
     app[METRICS] = metrics

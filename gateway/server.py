@@ -54,7 +54,7 @@ async def start(config: Config, metrics: Metrics | None = None) -> Running:
     ssl_ctx = server_context(server.tls) if server.tls.enabled else None
     site = web.TCPSite(runner, server.host, server.port, ssl_context=ssl_ctx, backlog=1024)
     await site.start()
-    admin_runner = web.AppRunner(build_admin_app(metrics, ready, config), access_log=None)
+    admin_runner = web.AppRunner(build_admin_app(metrics, ready, config=config), access_log=None)
     await admin_runner.setup()
     admin_site = web.TCPSite(admin_runner, config.admin.host, config.admin.port)
     await admin_site.start()
