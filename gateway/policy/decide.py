@@ -21,11 +21,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.policy.rules import NOT_ELIGIBLE, RULES, UNLISTED_BETA, Endpoint, Request, Rule
+from gateway.policy.rules import (
+    NOT_ELIGIBLE,
+    RULES,
+    UNLISTED_BETA,
+    Beta,
+    Endpoint,
+    Request,
+    Rule,
+)
 from gateway.policy.settings import PolicySettings
 
 # The only request header the policy reads.
 BETA_HEADER = "anthropic-beta"
+# Beta patterns that a named table rule refuses.
+_RETENTION_BETAS = tuple(
+    p
+    for r in RULES
+    if isinstance(r.match, Beta) and r.provider == "anthropic"
+    for p in r.match.patterns
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +120,8 @@ def _matched(provider: str, request: Request, settings: PolicySettings) -> list[
 def _unlisted_betas(betas: tuple[str, ...], settings: PolicySettings) -> bool:
     if settings.betas.unlisted == "allow":
         return False
-    retention = [r.match for r in RULES if r.id.startswith("anthropic.beta.")]
     for beta in betas:
-        if any(m.matches(Request("", None, (beta,))) for m in retention):
+        if any(fnmatch.fnmatchcase(beta, p) for p in _RETENTION_BETAS):
             continue  # refused (or overridden) by its own named rule
         if not any(fnmatch.fnmatchcase(beta, p) for p in settings.betas.allow):
             return True
