@@ -1,21 +1,28 @@
-"""The admin listener: /healthz, /readyz and /metrics, on a port of its own."""
+"""The admin listener: /healthz, /readyz, /metrics and /zdr/posture, on a port of its own."""
 
 from __future__ import annotations
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway import posture
+from gateway.config import Config
 from gateway.metrics import Metrics
-from gateway.state import METRICS, READY
+from gateway.state import CONFIG, METRICS, READY
 
 
-def build_admin_app(metrics: Metrics, ready: list[bool]) -> web.Application:
+def build_admin_app(
+    metrics: Metrics, ready: list[bool], *, config: Config | None = None
+) -> web.Application:
     app = web.Application()
     app[METRICS] = metrics
     app[READY] = ready
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
+    if config is not None:
+        app[CONFIG] = config
+        app.router.add_get("/zdr/posture", posture_view)
     return app
 
 
@@ -32,3 +39,8 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics_view(request: web.Request) -> web.Response:
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"content-type": CONTENT_TYPE_LATEST})
+
+
+async def posture_view(request: web.Request) -> web.Response:
+    body = posture.build(request.app[CONFIG], request.app[METRICS])
+    return web.json_response(body, headers={"cache-control": "no-store"})

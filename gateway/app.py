@@ -22,6 +22,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import forward
+from gateway.audit.trail import Auditor
 from gateway.auth.runtime import AuthRuntime
 from gateway.auth.stage import auth_stage
 from gateway.config import Config
@@ -33,7 +34,7 @@ from gateway.middleware.route import route_stage
 from gateway.policy.stage import policy_stage
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routes import Router
-from gateway.state import AUTH, CONFIG, LABELS, METRICS, READY, ROUTER, UPSTREAMS
+from gateway.state import AUDIT, AUTH, CONFIG, LABELS, METRICS, READY, ROUTER, UPSTREAMS
 from gateway.upstream import UpstreamPool
 
 
@@ -53,15 +54,19 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     )
     app[CONFIG] = config
     app[METRICS] = metrics
-    app[LABELS] = Labels(config.metrics.teams, config.metrics.models)
+    app[LABELS] = Labels(
+        config.metrics.teams, config.metrics.models, config.metrics.max_glob_models
+    )
     pool = UpstreamPool(config.upstreams, metrics)
     app[UPSTREAMS] = pool
     app[ROUTER] = Router(pool.upstreams)
     app[READY] = [True]
     # Keys are parsed here: a missing or wrong key file fails startup, not a request.
     app[AUTH] = AuthRuntime(config, metrics, config_path)
+    app[AUDIT] = Auditor.open(config.audit)
     app.cleanup_ctx.append(_upstreams_ctx)
     app.cleanup_ctx.append(_auth_ctx)
+    app.cleanup_ctx.append(_audit_ctx)
     # Every path goes through the chain; the route stage decides what exists.
     app.router.add_route("*", "/{tail:.*}", forward.handle)
     return app
@@ -76,3 +81,8 @@ async def _upstreams_ctx(app: web.Application):  # type: ignore[no-untyped-def]
 async def _auth_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     async for _ in app[AUTH].run():
         yield
+
+
+async def _audit_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    yield
+    app[AUDIT].close()

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from gateway import __version__
 from gateway import config as config_mod
+from gateway.audit import cli as audit_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gateway.auth import cli as keys_cli
 
     keys_cli.register(sub)
+    audit_cli.register(sub)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)
@@ -47,12 +49,17 @@ def _load(path: str) -> config_mod.Config | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway import logs, server
+    from gateway import harden, logs, server
 
     cfg = _load(args.config)
     if cfg is None:
         return 2
     logs.configure(cfg.logging.level)
+    try:
+        harden.apply(cfg.harden)
+    except harden.HardenError as exc:
+        print(f"zdr-gateway: {exc}", file=sys.stderr)
+        return 2
     server.run(server.serve(cfg, config_path=args.config))
     return 0
 
@@ -75,5 +82,8 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"  listener  {cfg.server.host}:{cfg.server.port} ({tls})")
     print(f"  admin     {cfg.admin.host}:{cfg.admin.port}")
     print(f"  upstreams {names}")
+    exempt = sum(len(t.allow) for t in cfg.policy.teams.values())
+    print(f"  policy    unlisted betas: {cfg.policy.betas.unlisted}; team exemptions: {exempt}")
+    print(f"  audit     {cfg.audit.sink}{' ' + cfg.audit.path if cfg.audit.path else ''}")
     print(f"  hash      {cfg.digest()}")
     return 0

@@ -19,11 +19,20 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gateway.audit.settings import AuditSettings
 from gateway.auth.settings import AuthSettings
+from gateway.harden import HardenSettings
 from gateway.policy.settings import PolicySettings
 from gateway.ratelimit.settings import RateLimitSettings
 from gateway.settings_base import Section
 
 MiB = 1024 * 1024
+# Default model label values: current model ids of the supported providers.
+KNOWN_MODELS = (
+    "claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-5",
+    "claude-sonnet-5", "claude-opus-4-8", "claude-opus-4-7", "claude-opus-4-6",
+    "claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-5", "claude-sonnet-4-5",
+    "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini",
+    "o3", "o4-mini", "text-embedding-3-small", "text-embedding-3-large",
+)  # fmt: skip
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Field names whose values are never echoed in an error message.
 _SECRET_HINTS = ("key", "secret", "password", "token", "redis_url")
@@ -94,9 +103,11 @@ class UpstreamSettings(Section):
 class MetricsSettings(Section):
     # Team label values; any other team is counted as `other`.
     teams: list[str] = []
-    # Model label values: a model matching one of these globs is its own label,
-    # anything else is `other` (clients cannot create series).
-    models: list[str] = ["claude-*", "gpt-*", "o[0-9]*"]
+    # Model label values. Exact names are their own label; a glob (`claude-*`) lets
+    # matching names through up to `max_glob_models` distinct ones, so prefer exact
+    # names: with a glob, a client chooses the text of a label. Anything else is `other`.
+    models: list[str] = list(KNOWN_MODELS)
+    max_glob_models: int = Field(default=50, ge=0, le=1000)
 
 
 class LoggingSettings(Section):
@@ -113,6 +124,7 @@ class Config(Section):
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
+    harden: HardenSettings = HardenSettings()
 
     @model_validator(mode="after")
     def _unique_upstreams(self) -> Config:

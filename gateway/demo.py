@@ -19,10 +19,12 @@ from aiohttp import web
 
 from gateway import config as config_mod
 from gateway import server
+from gateway.audit.sinks import StreamSink
 from gateway.auth.demo_key import issue_demo_key
 from gateway.logs import configure
 from gateway.metrics import Metrics
 from gateway.selfsigned import make_ca_and_leaf, memory_file
+from gateway.state import AUDIT
 from gateway.stub import StubUpstream
 
 PROMPT = "Say hello through the gateway."
@@ -64,6 +66,8 @@ async def _demo() -> None:
     text = resources.files("gateway").joinpath("demo.yaml").read_text()
     cfg = config_mod.parse(text, source="demo.yaml", env=env)
     running = await server.start(cfg, Metrics())
+    # The audit line joins the log lines in the buffer shown at the end.
+    running.app[AUDIT].sink = StreamSink(log_buffer)
     base = f"https://localhost:{running.port}"
     admin = f"http://127.0.0.1:{running.admin_port}"
     print(

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import protocol
+from gateway import logs, protocol
 from gateway.admin import build_admin_app
 from gateway.app import build_app
 from gateway.config import Config
@@ -55,7 +55,7 @@ async def start(
     ssl_ctx = server_context(server.tls) if server.tls.enabled else None
     site = web.TCPSite(runner, server.host, server.port, ssl_context=ssl_ctx, backlog=1024)
     await site.start()
-    admin_runner = protocol.runner(build_admin_app(metrics, ready))
+    admin_runner = protocol.runner(build_admin_app(metrics, ready, config=config))
     await admin_runner.setup()
     admin_site = web.TCPSite(admin_runner, config.admin.host, config.admin.port)
     await admin_site.start()
@@ -89,6 +89,7 @@ async def serve(config: Config, config_path: str | None = None) -> None:
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(logs.loop_exception_handler)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     # SIGHUP: re-read the auth section (keys, revocations, OIDC); a broken file is refused,

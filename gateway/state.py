@@ -11,6 +11,7 @@ from aiohttp import web
 from gateway.usage import Usage
 
 if TYPE_CHECKING:
+    from gateway.audit.trail import Auditor
     from gateway.auth.principal import Principal
     from gateway.auth.runtime import AuthRuntime
     from gateway.config import Config
@@ -63,6 +64,7 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 LABELS: web.AppKey[Labels] = web.AppKey("labels")
 ROUTER: web.AppKey[Router] = web.AppKey("router")
 UPSTREAMS: web.AppKey[UpstreamPool] = web.AppKey("upstreams")
+AUDIT: web.AppKey[Auditor] = web.AppKey("audit")
 # A one-element list so that shutdown can flip readiness without replacing the key.
 READY: web.AppKey[list[bool]] = web.AppKey("ready")
 # Current authenticator (swapped on reload), JWKS caches, revocation mirror.

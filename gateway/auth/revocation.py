@@ -113,7 +113,10 @@ class Revocations:
             self._file_stamp = stamp
         except ValueError as exc:
             # SECURITY: keep the previous list rather than forgetting every revocation.
-            log.error("revoked_file not re-read, previous list kept: %s", exc)
+            log.error(
+                "revoked_file not re-read, previous list kept",
+                extra={"config_source": str(self._file), "config_problem": str(exc)},
+            )
 
 
 def read_file(path: str | os.PathLike[str]) -> frozenset[str]:

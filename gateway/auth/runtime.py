@@ -59,10 +59,13 @@ class AuthRuntime:
             problems = [str(exc)]
         else:
             self.current = fresh
-            log.info("auth config reloaded from %s", source)
+            log.info("auth config reloaded", extra={"config_source": str(source)})
             return []
         for problem in problems:
-            log.error("auth config NOT reloaded, previous config kept: %s: %s", source, problem)
+            log.error(
+                "auth config NOT reloaded, previous config kept",
+                extra={"config_source": str(source), "config_problem": problem},
+            )
         return problems
 
     async def run(self) -> AsyncIterator[None]:
