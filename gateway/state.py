@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from gateway.auth.principal import Principal
     from gateway.config import Config
     from gateway.metrics import Labels, Metrics
+    from gateway.ratelimit.service import RateLimit
     from gateway.routes import Route, Router
     from gateway.upstream import UpstreamPool
 
@@ -64,5 +65,8 @@ ROUTER: web.AppKey[Router] = web.AppKey("router")
 UPSTREAMS: web.AppKey[UpstreamPool] = web.AppKey("upstreams")
 # A one-element list so that shutdown can flip readiness without replacing the key.
 READY: web.AppKey[list[bool]] = web.AppKey("ready")
+
+# The rate limiter (absent = no limits, e.g. in unit tests of other stages).
+RATELIMIT: web.AppKey[RateLimit] = web.AppKey("ratelimit")
 
 CTX: web.RequestKey[RequestContext] = web.RequestKey("ctx")

@@ -1,13 +1,99 @@
-"""The rate-limit stage.
+"""The rate-limit stage: admit or refuse, then settle what the request really used.
 
-PLACEHOLDER until rate limits land (issue 4): nothing is limited.
+Before the handler: check and reserve every rule of the request at once
+(requests, estimated input tokens, `max_tokens` output tokens, a concurrency
+slot; key and team). Refused → 429 `rate_limit_error` with `retry-after`;
+backend down under `fail_closed` → 503. The key's own rate-limit headers go
+on every response, errors included.
+
+After the handler (a stream has fully ended by then), on every path — normal
+end, upstream error, timeout, client disconnect (cancellation): reconcile the
+token reservation with the real usage and release the concurrency slot. The
+settlement runs as its own shielded task so a second cancellation cannot cut
+it short.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.auth.principal import ANONYMOUS
+from gateway.errors import RateLimited, Unavailable
+from gateway.ratelimit.base import Decision, Reservation
+from gateway.ratelimit.estimate import estimate_input_tokens
+from gateway.ratelimit.headers import rate_headers, refusal_message, retry_after
+from gateway.ratelimit.rules import Cost, Rule, rules_for
+from gateway.ratelimit.service import RateLimit
+from gateway.state import CTX, RATELIMIT
+from gateway.usage import Usage
+
+log = logging.getLogger("gateway.ratelimit")
+# Endpoint kinds that consume tokens; others (count_tokens, models) count requests only.
+TOKEN_ENDPOINTS = frozenset({"messages"})
 
 
 @web.middleware
-async def ratelimit_stage(request: web.Request, handler: web.Handler) -> web.StreamResponse:
-    return await handler(request)
+async def ratelimit_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rl = request.app.get(RATELIMIT)
+    if rl is None or not rl.settings.enabled:
+        return await handler(request)
+    ctx = request[CTX]
+    tokens = ctx.route is not None and ctx.route.endpoint.kind in TOKEN_ENDPOINTS
+    rules = rules_for(rl.settings, ctx.principal or ANONYMOUS, tokens)
+    if not rules:
+        return await handler(request)
+    cost = Cost(
+        requests=1,
+        input_tokens=estimate_input_tokens(ctx.body, ctx.json) if tokens else 0,
+        output_tokens=(ctx.max_tokens or 0) if tokens else 0,
+    )
+    decision = await rl.limiter.acquire(rules, cost, rl.clock())
+    _count(rl, rules, decision)
+    if not decision.allowed:
+        _refuse(ctx.extra_headers, decision)
+    reservation = decision.reservation
+    ctx.reservation = reservation
+    ctx.extra_headers.update(rate_headers(decision))
+    try:
+        return await handler(request)
+    finally:
+        if reservation is not None:
+            # ctx.usage is read now, after the stream ended (or was cut off): it holds
+            # what was used, which is what is charged.
+            task = rl.settle_soon(_settle(rl, reservation, ctx.usage))
+            await asyncio.shield(task)
+
+
+def _refuse(extra_headers: dict[str, str], decision: Decision) -> None:
+    if decision.error:
+        # fail_closed: the limiter cannot tell, so nothing is admitted.
+        raise Unavailable(
+            "Rate limiting is temporarily unavailable; please retry shortly.",
+            reason="ratelimit_unavailable",
+            headers={"retry-after": "1"},
+        )
+    extra_headers.update(rate_headers(decision))
+    wait = retry_after(decision)
+    headers = {"retry-after": str(wait)} if wait is not None else {"x-should-retry": "false"}
+    raise RateLimited(refusal_message(decision), headers=headers)
+
+
+async def _settle(rl: RateLimit, reservation: Reservation, usage: Usage) -> None:
+    try:
+        await rl.limiter.reconcile(reservation, usage, rl.clock())
+    finally:
+        await rl.limiter.release(reservation, rl.clock())
+
+
+def _count(rl: RateLimit, rules: list[Rule], decision: Decision) -> None:
+    counter = rl.metrics.ratelimit_decisions
+    if decision.error:
+        for rule in rules:
+            counter.labels(rule.name, "error").inc()
+        return
+    for res in decision.results:
+        counter.labels(res.rule.name, res.outcome).inc()
