@@ -6,13 +6,18 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.metrics import Metrics
-from gateway.state import METRICS, READY
+from gateway.ratelimit.service import RateLimit
+from gateway.state import METRICS, RATELIMIT, READY
 
 
-def build_admin_app(metrics: Metrics, ready: list[bool]) -> web.Application:
+def build_admin_app(
+    metrics: Metrics, ready: list[bool], ratelimit: RateLimit | None = None
+) -> web.Application:
     app = web.Application()
     app[METRICS] = metrics
     app[READY] = ready
+    if ratelimit is not None:
+        app[RATELIMIT] = ratelimit
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
@@ -24,9 +29,17 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    if request.app[READY][0]:
+    if not request.app[READY][0]:
+        return web.json_response({"status": "not ready", "reason": "draining"}, status=503)
+    rl = request.app.get(RATELIMIT)
+    status = rl.status() if rl is not None else None
+    if status is None or status.healthy:
         return web.json_response({"status": "ready"})
-    return web.json_response({"status": "not ready", "reason": "draining"}, status=503)
+    # Fixed text only (never a Redis error message: it may carry the URL).
+    reason = f"rate limiter: {status.reason}"
+    if not status.serving:  # fail_closed: every limited request would get a 503
+        return web.json_response({"status": "not ready", "reason": reason}, status=503)
+    return web.json_response({"status": "ready", "degraded": f"{reason}; limits not enforced"})
 
 
 async def metrics_view(request: web.Request) -> web.Response:

@@ -30,9 +30,10 @@ from gateway.middleware.errors import errors_stage
 from gateway.middleware.observe import observe_stage
 from gateway.middleware.route import route_stage
 from gateway.policy.stage import policy_stage
+from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routes import Router
-from gateway.state import CONFIG, LABELS, METRICS, READY, ROUTER, UPSTREAMS
+from gateway.state import CONFIG, LABELS, METRICS, RATELIMIT, READY, ROUTER, UPSTREAMS
 from gateway.upstream import UpstreamPool
 
 
@@ -58,6 +59,9 @@ def build_app(config: Config, metrics: Metrics) -> web.Application:
     app[ROUTER] = Router(pool.upstreams)
     app[READY] = [True]
     app.cleanup_ctx.append(_upstreams_ctx)
+    if config.ratelimit.enabled:
+        app[RATELIMIT] = ratelimit.build(config.ratelimit, metrics)
+        app.cleanup_ctx.append(_ratelimit_ctx)
     # Every path goes through the chain; the route stage decides what exists.
     app.router.add_route("*", "/{tail:.*}", forward.handle)
     return app
@@ -67,3 +71,8 @@ async def _upstreams_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     await app[UPSTREAMS].start()
     yield
     await app[UPSTREAMS].close()
+
+
+async def _ratelimit_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    async with app[RATELIMIT].running():
+        yield

@@ -21,7 +21,7 @@ from gateway.admin import build_admin_app
 from gateway.app import build_app
 from gateway.config import Config
 from gateway.metrics import Metrics
-from gateway.state import READY
+from gateway.state import RATELIMIT, READY
 from gateway.tls import server_context
 
 log = logging.getLogger("gateway.server")
@@ -53,7 +53,8 @@ async def start(config: Config, metrics: Metrics | None = None) -> Running:
     ssl_ctx = server_context(server.tls) if server.tls.enabled else None
     site = web.TCPSite(runner, server.host, server.port, ssl_context=ssl_ctx, backlog=1024)
     await site.start()
-    admin_runner = web.AppRunner(build_admin_app(metrics, ready), access_log=None)
+    admin = build_admin_app(metrics, ready, app.get(RATELIMIT))
+    admin_runner = web.AppRunner(admin, access_log=None)
     await admin_runner.setup()
     admin_site = web.TCPSite(admin_runner, config.admin.host, config.admin.port)
     await admin_site.start()

@@ -30,7 +30,8 @@ class LimitSpec(Section):
 
 
 class RateLimitSettings(Section):
-    # false: nothing is limited (the upstream organisation's rate-limit headers are still dropped).
+    # false: nothing is limited, and the provider's own (organisation-wide) rate-limit
+    # headers reach clients unchanged.
     enabled: bool = True
     backend: Literal["memory", "redis"] = "memory"
     # redis://[user:password@]host:port/db or rediss:// (TLS). Required for `backend: redis`.
