@@ -14,7 +14,6 @@ import pytest
 
 from gateway.ratelimit.rules import rules_for
 from gateway.state import RATELIMIT
-
 from tests.conftest import Gateway, StartGateway, Upstream
 
 MSG = {"model": "claude-sonnet-5-5", "messages": [{"role": "user", "content": "hi"}]}
@@ -69,13 +68,20 @@ async def test_refusal_is_a_429_the_sdk_understands(
         for r in [*ok, refused]:
             r.release()
     assert len(upstream.stub.requests) == 2  # the refused request never left
-    assert gw.sample(
-        "zdr_gateway_ratelimit_decisions_total", limit="key_rpm", outcome="refused"
-    ) == 1
-    assert gw.sample(
-        "zdr_gateway_requests_total",
-        provider="anthropic", route="messages", status_class="4xx", code="429", team="anonymous",
-    ) == 1
+    assert (
+        gw.sample("zdr_gateway_ratelimit_decisions_total", limit="key_rpm", outcome="refused") == 1
+    )
+    assert (
+        gw.sample(
+            "zdr_gateway_requests_total",
+            provider="anthropic",
+            route="messages",
+            status_class="4xx",
+            code="429",
+            team="anonymous",
+        )
+        == 1
+    )
 
 
 async def test_provider_rate_limit_headers_never_reach_the_client(
@@ -133,9 +139,7 @@ async def test_sdk_gets_rate_limit_error_and_its_retry_succeeds(
 ) -> None:
     gw = await start_gateway(with_limits(config_dict, defaults={"rpm": 60}, burst=1))
     http = anthropic.DefaultAsyncHttpxClient(verify=gw.client_ssl())
-    client = anthropic.AsyncAnthropic(
-        base_url=gw.url, api_key="k", max_retries=0, http_client=http
-    )
+    client = anthropic.AsyncAnthropic(base_url=gw.url, api_key="k", max_retries=0, http_client=http)
     try:
         rl = gw.running.app[RATELIMIT]
         # Drain the bucket without 60 round trips: reserve directly on the same limiter.

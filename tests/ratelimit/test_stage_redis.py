@@ -44,7 +44,8 @@ async def wait_ready(http: aiohttp.ClientSession, gw: Gateway) -> None:
 async def test_fail_closed_refuses_with_503_and_readyz_says_why(
     start_gateway: StartGateway, config_dict: dict[str, Any], own_redis: RedisServer
 ) -> None:
-    gw = await start_gateway(redis_limits(config_dict, own_redis.url, "fail_closed", defaults={"rpm": 100}))
+    cfg = redis_limits(config_dict, own_redis.url, "fail_closed", defaults={"rpm": 100})
+    gw = await start_gateway(cfg)
     async with aiohttp.ClientSession() as http:
         assert (await post(http, gw)).status == 200
         assert await readyz(http, gw) == (200, {"status": "ready"})
@@ -57,11 +58,13 @@ async def test_fail_closed_refuses_with_503_and_readyz_says_why(
             "Rate limiting is temporarily unavailable; please retry shortly."
         )
         assert (await readyz(http, gw)) == (
-            503, {"status": "not ready", "reason": "rate limiter: redis unreachable"}
+            503,
+            {"status": "not ready", "reason": "rate limiter: redis unreachable"},
         )
-        assert gw.sample(
-            "zdr_gateway_ratelimit_decisions_total", limit="key_rpm", outcome="error"
-        ) == 1
+        assert (
+            gw.sample("zdr_gateway_ratelimit_decisions_total", limit="key_rpm", outcome="error")
+            == 1
+        )
         assert gw.sample("zdr_gateway_redis_errors_total", op="acquire") >= 1
         own_redis.start()
         await wait_ready(http, gw)  # no request needed, no restart of the gateway
@@ -74,7 +77,8 @@ async def test_fail_closed_refuses_with_503_and_readyz_says_why(
 async def test_fail_open_admits_counts_and_resumes(
     start_gateway: StartGateway, config_dict: dict[str, Any], own_redis: RedisServer
 ) -> None:
-    gw = await start_gateway(redis_limits(config_dict, own_redis.url, "fail_open", defaults={"rpm": 2}))
+    cfg = redis_limits(config_dict, own_redis.url, "fail_open", defaults={"rpm": 2})
+    gw = await start_gateway(cfg)
     async with aiohttp.ClientSession() as http:
         own_redis.kill()
         for _ in range(4):  # beyond the limit: nothing can count, so nothing is refused
@@ -82,9 +86,10 @@ async def test_fail_open_admits_counts_and_resumes(
             assert r.status == 200
             assert "anthropic-ratelimit-requests-limit" not in r.headers
             r.release()
-        assert gw.sample(
-            "zdr_gateway_ratelimit_decisions_total", limit="key_rpm", outcome="error"
-        ) == 4
+        assert (
+            gw.sample("zdr_gateway_ratelimit_decisions_total", limit="key_rpm", outcome="error")
+            == 4
+        )
         status, body = await readyz(http, gw)
         assert status == 200
         assert body == {
