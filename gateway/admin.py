@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from gateway.metrics import Metrics
 from gateway.ratelimit.service import RateLimit
@@ -43,5 +45,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
+    registry = request.app[METRICS].registry
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # `serve --workers N`: every worker's samples, aggregated (see gateway/workers.py).
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    body = generate_latest(registry)
     return web.Response(body=body, headers={"content-type": CONTENT_TYPE_LATEST})

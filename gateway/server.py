@@ -37,7 +37,11 @@ class Running:
     stop: Callable[[], Awaitable[None]]
 
 
-async def start(config: Config, metrics: Metrics | None = None) -> Running:
+async def start(
+    config: Config, metrics: Metrics | None = None, reuse_port: bool = False
+) -> Running:
+    """`reuse_port`: several worker processes bind the same ports (SO_REUSEPORT); the
+    kernel spreads new connections across them."""
     metrics = metrics or Metrics()
     metrics.set_config_hash(config.digest())
     app = build_app(config, metrics)
@@ -51,12 +55,21 @@ async def start(config: Config, metrics: Metrics | None = None) -> Running:
     )
     await runner.setup()
     ssl_ctx = server_context(server.tls) if server.tls.enabled else None
-    site = web.TCPSite(runner, server.host, server.port, ssl_context=ssl_ctx, backlog=1024)
+    site = web.TCPSite(
+        runner,
+        server.host,
+        server.port,
+        ssl_context=ssl_ctx,
+        backlog=1024,
+        reuse_port=reuse_port or None,
+    )
     await site.start()
     admin = build_admin_app(metrics, ready, app.get(RATELIMIT))
     admin_runner = web.AppRunner(admin, access_log=None)
     await admin_runner.setup()
-    admin_site = web.TCPSite(admin_runner, config.admin.host, config.admin.port)
+    admin_site = web.TCPSite(
+        admin_runner, config.admin.host, config.admin.port, reuse_port=reuse_port or None
+    )
     await admin_site.start()
     metrics.ready.set(1)
 
@@ -76,8 +89,8 @@ def bound_port(site: web.TCPSite) -> int:
     return int(sockets[0].getsockname()[1])
 
 
-async def serve(config: Config) -> None:
-    running = await start(config)
+async def serve(config: Config, reuse_port: bool = False) -> None:
+    running = await start(config, reuse_port=reuse_port)
     log.info(
         "listening",
         extra={

@@ -1,0 +1,105 @@
+"""`zdr-gateway serve --workers N`: N worker processes sharing the ports (SO_REUSEPORT).
+
+The parent only supervises: it starts the workers, restarts one that dies,
+and on SIGTERM/SIGINT passes the signal on and waits for every worker to
+drain (`server.shutdown_grace_seconds`). Each worker is a complete gateway;
+the kernel spreads new connections across them.
+
+Limits stay exact because config validation allows N > 1 only with the Redis
+backend. Metrics are aggregated across workers through prometheus_client's
+multiprocess mode (a private directory per supervisor), so any worker's
+/metrics answers for all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+import time
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+from gateway.config import Config
+
+log = logging.getLogger("gateway.workers")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# A worker that dies sooner than this after its start is failing, not crashing.
+START_SECONDS = 3.0
+
+
+def supervise(config: Config) -> int:
+    n = config.server.workers
+    metrics_dir = tempfile.mkdtemp(prefix="zdr-gateway-metrics-")
+    # Read by prometheus_client when a worker imports it (workers are spawned, not forked).
+    os.environ[MULTIPROC_ENV] = metrics_dir
+    ctx = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    procs: list[BaseProcess] = []
+    started: list[float] = []
+    status = 0
+    try:
+        for _ in range(n):
+            procs.append(_spawn(ctx, config))
+            started.append(time.monotonic())
+        log.info("workers started", extra={"workers": n})
+        while not stopping:
+            time.sleep(0.2)
+            for i, proc in enumerate(procs):
+                if proc.is_alive() or stopping:
+                    continue
+                _mark_dead(proc)
+                early = time.monotonic() - started[i] < START_SECONDS
+                if early and (proc.exitcode or 0) > 0:
+                    # Failing at start (port taken, bad certificate): restarting would spin.
+                    # A worker killed by a signal (OOM killer) is restarted whenever it dies.
+                    log.error("worker failed at start", extra={"exitcode": proc.exitcode})
+                    stopping, status = True, 1
+                    break
+                log.error("worker exited; restarting", extra={"exitcode": proc.exitcode})
+                procs[i] = _spawn(ctx, config)
+                started[i] = time.monotonic()
+        for proc in procs:
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + config.server.shutdown_grace_seconds + 5
+        for proc in procs:
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        log.info("workers stopped")
+        return status
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _spawn(ctx: multiprocessing.context.SpawnContext, config: Config) -> BaseProcess:
+    proc = ctx.Process(target=_worker, args=(config,), daemon=False)
+    proc.start()
+    return proc
+
+
+def _worker(config: Config) -> None:
+    from gateway import logs, server
+
+    logs.configure(config.logging.level)
+    server.run(server.serve(config, reuse_port=True))
+
+
+def _mark_dead(proc: BaseProcess) -> None:
+    if proc.pid is None:
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(proc.pid)  # type: ignore[no-untyped-call]
