@@ -13,6 +13,9 @@ multiprocess mode (a private directory per supervisor), so any worker's
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
 import os
@@ -29,6 +32,7 @@ log = logging.getLogger("gateway.workers")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # A worker that dies sooner than this after its start is failing, not crashing.
 START_SECONDS = 3.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def supervise(config: Config) -> int:
@@ -85,16 +89,27 @@ def supervise(config: Config) -> int:
 
 
 def _spawn(ctx: multiprocessing.context.SpawnContext, config: Config) -> BaseProcess:
-    proc = ctx.Process(target=_worker, args=(config,), daemon=False)
+    proc = ctx.Process(target=_worker, args=(config, os.getpid()), daemon=False)
     proc.start()
     return proc
 
 
-def _worker(config: Config) -> None:
+def _worker(config: Config, supervisor: int) -> None:
     from gateway import logs, server
 
+    _die_with(supervisor)
     logs.configure(config.logging.level)
     server.run(server.serve(config, reuse_port=True))
+
+
+def _die_with(supervisor: int) -> None:
+    """A worker must not outlive its supervisor (killed with SIGKILL, it cannot pass
+    SIGTERM on): orphaned workers would keep serving the port unsupervised."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # it died before prctl took effect
+        os._exit(1)
 
 
 def _mark_dead(proc: BaseProcess) -> None:

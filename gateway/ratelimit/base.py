@@ -156,6 +156,13 @@ class Limiter(ABC):
     async def release(self, reservation: Reservation, now: float) -> None:
         """Free the concurrency slots. Idempotent; never raises."""
 
+    async def settle(self, reservation: Reservation, usage: Usage, now: float) -> None:
+        """`reconcile` then `release`; a backend may do both in one round trip."""
+        try:
+            await self.reconcile(reservation, usage, now)
+        finally:
+            await self.release(reservation, now)
+
     @abstractmethod
     async def in_flight(self, rule: Rule, now: float) -> int:
         """Slots held against a concurrency rule (for tests and operators)."""

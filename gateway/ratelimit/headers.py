@@ -8,6 +8,7 @@ is in whole seconds, at least 1, so the SDKs' backoff waits long enough.
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime
 
@@ -46,7 +47,12 @@ def rate_headers(decision: Decision) -> dict[str, str]:
 
 
 def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(math.ceil(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339(math.ceil(ts))
+
+
+@functools.lru_cache(maxsize=1024)
+def _rfc3339(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def blocking(decision: Decision) -> RuleResult:

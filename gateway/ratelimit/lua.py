@@ -10,8 +10,9 @@ inject it; replicas' clocks are NTP-synchronised to milliseconds, which moves
 a refill by a thousandth of a token per second of skew.
 """
 
-# KEYS: one per rule. ARGV: now, reservation id, lease expiry, lease ttl ms,
-# then per rule: kind ('r' bucket | 'c' slots), capacity, rate, cost, shadow ('1'|'0').
+# KEYS: one per rule. ARGV: now, reservation id, lease expiry, lease ttl ms, then one
+# "kind capacity rate cost shadow" string per rule (kind 'r' bucket | 'c' slots; shadow
+# '1'|'0'): one argument per rule keeps the command small (encoding dominates client CPU).
 # Reply: {allowed, level_1, ..., level_n}, levels before the request.
 ACQUIRE = """
 local now = tonumber(ARGV[1])
@@ -23,9 +24,8 @@ local n = #KEYS
 local levels, allowed = {}, 1
 local kinds, caps, rates, costs, oks = {}, {}, {}, {}, {}
 for i = 1, n do
-  local b = 4 + (i - 1) * 5
-  local kind, cap, rate = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  local cost, shadow = tonumber(ARGV[b + 4]), ARGV[b + 5] == '1'
+  local kind, cap, rate, cost, shadow = string.match(ARGV[4 + i], '^(%a) (%S+) (%S+) (%S+) (%d)$')
+  cap, rate, cost, shadow = tonumber(cap), tonumber(rate), tonumber(cost), shadow == '1'
   local level = 0
   if kind == 'c' then
     redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
@@ -59,11 +59,15 @@ for i = 1, n do reply[i + 1] = string.format('%.17g', levels[i]) end
 return reply
 """
 
-# KEYS: token buckets. ARGV: now, then per key: rate, delta. Charge or refund, never below 0.
-RECONCILE = """
+# KEYS: token buckets, then slot sets. ARGV: now, reservation id, number of buckets,
+# then per bucket: rate, delta (charge or refund, never below 0). Slots: freed. Idempotent
+# for slots; the caller settles a reservation once.
+SETTLE = """
 local now = tonumber(ARGV[1])
-for i = 1, #KEYS do
-  local rate, delta = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+local nb = tonumber(ARGV[3])
+for i = nb + 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[2]) end
+for i = 1, nb do
+  local rate, delta = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
   local level = 0
   local s = redis.call('HMGET', KEYS[i], 'l', 't')
   if s[1] then
@@ -77,12 +81,6 @@ for i = 1, #KEYS do
     redis.call('PEXPIRE', KEYS[i], math.ceil(new / rate * 1000) + 1000)
   end
 end
-return 1
-"""
-
-# KEYS: concurrency slot sets. ARGV: reservation id. Idempotent.
-RELEASE = """
-for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 return 1
 """
 

@@ -71,8 +71,7 @@ class RedisLimiter(Limiter):
         )
         self._redis: Redis = Redis(connection_pool=pool)
         self._acquire = self._redis.register_script(lua.ACQUIRE)
-        self._reconcile = self._redis.register_script(lua.RECONCILE)
-        self._release = self._redis.register_script(lua.RELEASE)
+        self._settle = self._redis.register_script(lua.SETTLE)
         self._in_flight = self._redis.register_script(lua.IN_FLIGHT)
         self._healthy = True
         self._reason = ""
@@ -87,7 +86,7 @@ class RedisLimiter(Limiter):
         args: list[Any] = [repr(now), rid, repr(now + lease), int(lease * 1000)]
         for rule, c in zip(rules, costs, strict=True):
             kind = "c" if rule.concurrent else "r"
-            args += [kind, repr(rule.capacity), repr(rule.rate), repr(c), int(rule.shadow)]
+            args.append(f"{kind} {rule.capacity!r} {rule.rate!r} {c!r} {int(rule.shadow)}")
         try:
             reply = await self._call("acquire", self._acquire, [r.key for r in rules], args)
         except BackendError:
@@ -99,28 +98,40 @@ class RedisLimiter(Limiter):
         return decision
 
     async def reconcile(self, reservation: Reservation, usage: Usage, now: float) -> None:
-        if reservation.reconciled:
-            return
-        reservation.reconciled = True
-        changes = deltas(reservation, usage)
-        if not changes:
-            return
-        args: list[Any] = [repr(now)]
-        for rule, delta in changes:
-            args += [repr(rule.rate), repr(delta)]
-        # On failure the reservation stands until it drains: over-, never under-counted.
-        with contextlib.suppress(BackendError):
-            await self._call("reconcile", self._reconcile, [r.key for r, _ in changes], args)
+        if not reservation.reconciled:
+            reservation.reconciled = True
+            await self._settle_script("reconcile", reservation, deltas(reservation, usage), [], now)
 
     async def release(self, reservation: Reservation, now: float) -> None:
-        if reservation.released or not reservation.slots:
+        if not reservation.released:
             reservation.released = True
+            await self._settle_script("release", reservation, [], reservation.slots, now)
+
+    async def settle(self, reservation: Reservation, usage: Usage, now: float) -> None:
+        """Reconcile and release in one round trip (what the stage calls)."""
+        changes = [] if reservation.reconciled else deltas(reservation, usage)
+        slots = [] if reservation.released else reservation.slots
+        reservation.reconciled = reservation.released = True
+        await self._settle_script("settle", reservation, changes, slots, now)
+
+    async def _settle_script(
+        self,
+        op: str,
+        reservation: Reservation,
+        changes: list[tuple[Rule, float]],
+        slots: list[Rule],
+        now: float,
+    ) -> None:
+        if not changes and not slots:
             return
-        reservation.released = True
-        # On failure the slot is freed when its lease expires (concurrency_lease_seconds).
+        keys = [r.key for r, _ in changes] + [r.key for r in slots]
+        args: list[Any] = [repr(now), reservation.id, len(changes)]
+        for rule, delta in changes:
+            args += [repr(rule.rate), repr(delta)]
+        # On failure a token reservation stands until it drains (over-, never under-counted)
+        # and a slot is freed when its lease expires (concurrency_lease_seconds).
         with contextlib.suppress(BackendError):
-            keys = [r.key for r in reservation.slots]
-            await self._call("release", self._release, keys, [reservation.id])
+            await self._call(op, self._settle, keys, args)
 
     async def in_flight(self, rule: Rule, now: float) -> int:
         return int(await self._call("in_flight", self._in_flight, [rule.key], [repr(now)]))

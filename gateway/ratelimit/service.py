@@ -13,10 +13,14 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.auth.principal import Principal
 from gateway.metrics import Metrics
-from gateway.ratelimit.base import Limiter, Status
+from gateway.ratelimit.base import Decision, Limiter, Status
 from gateway.ratelimit.memory import MemoryLimiter
+from gateway.ratelimit.rules import Rule, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
+
+_RULES_CACHE = 10_000
 
 
 @dataclass
@@ -27,6 +31,31 @@ class RateLimit:
     clock: Callable[[], float] = time.time
     # Settlements (reconcile + release) still running: awaited before the backend closes.
     pending: set[asyncio.Task[None]] = field(default_factory=set)
+    _rules: dict[tuple[Principal, bool], list[Rule]] = field(default_factory=dict)
+    _counters: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def rules(self, principal: Principal, tokens: bool) -> list[Rule]:
+        """`rules_for`, memoised: a principal's rules only change with the config."""
+        key = (principal, tokens)
+        hit = self._rules.get(key)
+        if hit is None:
+            if len(self._rules) >= _RULES_CACHE:  # bounded: keys come and go
+                self._rules.clear()
+            hit = self._rules[key] = rules_for(self.settings, principal, tokens)
+        return hit
+
+    def count(self, rules: list[Rule], decision: Decision) -> None:
+        """zdr_gateway_ratelimit_decisions_total, one sample per rule evaluated."""
+        pairs = (
+            [(r.name, "error") for r in rules]
+            if decision.error
+            else [(r.rule.name, r.outcome) for r in decision.results]
+        )
+        for pair in pairs:  # label values are bounded: 8 rule names x 4 outcomes
+            child = self._counters.get(pair)
+            if child is None:
+                child = self._counters[pair] = self.metrics.ratelimit_decisions.labels(*pair)
+            child.inc()
 
     def status(self) -> Status:
         return self.limiter.status()

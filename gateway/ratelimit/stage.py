@@ -26,7 +26,7 @@ from gateway.errors import RateLimited, Unavailable
 from gateway.ratelimit.base import Decision, Reservation
 from gateway.ratelimit.estimate import estimate_input_tokens
 from gateway.ratelimit.headers import rate_headers, refusal_message, retry_after
-from gateway.ratelimit.rules import Cost, Rule, rules_for
+from gateway.ratelimit.rules import Cost
 from gateway.ratelimit.service import RateLimit
 from gateway.state import CTX, RATELIMIT
 from gateway.usage import Usage
@@ -43,7 +43,7 @@ async def ratelimit_stage(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     ctx = request[CTX]
     tokens = ctx.route is not None and ctx.route.endpoint.kind in TOKEN_ENDPOINTS
-    rules = rules_for(rl.settings, ctx.principal or ANONYMOUS, tokens)
+    rules = rl.rules(ctx.principal or ANONYMOUS, tokens)
     if not rules:
         return await handler(request)
     cost = Cost(
@@ -52,7 +52,7 @@ async def ratelimit_stage(request: web.Request, handler: Handler) -> web.StreamR
         output_tokens=(ctx.max_tokens or 0) if tokens else 0,
     )
     decision = await rl.limiter.acquire(rules, cost, rl.clock())
-    _count(rl, rules, decision)
+    rl.count(rules, decision)
     if not decision.allowed:
         _refuse(ctx.extra_headers, decision)
     reservation = decision.reservation
@@ -83,17 +83,4 @@ def _refuse(extra_headers: dict[str, str], decision: Decision) -> None:
 
 
 async def _settle(rl: RateLimit, reservation: Reservation, usage: Usage) -> None:
-    try:
-        await rl.limiter.reconcile(reservation, usage, rl.clock())
-    finally:
-        await rl.limiter.release(reservation, rl.clock())
-
-
-def _count(rl: RateLimit, rules: list[Rule], decision: Decision) -> None:
-    counter = rl.metrics.ratelimit_decisions
-    if decision.error:
-        for rule in rules:
-            counter.labels(rule.name, "error").inc()
-        return
-    for res in decision.results:
-        counter.labels(res.rule.name, res.outcome).inc()
+    await rl.limiter.settle(reservation, usage, rl.clock())

@@ -224,3 +224,17 @@ async def test_backends_agree_on_levels(env: Env) -> None:
 
 def rule_result(decision: Decision, name: str) -> RuleResult:
     return next(r for r in decision.results if r.rule.name == name)
+
+
+async def test_settle_refunds_and_frees_once(env: Env) -> None:
+    limiter = await env.limiter()
+    rules = rules_for(env.settings(), principal(output_tpm=1000, concurrency=1), tokens=True)
+    d = await limiter.acquire(rules, Cost(output_tokens=900), T0)
+    assert d.reservation is not None
+    assert not (await limiter.acquire(rules, Cost(output_tokens=50), T0)).allowed
+    await limiter.settle(d.reservation, Usage(output_tokens=100), T0)
+    await limiter.settle(d.reservation, Usage(output_tokens=0), T0)  # no second refund
+    again = await limiter.acquire(rules, Cost(output_tokens=900), T0)
+    assert again.allowed
+    assert rule_result(again, "key_output_tpm").remaining == 0
+    assert await limiter.in_flight(rule(rules, "key_concurrency"), T0) == 1

@@ -59,6 +59,16 @@ def test_more_than_one_worker_needs_redis(config_dict: dict[str, Any], tmp_path:
     assert "needs `ratelimit.backend: redis`" in out.stderr
 
 
+async def requests_total(http: aiohttp.ClientSession, admin_url: str) -> float:
+    async with http.get(admin_url + "/metrics") as m:
+        text = await m.text()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("zdr_gateway_requests_total{")
+    )
+
+
 @pytest.mark.slow
 async def test_workers_share_the_port_and_the_limits(
     spawn_gateway: SpawnGateway, config_dict: dict[str, Any], own_redis: RedisServer
@@ -77,17 +87,16 @@ async def test_workers_share_the_port_and_the_limits(
         statuses = [r.status for r in responses]
         for r in responses:
             await r.read()
-        async with http.get(gp.admin_url + "/metrics") as m:
-            text = await m.text()
+        # /metrics of either worker counts the requests of both (a request is counted
+        # just after its response is sent: poll briefly).
+        for _ in range(40):
+            total = await requests_total(http, gp.admin_url)
+            if total == 200:
+                break
+            await asyncio.sleep(0.05)
     admitted = statuses.count(200)
     assert statuses.count(429) == 200 - admitted
     assert 50 <= admitted <= 50 + int(elapsed / 1.2), (admitted, elapsed)
-    # /metrics of either worker counts the requests of both.
-    total = sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("zdr_gateway_requests_total{")
-    )
     assert total == 200
     # A worker that dies is replaced; the port keeps answering meanwhile.
     victim = workers[0]
@@ -133,3 +142,28 @@ async def test_workers_failing_at_start_stop_the_supervisor(
         stderr=asyncio.subprocess.DEVNULL,
     )
     assert await asyncio.wait_for(proc.wait(), 30) == 1
+
+
+async def test_workers_do_not_outlive_a_killed_supervisor(
+    spawn_gateway: SpawnGateway, config_dict: dict[str, Any], own_redis: RedisServer
+) -> None:
+    cfg = redis_limits(config_dict, own_redis.url, "fail_closed")
+    cfg["server"] = cfg["server"] | {"workers": 2}
+    gp = await spawn_gateway(cfg)
+    workers = children(gp.proc.pid)
+    assert len(workers) == 2
+    gp.proc.kill()
+    gp.proc.wait()
+    for _ in range(100):
+        alive = [p for p in workers if _running(p)]
+        if not alive:
+            break
+        await asyncio.sleep(0.05)
+    assert not alive
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
