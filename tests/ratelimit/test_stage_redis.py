@@ -111,6 +111,8 @@ async def test_two_gateway_processes_admit_exactly_the_limit(
     spawn_gateway: SpawnGateway, config_dict: dict[str, Any], own_redis: RedisServer
 ) -> None:
     cfg = redis_limits(config_dict, own_redis.url, "fail_closed", defaults={"rpm": 50})
+    # A burst of 100 acquires per process queues for pooled connections on a busy machine.
+    cfg["ratelimit"]["redis_timeout_seconds"] = 5
     gws = [await spawn_gateway(cfg), await spawn_gateway(cfg)]
     loop = asyncio.get_running_loop()
     connector = aiohttp.TCPConnector(limit=0)
@@ -123,14 +125,12 @@ async def test_two_gateway_processes_admit_exactly_the_limit(
         statuses = [r.status for r in responses]
         for r in responses:
             await r.read()
-    by_gateway = [sum(s == 200 for s in statuses[i::2]) for i in range(2)]
     admitted = statuses.count(200)
-    assert statuses.count(429) == 200 - admitted
-    # The bucket refills one request every 1.2 s (60 s / 50): a run longer than that could
-    # legitimately admit one more. Both processes admitted some: the count is shared.
+    assert statuses.count(429) == 200 - admitted, sorted(set(statuses))
+    # Each process got 100 requests: counted per process, 100 would pass. The bucket
+    # refills one request every 1.2 s (60 s / 50): a slower run may admit one more.
     print(f"200 requests through 2 processes in {elapsed:.3f}s: {admitted} admitted")
     if elapsed < 1.2:
         assert admitted == 50
     else:  # pragma: no cover - a very slow machine
         assert 50 <= admitted <= 50 + int(elapsed / 1.2), (admitted, elapsed)
-    assert all(n > 0 for n in by_gateway)

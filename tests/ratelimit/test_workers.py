@@ -74,6 +74,7 @@ async def test_workers_share_the_port_and_the_limits(
     spawn_gateway: SpawnGateway, config_dict: dict[str, Any], own_redis: RedisServer
 ) -> None:
     cfg = redis_limits(config_dict, own_redis.url, "fail_closed", defaults={"rpm": 50})
+    cfg["ratelimit"]["redis_timeout_seconds"] = 5  # a burst queues for pooled connections
     cfg["server"] = cfg["server"] | {"workers": 2}
     gp = await spawn_gateway(cfg)
     workers = children(gp.proc.pid)
