@@ -1,9 +1,15 @@
 """What a rate-limit decision tells the client: response headers and the 429. Pure.
 
-`anthropic-ratelimit-{requests,input-tokens,output-tokens}-{limit,remaining,reset}`
-describe this key's own limits, the most constraining of its key and team
-rules per kind (reset: RFC 3339, when the bucket is full again). `retry-after`
-is in whole seconds, at least 1, so the SDKs' backoff waits long enough.
+Headers describe this key's own limits, the most constraining of its key and
+team rules per kind, in the provider's own names so its SDK and dashboards
+understand them:
+
+- Anthropic: `anthropic-ratelimit-{requests,input-tokens,output-tokens}-{limit,remaining,reset}`
+  (reset: RFC 3339, when the bucket is full again);
+- OpenAI: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (reset: a
+  duration such as `6m0s`; tokens: the tighter of input and output).
+
+`retry-after` is in whole seconds, at least 1, so the SDKs' backoff waits long enough.
 """
 
 from __future__ import annotations
@@ -19,6 +25,11 @@ _HEADER_NAMES = {
     "input_tokens": "input-tokens",
     "output_tokens": "output-tokens",
 }
+_OPENAI_NAMES = {
+    "requests": "requests",
+    "input_tokens": "tokens",
+    "output_tokens": "tokens",
+}
 _LIMIT_TEXT = {
     "requests": "requests per minute",
     "input_tokens": "input tokens per minute",
@@ -27,10 +38,11 @@ _LIMIT_TEXT = {
 }
 
 
-def rate_headers(decision: Decision) -> dict[str, str]:
+def rate_headers(decision: Decision, style: str = "anthropic") -> dict[str, str]:
+    names = _OPENAI_NAMES if style == "openai" else _HEADER_NAMES
     tightest: dict[str, RuleResult] = {}
     for res in decision.results:
-        name = _HEADER_NAMES.get(res.rule.dimension)
+        name = names.get(res.rule.dimension)
         if name is None:
             continue
         best = tightest.get(name)
@@ -38,12 +50,26 @@ def rate_headers(decision: Decision) -> dict[str, str]:
             tightest[name] = res
     out: dict[str, str] = {}
     for name, res in tightest.items():
-        prefix = f"anthropic-ratelimit-{name}"
-        out[f"{prefix}-limit"] = str(res.rule.limit)
-        out[f"{prefix}-remaining"] = str(res.remaining)
-        full_at = decision.now + (res.level / res.rule.rate if res.rule.rate > 0 else 0.0)
-        out[f"{prefix}-reset"] = rfc3339(full_at)
+        full_in = res.level / res.rule.rate if res.rule.rate > 0 else 0.0
+        if style == "openai":
+            out[f"x-ratelimit-limit-{name}"] = str(res.rule.limit)
+            out[f"x-ratelimit-remaining-{name}"] = str(res.remaining)
+            out[f"x-ratelimit-reset-{name}"] = duration(full_in)
+        else:
+            prefix = f"anthropic-ratelimit-{name}"
+            out[f"{prefix}-limit"] = str(res.rule.limit)
+            out[f"{prefix}-remaining"] = str(res.remaining)
+            out[f"{prefix}-reset"] = rfc3339(decision.now + full_in)
     return out
+
+
+def duration(seconds: float) -> str:
+    """OpenAI's reset format: `0s`, `17ms`, `12s`, `6m0s`."""
+    if 0 < seconds < 1:
+        return f"{math.ceil(seconds * 1000)}ms"
+    whole = math.ceil(seconds)
+    minutes, secs = divmod(whole, 60)
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
 def rfc3339(ts: float) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -33,7 +34,12 @@ from gateway.usage import Usage
 
 log = logging.getLogger("gateway.ratelimit")
 # Endpoint kinds that consume tokens; others (count_tokens, models) count requests only.
-TOKEN_ENDPOINTS = frozenset({"messages"})
+TOKEN_ENDPOINTS = frozenset(
+    {"messages", "chat_completions", "responses", "completions", "embeddings"}
+)
+# Where each provider's clients declare their output cap. Absent (OpenAI allows it): nothing
+# is reserved for output, and the real count is charged when the response ends.
+_OUTPUT_CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
 @web.middleware
@@ -42,22 +48,24 @@ async def ratelimit_stage(request: web.Request, handler: Handler) -> web.StreamR
     if rl is None or not rl.settings.enabled:
         return await handler(request)
     ctx = request[CTX]
-    tokens = ctx.route is not None and ctx.route.endpoint.kind in TOKEN_ENDPOINTS
+    route = ctx.route
+    tokens = route is not None and route.endpoint.kind in TOKEN_ENDPOINTS
+    style = route.provider.name if route is not None else "anthropic"
     rules = rl.rules(ctx.principal or ANONYMOUS, tokens)
     if not rules:
         return await handler(request)
     cost = Cost(
         requests=1,
         input_tokens=estimate_input_tokens(ctx.body, ctx.json) if tokens else 0,
-        output_tokens=(ctx.max_tokens or 0) if tokens else 0,
+        output_tokens=_output_cap(ctx.max_tokens, ctx.json) if tokens else 0,
     )
     decision = await rl.limiter.acquire(rules, cost, rl.clock())
     rl.count(rules, decision)
     if not decision.allowed:
-        _refuse(ctx.extra_headers, decision)
+        _refuse(ctx.extra_headers, decision, style)
     reservation = decision.reservation
     ctx.reservation = reservation
-    ctx.extra_headers.update(rate_headers(decision))
+    ctx.extra_headers.update(rate_headers(decision, style))
     try:
         return await handler(request)
     finally:
@@ -68,7 +76,17 @@ async def ratelimit_stage(request: web.Request, handler: Handler) -> web.StreamR
             await asyncio.shield(task)
 
 
-def _refuse(extra_headers: dict[str, str], decision: Decision) -> None:
+def _output_cap(max_tokens: int | None, doc: dict[str, Any] | None) -> int:
+    if max_tokens is not None:
+        return max(0, max_tokens)
+    for name in _OUTPUT_CAPS[1:]:
+        value = doc.get(name) if doc is not None else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return 0
+
+
+def _refuse(extra_headers: dict[str, str], decision: Decision, style: str) -> None:
     if decision.error:
         # fail_closed: the limiter cannot tell, so nothing is admitted.
         raise Unavailable(
@@ -76,7 +94,7 @@ def _refuse(extra_headers: dict[str, str], decision: Decision) -> None:
             reason="ratelimit_unavailable",
             headers={"retry-after": "1"},
         )
-    extra_headers.update(rate_headers(decision))
+    extra_headers.update(rate_headers(decision, style))
     wait = retry_after(decision)
     headers = {"retry-after": str(wait)} if wait is not None else {"x-should-retry": "false"}
     raise RateLimited(refusal_message(decision), headers=headers)

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
 from gateway.ratelimit.base import costs_of, decide
-from gateway.ratelimit.headers import rate_headers, refusal_message, retry_after, rfc3339
+from gateway.ratelimit.headers import (
+    duration,
+    rate_headers,
+    refusal_message,
+    retry_after,
+    rfc3339,
+)
 from gateway.ratelimit.rules import Cost, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
 
@@ -55,3 +61,25 @@ def test_never_fitting_request_has_no_retry_after() -> None:
         "max_tokens exceeds the rate limit of 500 output tokens per minute for this team; "
         "it cannot succeed as sent."
     )
+
+
+def test_openai_style_headers_and_durations() -> None:
+    rules = rules_for(SETTINGS, principal(rpm=10, input_tpm=3000, output_tpm=6000), True)
+    d = decide(rules, [1, 300, 100, 1, 100], [4.0, 0.0, 0.0, 15.0, 0.0], T0, "r")
+    h = rate_headers(d, "openai")
+    assert h == {
+        "x-ratelimit-limit-requests": "20",
+        "x-ratelimit-remaining-requests": "4",
+        "x-ratelimit-reset-requests": "48s",
+        "x-ratelimit-limit-tokens": "500",
+        "x-ratelimit-remaining-tokens": "400",
+        "x-ratelimit-reset-tokens": "12s",
+    }
+    assert [duration(s) for s in (0, 0.0172, 1, 59.2, 60, 361)] == [
+        "0s",
+        "18ms",
+        "1s",
+        "1m0s",
+        "1m0s",
+        "6m1s",
+    ]

@@ -235,3 +235,34 @@ async def test_disabled_limits_pass_everything(
             assert r.status == 200
             assert "anthropic-ratelimit-requests-limit" not in r.headers
             r.release()
+
+
+async def test_openai_routes_get_openai_shaped_limits(
+    start_gateway: StartGateway, config_dict: dict[str, Any], upstream: Upstream
+) -> None:
+    openai_up = config_dict["upstreams"][0] | {
+        "name": "openai",
+        "provider": "openai",
+        "prefix": "/openai",
+    }
+    cfg = config_dict | {"upstreams": [*config_dict["upstreams"], openai_up]}
+    gw = await start_gateway(with_limits(cfg, defaults={"rpm": 1, "output_tpm": 600}))
+    body = {"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]}
+    async with aiohttp.ClientSession() as http:
+        url = gw.url + "/openai/v1/chat/completions"
+        first = await http.post(
+            url, json=body | {"max_completion_tokens": 100}, ssl=gw.client_ssl()
+        )
+        # Admitted (the stand-in upstream itself answers 401 to an OpenAI credential).
+        assert first.headers["x-ratelimit-limit-requests"] == "1"
+        assert first.headers["x-ratelimit-remaining-requests"] == "0"
+        assert first.headers["x-ratelimit-reset-requests"] == "1m0s"
+        assert first.headers["x-ratelimit-remaining-tokens"] == "500"  # 100 reserved of 600
+        assert "anthropic-ratelimit-requests-limit" not in first.headers
+        first.release()
+        second = await http.post(url, json=body, ssl=gw.client_ssl())
+        assert second.status == 429
+        doc = await second.json()
+        assert doc["error"]["type"] == "rate_limit_exceeded"
+        assert "requests per minute" in doc["error"]["message"]
+        assert second.headers["retry-after"] == "60"
