@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.auth.principal import Principal
+from gateway.auth.principal import Limits, Principal
 from gateway.metrics import Metrics
 from gateway.ratelimit.base import Decision, Limiter, Status
 from gateway.ratelimit.memory import MemoryLimiter
@@ -31,12 +31,12 @@ class RateLimit:
     clock: Callable[[], float] = time.time
     # Settlements (reconcile + release) still running: awaited before the backend closes.
     pending: set[asyncio.Task[None]] = field(default_factory=set)
-    _rules: dict[tuple[Principal, bool], list[Rule]] = field(default_factory=dict)
+    _rules: dict[tuple[str, str, Limits, bool], list[Rule]] = field(default_factory=dict)
     _counters: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def rules(self, principal: Principal, tokens: bool) -> list[Rule]:
         """`rules_for`, memoised: a principal's rules only change with the config."""
-        key = (principal, tokens)
+        key = (principal.key_id, principal.team, principal.limits, tokens)
         hit = self._rules.get(key)
         if hit is None:
             if len(self._rules) >= _RULES_CACHE:  # bounded: keys come and go
