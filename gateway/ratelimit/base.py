@@ -143,6 +143,10 @@ class Status:
 class Limiter(ABC):
     """A rate-limit backend. Implementations: `memory`, `redis`."""
 
+    # False when no method ever awaits (memory): a call cannot be interrupted halfway,
+    # so callers need no shielding task.
+    suspends = True
+
     @abstractmethod
     async def acquire(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
         """Check and reserve every rule atomically; raise `Unavailable` when the

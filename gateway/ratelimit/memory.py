@@ -20,6 +20,8 @@ _SWEEP_EVERY = 4096
 
 
 class MemoryLimiter(Limiter):
+    suspends = False
+
     def __init__(self, lease_seconds: float = 960.0) -> None:
         self._lease = lease_seconds
         # key -> (level, ts, rate)

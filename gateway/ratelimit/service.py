@@ -11,16 +11,18 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.auth.principal import Limits, Principal
 from gateway.metrics import Metrics
-from gateway.ratelimit.base import Decision, Limiter, Status
+from gateway.ratelimit.base import Decision, Limiter, Reservation, Status
 from gateway.ratelimit.memory import MemoryLimiter
-from gateway.ratelimit.rules import Rule, rules_for
+from gateway.ratelimit.rules import Cost, Rule, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
+from gateway.usage import Usage
 
 _RULES_CACHE = 10_000
+T = TypeVar("T")
 
 
 @dataclass
@@ -29,8 +31,8 @@ class RateLimit:
     limiter: Limiter
     metrics: Metrics
     clock: Callable[[], float] = time.time
-    # Settlements (reconcile + release) still running: awaited before the backend closes.
-    pending: set[asyncio.Task[None]] = field(default_factory=set)
+    # Backend calls still running on their own (shielded): awaited before the backend closes.
+    pending: set[asyncio.Task[Any]] = field(default_factory=set)
     _rules: dict[tuple[str, str, Limits, bool], list[Rule]] = field(default_factory=dict)
     _counters: dict[tuple[str, str], Any] = field(default_factory=dict)
 
@@ -60,7 +62,33 @@ class RateLimit:
     def status(self) -> Status:
         return self.limiter.status()
 
-    def settle_soon(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    async def acquire(self, rules: list[Rule], cost: Cost) -> Decision:
+        """The backend's acquire, shielded from the caller's cancellation: a client that goes
+        away while Redis answers must not leave a reservation that nobody settles (its
+        concurrency slot would stay held until the lease expires)."""
+        if not self.limiter.suspends:  # cannot be interrupted: no task needed
+            return await self.limiter.acquire(rules, cost, self.clock())
+        task = self._spawn(self.limiter.acquire(rules, cost, self.clock()))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(self._settle_orphan)
+            raise
+
+    async def settle(self, reservation: Reservation, usage: Usage) -> None:
+        """Reconcile and release, to completion even if the caller is cancelled again."""
+        if not self.limiter.suspends:
+            return await self.limiter.settle(reservation, usage, self.clock())
+        await asyncio.shield(self._spawn(self.limiter.settle(reservation, usage, self.clock())))
+
+    def _settle_orphan(self, task: asyncio.Task[Decision]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        reservation = task.result().reservation
+        if reservation is not None:  # admitted, but the request is gone: nothing was used
+            self._spawn(self.limiter.settle(reservation, Usage(), self.clock()))
+
+    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.ensure_future(coro)
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)

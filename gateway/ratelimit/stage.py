@@ -15,8 +15,6 @@ it short.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Any
 
 from aiohttp import web
@@ -24,15 +22,12 @@ from aiohttp.typedefs import Handler
 
 from gateway.auth.principal import ANONYMOUS
 from gateway.errors import RateLimited, Unavailable
-from gateway.ratelimit.base import Decision, Reservation
+from gateway.ratelimit.base import Decision
 from gateway.ratelimit.estimate import estimate_input_tokens
 from gateway.ratelimit.headers import rate_headers, refusal_message, retry_after
 from gateway.ratelimit.rules import Cost
-from gateway.ratelimit.service import RateLimit
 from gateway.state import CTX, RATELIMIT
-from gateway.usage import Usage
 
-log = logging.getLogger("gateway.ratelimit")
 # Endpoint kinds that consume tokens; others (count_tokens, models) count requests only.
 TOKEN_ENDPOINTS = frozenset(
     {"messages", "chat_completions", "responses", "completions", "embeddings"}
@@ -59,7 +54,7 @@ async def ratelimit_stage(request: web.Request, handler: Handler) -> web.StreamR
         input_tokens=estimate_input_tokens(ctx.body, ctx.json) if tokens else 0,
         output_tokens=_output_cap(ctx.max_tokens, ctx.json) if tokens else 0,
     )
-    decision = await rl.limiter.acquire(rules, cost, rl.clock())
+    decision = await rl.acquire(rules, cost)
     rl.count(rules, decision)
     if not decision.allowed:
         _refuse(ctx.extra_headers, decision, style)
@@ -72,8 +67,7 @@ async def ratelimit_stage(request: web.Request, handler: Handler) -> web.StreamR
         if reservation is not None:
             # ctx.usage is read now, after the stream ended (or was cut off): it holds
             # what was used, which is what is charged.
-            task = rl.settle_soon(_settle(rl, reservation, ctx.usage))
-            await asyncio.shield(task)
+            await rl.settle(reservation, ctx.usage)
 
 
 def _output_cap(max_tokens: int | None, doc: dict[str, Any] | None) -> int:
@@ -98,7 +92,3 @@ def _refuse(extra_headers: dict[str, str], decision: Decision, style: str) -> No
     wait = retry_after(decision)
     headers = {"retry-after": str(wait)} if wait is not None else {"x-should-retry": "false"}
     raise RateLimited(refusal_message(decision), headers=headers)
-
-
-async def _settle(rl: RateLimit, reservation: Reservation, usage: Usage) -> None:
-    await rl.limiter.settle(reservation, usage, rl.clock())
