@@ -161,9 +161,24 @@ async def test_sdk_gets_rate_limit_error_and_its_retry_succeeds(
         await client.close()
 
 
-@pytest.mark.parametrize("how", ["disconnect", "upstream_reset", "upstream_error", "timeout"])
+@pytest.mark.parametrize(
+    ("how", "backend"),
+    [
+        ("disconnect", "memory"),
+        ("disconnect", "redis"),
+        ("upstream_reset", "memory"),
+        ("upstream_error", "memory"),
+        ("timeout", "memory"),
+        ("timeout", "redis"),
+    ],
+)
 async def test_concurrency_slots_are_released_on_every_path(
-    start_gateway: StartGateway, config_dict: dict[str, Any], upstream: Upstream, how: str
+    start_gateway: StartGateway,
+    config_dict: dict[str, Any],
+    upstream: Upstream,
+    how: str,
+    backend: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     b = upstream.stub.behaviour
     if how == "disconnect":
@@ -176,7 +191,13 @@ async def test_concurrency_slots_are_released_on_every_path(
         config_dict["upstreams"][0]["timeouts"]["first_byte"] = 0.2
         b.header_delay = 2
     n = 100 if how == "disconnect" else 10
-    gw = await start_gateway(with_limits(config_dict, defaults={"concurrency": 200}))
+    section: dict[str, Any] = {"defaults": {"concurrency": 200}}
+    if backend == "redis":
+        url = request.getfixturevalue("redis_server").url
+        prefix = f"slots{how}"
+        section |= {"backend": "redis", "redis_url": url, "failure_mode": "fail_closed"}
+        section |= {"redis_key_prefix": prefix}
+    gw = await start_gateway(with_limits(config_dict, **section))
     sessions = [aiohttp.ClientSession() for _ in range(n)]
     try:
         responses = await asyncio.gather(*(post(s, gw, stream=True) for s in sessions))
