@@ -34,14 +34,12 @@ async def readyz(request: web.Request) -> web.Response:
     if not request.app[READY][0]:
         return web.json_response({"status": "not ready", "reason": "draining"}, status=503)
     rl = request.app.get(RATELIMIT)
-    status = rl.status() if rl is not None else None
-    if status is None or status.healthy:
-        return web.json_response({"status": "ready"})
-    # Fixed text only (never a Redis error message: it may carry the URL).
-    reason = f"rate limiter: {status.reason}"
-    if not status.serving:  # fail_closed: every limited request would get a 503
-        return web.json_response({"status": "not ready", "reason": reason}, status=503)
-    return web.json_response({"status": "ready", "degraded": f"{reason}; limits not enforced"})
+    ready, detail = rl.readiness() if rl is not None else (True, None)
+    if not ready:
+        return web.json_response({"status": "not ready", "reason": detail}, status=503)
+    if detail is not None:
+        return web.json_response({"status": "ready", "degraded": detail})
+    return web.json_response({"status": "ready"})
 
 
 async def metrics_view(request: web.Request) -> web.Response:

@@ -134,10 +134,8 @@ def _is_tokens(rule: Rule) -> bool:
 class Status:
     healthy: bool
     backend: str
-    # Fixed text, for /readyz.
+    # Fixed text only, for /readyz (never a Redis error message: it may carry the URL).
     reason: str = ""
-    # False when unhealthy means requests are refused (fail_closed).
-    serving: bool = True
 
 
 class Limiter(ABC):

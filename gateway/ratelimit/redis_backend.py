@@ -139,7 +139,7 @@ class RedisLimiter(Limiter):
     def status(self) -> Status:
         if self._healthy:
             return Status(True, "redis")
-        return Status(False, "redis", self._reason, serving=self._settings.fail_open)
+        return Status(False, "redis", self._reason)
 
     async def start(self) -> None:
         with contextlib.suppress(BackendError):

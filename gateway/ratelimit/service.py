@@ -62,6 +62,18 @@ class RateLimit:
     def status(self) -> Status:
         return self.limiter.status()
 
+    def readiness(self) -> tuple[bool, str | None]:
+        """For /readyz: (ready, what is wrong). A failing Redis is reported, but by default
+        keeps the replica ready: every replica shares it, so pulling them all out of the
+        Service would only turn the gateway's clear 503 into connection errors."""
+        status = self.limiter.status()
+        if status.healthy:
+            return True, None
+        if self.settings.fail_open:
+            return True, f"rate limiter: {status.reason}; limits not enforced (fail_open)"
+        detail = f"rate limiter: {status.reason}; limited requests refused (fail_closed)"
+        return not self.settings.unready_on_redis_failure, detail
+
     async def acquire(self, rules: list[Rule], cost: Cost) -> Decision:
         """The backend's acquire, shielded from the caller's cancellation: a client that goes
         away while Redis answers must not leave a reservation that nobody settles (its

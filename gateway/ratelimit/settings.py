@@ -37,9 +37,13 @@ class RateLimitSettings(Section):
     # redis://[user:password@]host:port/db or rediss:// (TLS). Required for `backend: redis`.
     redis_url: str | None = None
     # What happens when Redis cannot be reached. No default for Redis: an explicit choice.
-    #   fail_closed: refuse with 503 (and /readyz reports not ready);
-    #   fail_open:   admit unlimited (counted as outcome="error"); never per-pod counting.
+    #   fail_closed: refuse limited requests with 503;
+    #   fail_open:   admit them unchecked (counted as outcome="error"); never per-pod counting.
     failure_mode: Literal["fail_open", "fail_closed"] | None = None
+    # /readyz always reports a failing Redis; true also makes it answer 503 under
+    # fail_closed. Only useful when another pool with its own Redis can take the traffic
+    # (e.g. one Redis per zone): with one shared Redis every replica would drop out together.
+    unready_on_redis_failure: bool = False
     # Prefix of every Redis key (several gateways may share one Redis with different prefixes).
     redis_key_prefix: str = Field(default="zdr:rl", pattern=r"^[A-Za-z0-9:_.-]{1,32}$")
     # A Redis round trip slower than this counts as a failure (the request must not hang).

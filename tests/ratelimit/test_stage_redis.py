@@ -33,12 +33,35 @@ async def readyz(http: aiohttp.ClientSession, gw: Gateway) -> tuple[int, dict[st
         return r.status, await r.json()
 
 
-async def wait_ready(http: aiohttp.ClientSession, gw: Gateway) -> None:
+async def wait_healthy(http: aiohttp.ClientSession, gw: Gateway) -> None:
     for _ in range(100):
-        if (await readyz(http, gw))[0] == 200:
+        if await readyz(http, gw) == (200, {"status": "ready"}):
             return
         await asyncio.sleep(0.05)
-    raise AssertionError("not ready again")
+    raise AssertionError("redis not reported healthy again")
+
+
+async def test_unready_on_redis_failure_when_asked(
+    start_gateway: StartGateway, config_dict: dict[str, Any], own_redis: RedisServer
+) -> None:
+    cfg = redis_limits(config_dict, own_redis.url, "fail_closed", unready_on_redis_failure=True)
+    gw = await start_gateway(cfg)
+    async with aiohttp.ClientSession() as http:
+        own_redis.kill()
+        for _ in range(100):  # the probe notices without traffic
+            status, body = await readyz(http, gw)
+            if status == 503:
+                break
+            await asyncio.sleep(0.05)
+        assert (status, body) == (
+            503,
+            {
+                "status": "not ready",
+                "reason": "rate limiter: redis unreachable; limited requests refused (fail_closed)",
+            },
+        )
+        own_redis.start()
+        await wait_healthy(http, gw)
 
 
 async def test_fail_closed_refuses_with_503_and_readyz_says_why(
@@ -57,9 +80,15 @@ async def test_fail_closed_refuses_with_503_and_readyz_says_why(
         assert doc["error"]["message"] == (
             "Rate limiting is temporarily unavailable; please retry shortly."
         )
+        # Reported, but the replica stays in the Service: every replica shares this Redis,
+        # and clients should get the clear 503 rather than connection errors.
         assert (await readyz(http, gw)) == (
-            503,
-            {"status": "not ready", "reason": "rate limiter: redis unreachable"},
+            200,
+            {
+                "status": "ready",
+                "degraded": "rate limiter: redis unreachable; limited requests refused "
+                "(fail_closed)",
+            },
         )
         assert (
             gw.sample("zdr_gateway_ratelimit_decisions_total", limit="key_rpm", outcome="error")
@@ -67,7 +96,7 @@ async def test_fail_closed_refuses_with_503_and_readyz_says_why(
         )
         assert gw.sample("zdr_gateway_redis_errors_total", op="acquire") >= 1
         own_redis.start()
-        await wait_ready(http, gw)  # no request needed, no restart of the gateway
+        await wait_healthy(http, gw)  # no request needed, no restart of the gateway
         r = await post(http, gw)
         assert r.status == 200
         assert r.headers["anthropic-ratelimit-requests-remaining"] == "99"
@@ -94,7 +123,7 @@ async def test_fail_open_admits_counts_and_resumes(
         assert status == 200
         assert body == {
             "status": "ready",
-            "degraded": "rate limiter: redis unreachable; limits not enforced",
+            "degraded": "rate limiter: redis unreachable; limits not enforced (fail_open)",
         }
         own_redis.start()
         await asyncio.sleep(0.3)
