@@ -75,3 +75,38 @@ def test_redis_url_is_never_echoed() -> None:
     with pytest.raises(ConfigError) as exc:
         load("backend: redis\nredis_url: [redis://u:s3cret@h]\nfailure_mode: fail_open")
     assert "s3cret" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("server", "ratelimit", "says"),
+    [
+        ("workers: 2", "{backend: memory}", "needs `ratelimit.backend: redis`"),
+        (
+            "workers: 2\n  port: 0",
+            "{backend: redis, redis_url: 'redis://r', failure_mode: fail_open}",
+            "fixed ports",
+        ),
+        ("workers: 0", "{}", "greater than or equal to 1"),
+    ],
+)
+def test_workers_validation(server: str, ratelimit: str, says: str) -> None:
+    text = f"""
+server:
+  tls: {{enabled: false}}
+  {server}
+upstreams: [{{name: a, provider: anthropic, url: "https://api.anthropic.com", api_key: k}}]
+ratelimit: {ratelimit}
+"""
+    with pytest.raises(ConfigError) as exc:
+        parse(text)
+    assert says in str(exc.value)
+
+
+def test_workers_with_redis_or_without_limits_are_fine() -> None:
+    base = """
+server: {tls: {enabled: false}, workers: 4}
+upstreams: [{name: a, provider: anthropic, url: "https://api.anthropic.com", api_key: k}]
+"""
+    redis = "ratelimit: {backend: redis, redis_url: 'redis://r', failure_mode: fail_closed}"
+    assert parse(base + redis).server.workers == 4
+    assert parse(base + "ratelimit: {enabled: false}").server.workers == 4
