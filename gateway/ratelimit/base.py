@@ -46,7 +46,8 @@ class RuleResult:
 
     def wait(self) -> float:
         if self.rule.concurrent:
-            return 1.0  # a slot frees when some request ends: unknown, retry soon
+            # A slot frees when some request ends: unknown, retry soon (never, with none).
+            return 1.0 if self.rule.capacity >= 1 else math.inf
         return gcra.wait_seconds(self.level, self.cost, self.rule.capacity, self.rule.rate)
 
 

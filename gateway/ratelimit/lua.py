@@ -48,8 +48,10 @@ if allowed == 1 then
         redis.call('PEXPIRE', KEYS[i], lease_ms + 1000)
       else
         local new = levels[i] + costs[i]
+        local ttl = 60000
+        if rates[i] > 0 then ttl = math.ceil(new / rates[i] * 1000) + 1000 end
         redis.call('HSET', KEYS[i], 'l', string.format('%.17g', new), 't', ARGV[1])
-        redis.call('PEXPIRE', KEYS[i], math.ceil(new / rates[i] * 1000) + 1000)
+        redis.call('PEXPIRE', KEYS[i], ttl)
       end
     end
   end
@@ -74,7 +76,7 @@ for i = 1, nb do
     level = math.max(0, tonumber(s[1]) - math.max(0, now - tonumber(s[2])) * rate)
   end
   local new = math.max(0, level + delta)
-  if new <= 0 then
+  if new <= 0 or rate <= 0 then
     redis.call('DEL', KEYS[i])
   else
     redis.call('HSET', KEYS[i], 'l', string.format('%.17g', new), 't', ARGV[1])

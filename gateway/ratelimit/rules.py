@@ -61,6 +61,9 @@ def rule_cost(rule: Rule, cost: Cost) -> float:
         # Our estimate, not the client's declaration: an estimate above a whole bucket
         # reserves the whole bucket (admitted when it is full) instead of refusing forever;
         # reconciliation then charges the real count.
+        # (A zero limit from a key's claims blocks: nothing is clamped to fit it.)
+        if rule.capacity < 1:
+            return float(cost.input_tokens)
         return float(min(cost.input_tokens, int(rule.capacity)))
     if rule.dimension == "output_tokens":
         return float(cost.output_tokens)
@@ -102,7 +105,7 @@ def rules_for(settings: RateLimitSettings, principal: Principal, tokens: bool) -
                     key=f"{base}:{setting}",
                     limit=limit,
                     capacity=float(limit) if concurrent else limit * burst,
-                    rate=0.0 if concurrent else limit / 60.0,
+                    rate=0.0 if concurrent else max(0, limit) / 60.0,
                     shadow=setting in spec.shadow,
                 )
             )

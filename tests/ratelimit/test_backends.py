@@ -238,3 +238,13 @@ async def test_settle_refunds_and_frees_once(env: Env) -> None:
     assert again.allowed
     assert rule_result(again, "key_output_tpm").remaining == 0
     assert await limiter.in_flight(rule(rules, "key_concurrency"), T0) == 1
+
+
+async def test_zero_limits_from_a_key_block_without_breaking_the_backend(env: Env) -> None:
+    limiter = await env.limiter()
+    for limits in ({"rpm": 0}, {"input_tpm": 0}, {"output_tpm": 0}, {"concurrency": 0}):
+        rules = rules_for(env.settings(), principal(**limits), tokens=True)
+        d = await limiter.acquire(rules, Cost(input_tokens=10, output_tokens=10), T0)
+        assert not d.allowed, limits
+        assert not d.error
+        assert math.isinf(d.refused[0].wait())  # x-should-retry: false, not a retry loop
