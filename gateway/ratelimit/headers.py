@@ -4,8 +4,9 @@ Headers describe this key's own limits, the most constraining of its key and
 team rules per kind, in the provider's own names so its SDK and dashboards
 understand them:
 
-- Anthropic: `anthropic-ratelimit-{requests,input-tokens,output-tokens}-{limit,remaining,reset}`
-  (reset: RFC 3339, when the bucket is full again);
+- Anthropic: `anthropic-ratelimit-{requests,input-tokens,output-tokens,tokens}-`
+  `{limit,remaining,reset}` (reset: RFC 3339, when the bucket is full again;
+  tokens: the tighter of input and output);
 - OpenAI: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (reset: a
   duration such as `6m0s`; tokens: the tighter of input and output).
 
@@ -20,15 +21,17 @@ from datetime import UTC, datetime
 
 from gateway.ratelimit.base import Decision, RuleResult
 
+# Dimension -> header names it feeds; `tokens` is the tighter of input and output
+# (Anthropic's `anthropic-ratelimit-tokens-*`, OpenAI's only token header).
 _HEADER_NAMES = {
-    "requests": "requests",
-    "input_tokens": "input-tokens",
-    "output_tokens": "output-tokens",
+    "requests": ("requests",),
+    "input_tokens": ("input-tokens", "tokens"),
+    "output_tokens": ("output-tokens", "tokens"),
 }
 _OPENAI_NAMES = {
-    "requests": "requests",
-    "input_tokens": "tokens",
-    "output_tokens": "tokens",
+    "requests": ("requests",),
+    "input_tokens": ("tokens",),
+    "output_tokens": ("tokens",),
 }
 _LIMIT_TEXT = {
     "requests": "requests per minute",
@@ -42,12 +45,10 @@ def rate_headers(decision: Decision, style: str = "anthropic") -> dict[str, str]
     names = _OPENAI_NAMES if style == "openai" else _HEADER_NAMES
     tightest: dict[str, RuleResult] = {}
     for res in decision.results:
-        name = names.get(res.rule.dimension)
-        if name is None:
-            continue
-        best = tightest.get(name)
-        if best is None or res.remaining < best.remaining:
-            tightest[name] = res
+        for name in names.get(res.rule.dimension, ()):
+            best = tightest.get(name)
+            if best is None or res.remaining < best.remaining:
+                tightest[name] = res
     out: dict[str, str] = {}
     for name, res in tightest.items():
         full_in = res.level / res.rule.rate if res.rule.rate > 0 else 0.0

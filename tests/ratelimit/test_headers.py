@@ -36,7 +36,9 @@ def test_headers_show_the_tightest_of_key_and_team() -> None:
     assert h["anthropic-ratelimit-input-tokens-remaining"] == "2700"
     assert h["anthropic-ratelimit-output-tokens-limit"] == "500"
     assert h["anthropic-ratelimit-output-tokens-remaining"] == "400"
-    assert len(h) == 9
+    assert h["anthropic-ratelimit-tokens-limit"] == "500"  # output (team) is the tighter
+    assert h["anthropic-ratelimit-tokens-remaining"] == "400"
+    assert len(h) == 12
 
 
 def test_rfc3339_rounds_up_to_whole_seconds_in_utc() -> None:
