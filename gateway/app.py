@@ -32,9 +32,20 @@ from gateway.middleware.errors import errors_stage
 from gateway.middleware.observe import observe_stage
 from gateway.middleware.route import route_stage
 from gateway.policy.stage import policy_stage
+from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routes import Router
-from gateway.state import AUDIT, AUTH, CONFIG, LABELS, METRICS, READY, ROUTER, UPSTREAMS
+from gateway.state import (
+    AUDIT,
+    AUTH,
+    CONFIG,
+    LABELS,
+    METRICS,
+    RATELIMIT,
+    READY,
+    ROUTER,
+    UPSTREAMS,
+)
 from gateway.upstream import UpstreamPool
 
 
@@ -67,6 +78,9 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     app.cleanup_ctx.append(_upstreams_ctx)
     app.cleanup_ctx.append(_auth_ctx)
     app.cleanup_ctx.append(_audit_ctx)
+    if config.ratelimit.enabled:
+        app[RATELIMIT] = ratelimit.build(config.ratelimit, metrics)
+        app.cleanup_ctx.append(_ratelimit_ctx)
     # Every path goes through the chain; the route stage decides what exists.
     app.router.add_route("*", "/{tail:.*}", forward.handle)
     return app
@@ -86,3 +100,8 @@ async def _auth_ctx(app: web.Application):  # type: ignore[no-untyped-def]
 async def _audit_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     yield
     app[AUDIT].close()
+
+
+async def _ratelimit_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    async with app[RATELIMIT].running():
+        yield

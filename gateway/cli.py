@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from gateway import __version__
 from gateway import config as config_mod
 from gateway.audit import cli as audit_cli
@@ -21,6 +23,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     serve = sub.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", required=True, metavar="FILE", help="YAML config file")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes sharing the port (default: server.workers; one per core)",
+    )
     serve.set_defaults(func=_serve)
 
     demo = sub.add_parser("demo", help="run the whole path locally: stand-in API, gateway, client")
@@ -54,14 +62,34 @@ def _serve(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     if cfg is None:
         return 2
+    if args.workers is not None:
+        cfg = _with_workers(cfg, args.workers, args.config)
+        if cfg is None:
+            return 2
     logs.configure(cfg.logging.level)
     try:
         harden.apply(cfg.harden)
     except harden.HardenError as exc:
         print(f"zdr-gateway: {exc}", file=sys.stderr)
         return 2
+    if cfg.server.workers > 1:
+        from gateway import workers
+
+        return workers.supervise(cfg, config_path=args.config)
     server.run(server.serve(cfg, config_path=args.config))
     return 0
+
+
+def _with_workers(cfg: config_mod.Config, n: int, source: str) -> config_mod.Config | None:
+    """The config with `server.workers` from the command line, validated like the file."""
+    data = cfg.model_dump()
+    data["server"]["workers"] = n
+    try:
+        return config_mod.Config.model_validate(data)
+    except ValidationError as exc:
+        problems = [config_mod.describe(e) for e in exc.errors()]
+        print(config_mod.ConfigError(f"{source} with --workers {n}", problems), file=sys.stderr)
+        return None
 
 
 def _demo(args: argparse.Namespace) -> int:

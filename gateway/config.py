@@ -65,6 +65,9 @@ class ServerSettings(Section):
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     # Slow clients: a request whose headers/body do not arrive within this are dropped.
     client_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # Worker processes sharing the port (SO_REUSEPORT); one per core. More than one
+    # needs `ratelimit.backend: redis` (in-memory limits would count per process).
+    workers: int = Field(default=1, ge=1, le=256)
 
 
 class AdminSettings(Section):
@@ -127,6 +130,18 @@ class Config(Section):
     harden: HardenSettings = HardenSettings()
 
     @model_validator(mode="after")
+    def _workers_share_limits(self) -> Config:
+        if self.server.workers > 1:
+            if self.ratelimit.enabled and self.ratelimit.backend == "memory":
+                raise ValueError(
+                    "server.workers > 1 needs `ratelimit.backend: redis`: in-memory limits "
+                    "would be counted per worker process, multiplying every limit"
+                )
+            if self.server.port == 0 or self.admin.port == 0:
+                raise ValueError("server.workers > 1 needs fixed ports (not 0) to share")
+        return self
+
+    @model_validator(mode="after")
     def _unique_upstreams(self) -> Config:
         names = [u.name for u in self.upstreams]
         if len(set(names)) != len(names):
@@ -185,7 +200,7 @@ def parse(
     try:
         return Config.model_validate(expanded)
     except ValidationError as exc:
-        raise ConfigError(source, [_describe(e) for e in exc.errors()]) from None
+        raise ConfigError(source, [describe(e) for e in exc.errors()]) from None
 
 
 def _expand(node: Any, env: Any, path: str, problems: list[tuple[str, str]]) -> Any:
@@ -227,7 +242,8 @@ def _join(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def _describe(err: Any) -> tuple[str, str]:
+def describe(err: Any) -> tuple[str, str]:
+    """One pydantic error as (path in the file, message); secrets never echoed."""
     loc = err.get("loc", ())
     path = ""
     for part in loc:

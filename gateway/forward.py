@@ -20,7 +20,7 @@ from yarl import URL
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.providers import Provider
 from gateway.routes import Route
-from gateway.state import CTX, METRICS, RequestContext
+from gateway.state import CTX, METRICS, RATELIMIT, RequestContext
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -74,7 +74,8 @@ async def _relay(
     ctx.upstream_status = resp.status
     ctx.upstream_request_id = provider.upstream_request_id(resp.headers)
     out = web.StreamResponse(status=resp.status)
-    out.headers.update(provider.forward_response_headers(resp.headers))
+    own_ratelimit = RATELIMIT in request.app
+    out.headers.update(provider.forward_response_headers(resp.headers, own_ratelimit))
     out.headers["x-gateway-request-id"] = ctx.request_id
     out.headers.update(ctx.extra_headers)
     event_stream = resp.content_type == "text/event-stream"

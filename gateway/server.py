@@ -22,7 +22,7 @@ from gateway.admin import build_admin_app
 from gateway.app import build_app
 from gateway.config import Config
 from gateway.metrics import Metrics
-from gateway.state import AUTH, READY
+from gateway.state import AUTH, RATELIMIT, READY
 from gateway.tls import server_context
 
 log = logging.getLogger("gateway.server")
@@ -39,8 +39,13 @@ class Running:
 
 
 async def start(
-    config: Config, metrics: Metrics | None = None, config_path: str | None = None
+    config: Config,
+    metrics: Metrics | None = None,
+    config_path: str | None = None,
+    reuse_port: bool = False,
 ) -> Running:
+    """`reuse_port`: several worker processes bind the same ports (SO_REUSEPORT); the
+    kernel spreads new connections across them."""
     metrics = metrics or Metrics()
     metrics.set_config_hash(config.digest())
     app = build_app(config, metrics, config_path)
@@ -53,11 +58,21 @@ async def start(
     )
     await runner.setup()
     ssl_ctx = server_context(server.tls) if server.tls.enabled else None
-    site = web.TCPSite(runner, server.host, server.port, ssl_context=ssl_ctx, backlog=1024)
+    site = web.TCPSite(
+        runner,
+        server.host,
+        server.port,
+        ssl_context=ssl_ctx,
+        backlog=1024,
+        reuse_port=reuse_port or None,
+    )
     await site.start()
-    admin_runner = protocol.runner(build_admin_app(metrics, ready, config=config))
+    admin = build_admin_app(metrics, ready, app.get(RATELIMIT), config=config)
+    admin_runner = protocol.runner(admin)
     await admin_runner.setup()
-    admin_site = web.TCPSite(admin_runner, config.admin.host, config.admin.port)
+    admin_site = web.TCPSite(
+        admin_runner, config.admin.host, config.admin.port, reuse_port=reuse_port or None
+    )
     await admin_site.start()
     metrics.ready.set(1)
 
@@ -77,8 +92,8 @@ def bound_port(site: web.TCPSite) -> int:
     return int(sockets[0].getsockname()[1])
 
 
-async def serve(config: Config, config_path: str | None = None) -> None:
-    running = await start(config, config_path=config_path)
+async def serve(config: Config, config_path: str | None = None, reuse_port: bool = False) -> None:
+    running = await start(config, config_path=config_path, reuse_port=reuse_port)
     log.info(
         "listening",
         extra={

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from gateway.auth.runtime import AuthRuntime
     from gateway.config import Config
     from gateway.metrics import Labels, Metrics
+    from gateway.ratelimit.service import RateLimit
     from gateway.routes import Route, Router
     from gateway.upstream import UpstreamPool
 
@@ -69,5 +70,8 @@ AUDIT: web.AppKey[Auditor] = web.AppKey("audit")
 READY: web.AppKey[list[bool]] = web.AppKey("ready")
 # Current authenticator (swapped on reload), JWKS caches, revocation mirror.
 AUTH: web.AppKey[AuthRuntime] = web.AppKey("auth")
+
+# The rate limiter (absent = no limits, e.g. in unit tests of other stages).
+RATELIMIT: web.AppKey[RateLimit] = web.AppKey("ratelimit")
 
 CTX: web.RequestKey[RequestContext] = web.RequestKey("ctx")

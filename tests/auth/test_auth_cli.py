@@ -207,7 +207,9 @@ def test_revoke_appends_to_revoked_file(key: str, keys_dir: Path, tmp_path: Path
 
 def test_revoke_in_redis(key: str, keys_dir: Path, tmp_path: Path, redis_url: str) -> None:
     cfg = write_config(
-        tmp_path / "g.yaml", keys_dir, ratelimit={"backend": "redis", "redis_url": redis_url}
+        tmp_path / "g.yaml",
+        keys_dir,
+        ratelimit={"backend": "redis", "redis_url": redis_url, "failure_mode": "fail_open"},
     )
     assert json.loads(run("inspect", "-", "--config", str(cfg), stdin=key).stdout)["accepted"]
     r = run("revoke", "app-prod-1", "--config", str(cfg))
@@ -243,7 +245,11 @@ def test_inspect_with_redis_unreachable_says_so(key: str, keys_dir: Path, tmp_pa
     cfg = write_config(
         tmp_path / "g.yaml",
         keys_dir,
-        ratelimit={"backend": "redis", "redis_url": "redis://127.0.0.1:1/0"},
+        ratelimit={
+            "backend": "redis",
+            "redis_url": "redis://127.0.0.1:1/0",
+            "failure_mode": "fail_open",
+        },
     )
     r = run("inspect", "-", "--config", str(cfg), stdin=key)
     assert r.returncode == 1
