@@ -53,9 +53,10 @@ def build_app(config: Config, metrics: Metrics) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = metrics
     app[LABELS] = Labels(config.metrics.teams, config.metrics.models)
-    app[ROUTER] = Router(config.upstreams)
+    pool = UpstreamPool(config.upstreams, metrics)
+    app[UPSTREAMS] = pool
+    app[ROUTER] = Router(pool.upstreams)
     app[READY] = [True]
-    app[UPSTREAMS] = UpstreamPool(config.upstreams, metrics)
     app.cleanup_ctx.append(_upstreams_ctx)
     # Every path goes through the chain; the route stage decides what exists.
     app.router.add_route("*", "/{tail:.*}", forward.handle)

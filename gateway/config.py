@@ -229,9 +229,14 @@ def _describe(err: Any) -> tuple[str, str]:
     last = str(loc[-1]) if loc else ""
     secret = any(h in last.lower() for h in _SECRET_HINTS)
     value = err.get("input")
-    if not secret and isinstance(value, str | int | float | bool) and err.get("type") not in (
-        "missing",
-        "extra_forbidden",
+    if (
+        not secret
+        and isinstance(value, str | int | float | bool)
+        and err.get("type")
+        not in (
+            "missing",
+            "extra_forbidden",
+        )
     ):
         shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
         msg = f"{msg} (got {shown})"

@@ -63,6 +63,12 @@ class MethodNotAllowed(GatewayError):
     reason = "method_not_allowed"
 
 
+class RequestTimeout(GatewayError):
+    status = 408
+    type = "timeout_error"
+    reason = "client_timeout"
+
+
 class RequestTooLarge(GatewayError):
     status = 413
     type = "request_too_large"

@@ -94,7 +94,6 @@ class Metrics:
         self.in_flight = Gauge(
             "zdr_gateway_requests_in_flight",
             "Requests currently being handled.",
-            ["provider"],
             registry=r,
             multiprocess_mode="livesum",
         )

@@ -1,0 +1,165 @@
+"""The forward stage: the upstream call, streamed back to the client chunk by chunk.
+
+Bodies flow through `StreamResponse.write` and nowhere else. Each upstream
+chunk is written as soon as it arrives (no buffering); the provider's usage
+reader looks at the same bytes in passing to count tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.providers import Provider
+from gateway.routes import Route
+from gateway.state import CTX, METRICS, RequestContext
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    ctx = request[CTX]
+    route = ctx.route
+    assert route is not None
+    upstream = route.upstream
+    metrics = request.app[METRICS]
+    sent = time.monotonic()
+    try:
+        async with asyncio.timeout(upstream.first_byte_timeout):
+            resp = await upstream.session.request(
+                request.method,
+                _url(route, request),
+                headers=_request_headers(route, request),
+                data=_body(ctx),
+                allow_redirects=False,
+            )
+    except TimeoutError:
+        metrics.upstream_errors.labels(upstream.name, "timeout").inc()
+        raise UpstreamTimeout("The upstream API did not respond in time.") from None
+    except aiohttp.ClientSSLError:
+        metrics.upstream_errors.labels(upstream.name, "tls").inc()
+        raise UpstreamError("The upstream API's TLS certificate could not be verified.") from None
+    except aiohttp.ClientConnectorError:
+        metrics.upstream_errors.labels(upstream.name, "connect").inc()
+        raise UpstreamError("Could not connect to the upstream API.") from None
+    except aiohttp.ClientError:
+        metrics.upstream_errors.labels(upstream.name, "protocol").inc()
+        raise UpstreamError("The upstream API request failed.") from None
+    try:
+        return await _relay(request, ctx, route, resp)
+    finally:
+        # A complete response returns its connection to the pool; anything else
+        # (client gone, upstream failure, cancellation) closes it, which ends the
+        # upstream request at once.
+        if resp.content.at_eof():
+            resp.release()
+        else:
+            resp.close()
+        metrics.upstream_duration.labels(route.provider.name, route.endpoint.kind).observe(
+            time.monotonic() - sent
+        )
+
+
+async def _relay(
+    request: web.Request, ctx: RequestContext, route: Route, resp: aiohttp.ClientResponse
+) -> web.StreamResponse:
+    provider = route.provider
+    metrics = request.app[METRICS]
+    ctx.upstream_status = resp.status
+    ctx.upstream_request_id = provider.upstream_request_id(resp.headers)
+    out = web.StreamResponse(status=resp.status)
+    out.headers.update(provider.forward_response_headers(resp.headers))
+    out.headers["x-gateway-request-id"] = ctx.request_id
+    out.headers.update(ctx.extra_headers)
+    event_stream = resp.content_type == "text/event-stream"
+    if resp.content_length is not None and not event_stream:
+        out.content_length = resp.content_length
+    reader = provider.usage_reader(event_stream) if resp.status < 300 else None
+    await out.prepare(request)
+    gap = metrics.chunk_gap.labels(provider.name)
+    last = 0.0
+    try:
+        async for chunk in resp.content.iter_any():
+            now = time.monotonic()
+            if last:
+                gap.observe(now - last)
+            else:
+                ctx.ttfb = now - ctx.started
+            last = now
+            await out.write(chunk)
+            ctx.bytes_out += len(chunk)
+            if reader is not None:
+                reader.feed(chunk)
+    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+        kind = "timeout" if isinstance(exc, TimeoutError) else "reset"
+        metrics.upstream_errors.labels(route.upstream.name, kind).inc()
+        ctx.stream_error = f"upstream_{kind}"
+        await _abort(request, out, provider, ctx, event_stream)
+        return out
+    finally:
+        if reader is not None:
+            reader.finish()
+            ctx.usage = reader.usage
+            if reader.stream_error and not ctx.stream_error:
+                ctx.stream_error = reader.stream_error
+    await out.write_eof()
+    return out
+
+
+async def _abort(
+    request: web.Request,
+    out: web.StreamResponse,
+    provider: Provider,
+    ctx: RequestContext,
+    event_stream: bool,
+) -> None:
+    """The upstream failed after the status was sent: tell the client it is incomplete."""
+    if event_stream:
+        # An SSE client (the SDKs) raises on `event: error`, as for a provider's own.
+        data = provider.error_body(
+            "api_error", "The upstream stream ended unexpectedly.", ctx.request_id
+        )
+        try:
+            await out.write(b"event: error\ndata: " + data + b"\n\n")
+            await out.write_eof()
+            return
+        except ConnectionError:
+            pass
+    # A JSON body cannot carry an error once started: cut the connection so the
+    # client sees a truncated response instead of a clean end.
+    if request.transport is not None:
+        request.transport.abort()
+
+
+def _url(route: Route, request: web.Request) -> URL:
+    base = str(route.upstream.base_url) + route.upstream_path
+    allowed = route.provider.query_params
+    if request.query_string:
+        # Only known parameters pass; anything else (a credential, say) is dropped.
+        kept = [(k, v) for k, v in request.query.items() if k in allowed]
+        if kept:
+            base += "?" + urlencode(kept)
+    return URL(base, encoded=True)
+
+
+def _request_headers(route: Route, request: web.Request) -> CIMultiDict[str]:
+    out = route.provider.forward_request_headers(
+        request.headers.items(), request.headers.get("connection")
+    )
+    # SECURITY: client credentials never pass the allow-list; the upstream's is added here.
+    out.update(route.upstream.credential_headers)
+    if route.endpoint.json_body:
+        out["content-type"] = "application/json"
+    return out
+
+
+def _body(ctx: RequestContext) -> bytes | None:
+    if ctx.body_rewritten and ctx.json is not None:
+        return json.dumps(ctx.json, separators=(",", ":")).encode()
+    return ctx.body or None

@@ -1,0 +1,1 @@
+"""The request-path stages that are not owned by a domain package."""

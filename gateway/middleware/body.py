@@ -1,0 +1,62 @@
+"""The body stage: read the request body (capped, in memory only) and parse it once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.errors import InvalidRequest, RequestTimeout, RequestTooLarge, UnsupportedMediaType
+from gateway.state import CONFIG, CTX, LABELS
+
+
+@web.middleware
+async def body_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
+    ctx = request[CTX]
+    assert ctx.route is not None
+    if not ctx.route.endpoint.json_body:
+        return await handler(request)
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json.")
+    server = request.app[CONFIG].server
+    body = await _read_capped(request, server.max_body_bytes, server.client_timeout_seconds)
+    ctx.body = body
+    ctx.bytes_in = len(body)
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        # SECURITY: the parser's message quotes the body; it is not passed on.
+        raise InvalidRequest("Request body is not valid JSON.") from None
+    if not isinstance(doc, dict):
+        raise InvalidRequest("Request body must be a JSON object.")
+    model = doc.get("model")
+    if model is not None and not isinstance(model, str):
+        raise InvalidRequest("`model` must be a string.")
+    max_tokens = doc.get("max_tokens")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool)):
+        raise InvalidRequest("`max_tokens` must be an integer.")
+    ctx.json = doc
+    ctx.model = model
+    ctx.model_label = request.app[LABELS].model(model)
+    ctx.stream = doc.get("stream") is True
+    ctx.max_tokens = max_tokens
+    return await handler(request)
+
+
+async def _read_capped(request: web.Request, limit: int, seconds: float) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.content.iter_any():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestTooLarge(
+                        f"Request body exceeds the gateway's limit of {limit} bytes."
+                    )
+                parts.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout("The request body did not arrive in time.") from None
+    return b"".join(parts)

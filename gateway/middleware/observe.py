@@ -1,0 +1,84 @@
+"""The observe stage: request id and in-flight count; on the way out, metrics and the
+access log line, all from metadata in the RequestContext (never content)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.state import CTX, LABELS, METRICS, RequestContext
+
+log = logging.getLogger("gateway.access")
+# nginx's convention for "client closed the connection before the response ended".
+CLIENT_CLOSED = 499
+
+
+def new_request_id() -> str:
+    return "gw_" + os.urandom(12).hex()
+
+
+@web.middleware
+async def observe_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
+    ctx = RequestContext(request_id=new_request_id())
+    request[CTX] = ctx
+    metrics = request.app[METRICS]
+    metrics.in_flight.inc()
+    try:
+        response = await handler(request)
+        if not ctx.status:
+            ctx.status = response.status
+        return response
+    except BaseException:
+        ctx.status = ctx.status or CLIENT_CLOSED
+        ctx.error_type = ctx.error_type or "client_closed"
+        raise
+    finally:
+        metrics.in_flight.dec()
+        record(request, ctx)
+
+
+def record(request: web.Request, ctx: RequestContext) -> None:
+    app = request.app
+    metrics = app[METRICS]
+    duration = time.monotonic() - ctx.started
+    route = ctx.route
+    provider = route.provider.name if route else "none"
+    kind = route.endpoint.kind if route else "unknown"
+    team = app[LABELS].team(ctx.principal.team if ctx.principal else None)
+    status = ctx.status
+    metrics.requests.labels(provider, kind, f"{status // 100}xx", str(status), team).inc()
+    metrics.request_duration.labels(provider, kind).observe(duration)
+    if ctx.ttfb is not None:
+        metrics.ttfb.labels(provider, kind).observe(ctx.ttfb)
+    if ctx.bytes_in:
+        metrics.request_bytes.labels(provider, kind).inc(ctx.bytes_in)
+    if ctx.bytes_out:
+        metrics.response_bytes.labels(provider, kind).inc(ctx.bytes_out)
+    for token_kind, count in ctx.usage.by_kind().items():
+        if count:
+            metrics.tokens.labels(provider, ctx.model_label, token_kind, team).inc(count)
+    if ctx.stream_error:
+        metrics.stream_errors.labels(provider, ctx.stream_error).inc()
+    log.info(
+        "request",
+        extra={
+            "request_id": ctx.request_id,
+            "provider": provider,
+            "endpoint": kind,
+            "status": status,
+            "error_type": ctx.error_type,
+            "team": team,
+            "model": ctx.model_label,
+            "duration_ms": round(duration * 1000, 3),
+            "ttfb_ms": None if ctx.ttfb is None else round(ctx.ttfb * 1000, 3),
+            "bytes_in": ctx.bytes_in,
+            "bytes_out": ctx.bytes_out,
+            "input_tokens": ctx.usage.input_tokens,
+            "output_tokens": ctx.usage.output_tokens,
+            "upstream_request_id": ctx.upstream_request_id,
+        },
+    )

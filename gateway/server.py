@@ -1,0 +1,106 @@
+"""`zdr-gateway serve`: the listeners, TLS, signals and graceful shutdown.
+
+SIGTERM: readiness turns false at once, the listener stops accepting new
+connections, and in-flight requests (streams included) may finish for up to
+`server.shutdown_grace_seconds` before they are cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from gateway.admin import build_admin_app
+from gateway.app import build_app
+from gateway.config import Config
+from gateway.metrics import Metrics
+from gateway.state import READY
+from gateway.tls import server_context
+
+log = logging.getLogger("gateway.server")
+
+
+@dataclass
+class Running:
+    """A started gateway: its bound ports and how to stop it."""
+
+    port: int
+    admin_port: int
+    app: web.Application
+    stop: Callable[[], Awaitable[None]]
+
+
+async def start(config: Config, metrics: Metrics | None = None) -> Running:
+    metrics = metrics or Metrics()
+    metrics.set_config_hash(config.digest())
+    app = build_app(config, metrics)
+    ready = app[READY]
+    server = config.server
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handler_cancellation=True,  # a client that goes away cancels its upstream call
+        shutdown_timeout=server.shutdown_grace_seconds,
+    )
+    await runner.setup()
+    ssl_ctx = server_context(server.tls) if server.tls.enabled else None
+    site = web.TCPSite(runner, server.host, server.port, ssl_context=ssl_ctx, backlog=1024)
+    await site.start()
+    admin_runner = web.AppRunner(build_admin_app(metrics, ready), access_log=None)
+    await admin_runner.setup()
+    admin_site = web.TCPSite(admin_runner, config.admin.host, config.admin.port)
+    await admin_site.start()
+    metrics.ready.set(1)
+
+    async def stop() -> None:
+        ready[0] = False
+        metrics.ready.set(0)
+        await runner.cleanup()  # stops listening, drains up to the grace period
+        await admin_runner.cleanup()
+
+    return Running(bound_port(site), bound_port(admin_site), app, stop)
+
+
+def bound_port(site: web.TCPSite) -> int:
+    """The port the OS gave a site started with port 0."""
+    sockets: Any = getattr(site._server, "sockets", None)  # asyncio or uvloop server
+    assert sockets
+    return int(sockets[0].getsockname()[1])
+
+
+async def serve(config: Config) -> None:
+    running = await start(config)
+    log.info(
+        "listening",
+        extra={
+            "port": running.port,
+            "admin_port": running.admin_port,
+            "tls": config.server.tls.enabled,
+        },
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("draining", extra={"grace_seconds": config.server.shutdown_grace_seconds})
+    await running.stop()
+    log.info("stopped")
+
+
+def run(coro: Awaitable[None]) -> None:
+    """Run on uvloop where it is installed (faster I/O), else the default loop."""
+    factory = None
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(coro)  # type: ignore[arg-type]

@@ -1,0 +1,107 @@
+"""The incremental SSE splitter: events split anywhere, bounded memory."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.providers.anthropic import AnthropicStreamUsage
+from gateway.sse import SSESplitter
+
+STREAM = (
+    b"event: message_start\n"
+    b'data: {"type":"message_start","message":{"usage":{"input_tokens":25,'
+    b'"cache_creation_input_tokens":7,"cache_read_input_tokens":3,"output_tokens":1}}}\n\n'
+    b"event: ping\ndata: {}\n\n"
+    b"event: content_block_delta\n"
+    b'data: {"type":"content_block_delta","delta":{"type":"text_delta","text":"hi"}}\n\n'
+    b"event: message_delta\n"
+    b'data: {"type":"message_delta","usage":{"output_tokens":10}}\n\n'
+    b"event: message_delta\n"
+    b'data: {"type":"message_delta","usage":{"output_tokens":15}}\n\n'
+    b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+)
+
+
+def _usage(chunks: list[bytes]) -> tuple[int, int, int, int]:
+    reader = AnthropicStreamUsage()
+    for c in chunks:
+        reader.feed(c)
+    reader.finish()
+    u = reader.usage
+    return (
+        u.input_tokens,
+        u.output_tokens,
+        u.cache_creation_input_tokens,
+        u.cache_read_input_tokens,
+    )
+
+
+EXPECTED = (25, 15, 7, 3)  # message_delta usage is cumulative: the last value, not the sum
+
+
+def test_whole_stream() -> None:
+    assert _usage([STREAM]) == EXPECTED
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\r"])
+def test_other_line_endings(newline: bytes) -> None:
+    assert _usage([STREAM.replace(b"\n", newline)]) == EXPECTED
+
+
+def test_split_at_every_byte_position() -> None:
+    for i in range(1, len(STREAM)):
+        assert _usage([STREAM[:i], STREAM[i:]]) == EXPECTED, i
+
+
+def test_split_at_every_byte_position_crlf() -> None:
+    crlf = STREAM.replace(b"\n", b"\r\n")
+    for i in range(1, len(crlf)):
+        assert _usage([crlf[:i], crlf[i:]]) == EXPECTED, i
+
+
+def test_one_byte_chunks() -> None:
+    assert _usage([STREAM[i : i + 1] for i in range(len(STREAM))]) == EXPECTED
+
+
+def test_mid_stream_error_recorded() -> None:
+    err = (
+        b"event: error\n"
+        b'data: {"type":"error","error":{"type":"overloaded_error","message":"x"}}\n\n'
+    )
+    reader = AnthropicStreamUsage()
+    reader.feed(STREAM[:200] + b"\n\n" + err)
+    assert reader.stream_error == "overloaded_error"
+
+
+def test_unknown_error_type_is_bounded() -> None:
+    reader = AnthropicStreamUsage()
+    reader.feed(b'event: error\ndata: {"error":{"type":"CANARY-free-text"}}\n\n')
+    assert reader.stream_error == "other"
+
+
+def test_oversized_event_is_dropped_and_buffer_stays_bounded() -> None:
+    seen: list[bytes] = []
+    splitter = SSESplitter(frozenset({b"big", b"small"}), lambda e, d: seen.append(e), 1024)
+    splitter.feed(b"event: big\ndata: " + b"x" * 5000)
+    assert len(splitter._buf) == 0  # dropped, not held
+    splitter.feed(b"x" * 5000 + b"\n\nevent: small\ndata: {}\n\n")
+    assert seen == [b"small"]
+
+
+def test_unwanted_events_are_not_decoded() -> None:
+    seen: list[tuple[bytes, bytes]] = []
+    splitter = SSESplitter(frozenset({b"message_delta"}), lambda e, d: seen.append((e, d)))
+    splitter.feed(STREAM)
+    assert [e for e, _ in seen] == [b"message_delta", b"message_delta"]
+    assert json.loads(seen[-1][1])["usage"]["output_tokens"] == 15
+
+
+def test_event_without_trailing_blank_line_is_read_at_finish() -> None:
+    tail = b'event: message_delta\ndata: {"usage":{"output_tokens":4}}\n'
+    reader = AnthropicStreamUsage()
+    reader.feed(tail)
+    assert reader.usage.output_tokens == 0
+    reader.finish()
+    assert reader.usage.output_tokens == 4
