@@ -116,3 +116,18 @@ def used_metric_names() -> set[str]:
     """Every zdr_gateway_* name that an alert rule or a dashboard query refers to."""
     exprs = [r["expr"] for r in alert_rules()] + dashboard_exprs()
     return {m for e in exprs for m in METRIC_NAME.findall(e)}
+
+
+def metrics_table() -> list[str]:
+    """The README's metrics reference, one row per metric in gateway/metrics.py."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    rows = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
+    for metric in vars(Metrics(CollectorRegistry())).values():
+        if not isinstance(metric, MetricWrapperBase):
+            continue
+        kind = metric._type
+        name = metric._name + ("_total" if kind == "counter" else "")
+        labels = ", ".join(metric._labelnames) or "—"
+        rows.append(f"| `{name}` | {kind} | {labels} | {metric._documentation} |")
+    return rows
