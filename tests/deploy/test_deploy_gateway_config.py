@@ -126,3 +126,22 @@ def test_a_missing_secret_env_is_caught(rendered):
     del env["REDIS_PASSWORD"]
     with pytest.raises(ConfigError, match="REDIS_PASSWORD is not set"):
         parse(config_text(docs), env=env)
+
+
+@pytest.mark.parametrize("path", ["base/gateway.yaml", "overlays/ha/gateway.yaml"])
+def test_check_config_cli_accepts_the_shipped_files(rendered, path):
+    """What the README tells operators to run before applying."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **pod_env(rendered["ha"])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway", "check-config", str(KUSTOMIZE / path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ": ok" in proc.stdout
