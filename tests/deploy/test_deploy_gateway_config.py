@@ -4,7 +4,10 @@ every file, port and host in it matches what the manifests mount and expose."""
 
 from __future__ import annotations
 
+import os
 import posixpath
+import subprocess
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -131,10 +134,6 @@ def test_a_missing_secret_env_is_caught(rendered):
 @pytest.mark.parametrize("path", ["base/gateway.yaml", "overlays/ha/gateway.yaml"])
 def test_check_config_cli_accepts_the_shipped_files(rendered, path):
     """What the README tells operators to run before applying."""
-    import os
-    import subprocess
-    import sys
-
     env = {**os.environ, **pod_env(rendered["ha"])}
     proc = subprocess.run(
         [sys.executable, "-m", "gateway", "check-config", str(KUSTOMIZE / path)],
