@@ -102,7 +102,7 @@ def test_install_step_matches_the_project():
     assert "-e" not in words
     assert "--no-cache-dir" in words
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert "pip install --quiet -e '.[test,dev]'" in makefile
+    assert re.search(r"pip install .*-e '\.\[test,dev\]'", makefile), "Makefile install changed"
     # Everything the build backend reads is copied in before the install.
     copied = " ".join(args_of(build, "COPY"))
     project = pyproject()
