@@ -1,6 +1,7 @@
 """A real Prometheus (Debian's `prometheus` binary) on loopback scrapes a running gateway
 with the shipped alert rules loaded: its HTTP API shows the request counter move by
-exactly the requests sent, and every rule evaluates cleanly against the real series."""
+exactly the requests sent, every rule evaluates cleanly against the real series, and
+every dashboard query runs (the main panels with data)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import aiohttp
 import anthropic
 import pytest
 import yaml
-from deploy_support import RULES, rule_groups, tool
+from deploy_support import RULES, dashboard_exprs, rule_groups, tool
 
 from tests.conftest import Gateway
 
@@ -140,6 +141,7 @@ async def test_prometheus_sees_the_request_counter_move(
 
     await until(moved, f"zdr_gateway_requests_total to grow by {sent}")
     await check_rules(prometheus)
+    await check_dashboard_queries(prometheus)
     by_class = await prometheus.query(
         'sum by (status_class, route) (zdr_gateway_requests_total{job="zdr-gateway"})'
     )
@@ -179,3 +181,32 @@ async def check_rules(prometheus: Prometheus) -> None:
         }
 
     await until(absent_cleared, "ZdrGatewayMetricsAbsent to clear after the first scrape")
+
+
+# Panels that must show data after the traffic above (others need errors, refusals or
+# Redis, which this traffic does not produce).
+MUST_SHOW = (
+    "sum by (status_class) (rate(zdr_gateway_requests_total",
+    "sum by (team) (rate(zdr_gateway_tokens_total",
+    "histogram_quantile(0.99, sum by (le, route) (rate(zdr_gateway_time_to_first_byte_seconds",
+    "sum(zdr_gateway_ready",
+    "count(count by (hash) (zdr_gateway_config_info",
+)
+
+
+async def check_dashboard_queries(prometheus: Prometheus) -> None:
+    """Every dashboard query runs on the real Prometheus (promtool only parses them:
+    this also catches evaluation errors such as many-to-many matches)."""
+    exprs = [
+        e.replace("$__rate_interval", "1m").replace("$namespace", "ci").replace("$team", ".*")
+        for e in dashboard_exprs()
+    ]
+    for expr in exprs:
+        await prometheus.query(expr)  # asserts status == success
+    for prefix in MUST_SHOW:
+        (expr,) = (e for e in exprs if e.startswith(prefix))
+
+        async def has_data(expr: str = expr) -> bool:
+            return bool(await prometheus.query(expr))
+
+        await until(has_data, f"data for the dashboard query {expr}")
