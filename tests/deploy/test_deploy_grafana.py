@@ -12,6 +12,31 @@ from typing import Any
 import yaml
 from deploy_support import DASHBOARD, METRIC_NAME, exposed_metric_names, run, tool
 
+DASHBOARD_FAMILIES = {
+    "zdr_gateway_" + n
+    for n in (
+        "requests",
+        "request_duration_seconds",
+        "time_to_first_byte_seconds",
+        "upstream_duration_seconds",
+        "stream_chunk_gap_seconds",
+        "requests_in_flight",
+        "request_bytes",
+        "response_bytes",
+        "tokens",
+        "stream_errors",
+        "auth_failures",
+        "policy_refusals",
+        "ratelimit_decisions",
+        "upstream_errors",
+        "redis_duration_seconds",
+        "redis_errors",
+        "build_info",
+        "config_info",
+        "ready",
+    )
+}
+
 # Grafana's variables, replaced by representative values so that promtool can parse.
 SUBSTITUTIONS = {
     "$__rate_interval": "5m",
@@ -88,10 +113,10 @@ def test_queries_read_only_metrics_the_gateway_exports():
             assert names, f"{p['title']}: query reads no zdr_gateway_* metric"
             used.update(names)
     assert used <= known, used - known
-    # The dashboard shows every family the gateway exports (at least one sample name each).
-    families = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in known}
+    # The dashboard shows every family of the issue's metric set. (Families added later
+    # fail the README table check until documented, not this one: a panel is a choice.)
     shown = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in used}
-    assert shown == families, families - shown
+    assert shown >= DASHBOARD_FAMILIES, DASHBOARD_FAMILIES - shown
 
 
 def test_the_views_the_issue_asks_for_exist():
