@@ -11,7 +11,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 from crd_schemas import SCHEMAS
-from deploy_support import find, one, tool
+from deploy_support import find, one, run, tool
 
 # The oldest Kubernetes these manifests need (preStop `sleep`, matchLabelKeys) and the
 # newest the validator knows.
@@ -41,8 +41,6 @@ def validate(doc: dict[str, Any]) -> None:
 
 
 def test_kubectl_has_kustomize_v5() -> None:
-    from deploy_support import run
-
     proc = run(tool("kubectl"), "version", "--client")
     assert proc.returncode == 0, proc.stderr
     assert "Kustomize Version: v5" in proc.stdout, proc.stdout
