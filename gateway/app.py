@@ -22,6 +22,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import forward
+from gateway.audit.trail import Auditor
+from gateway.auth.runtime import AuthRuntime
 from gateway.auth.stage import auth_stage
 from gateway.config import Config
 from gateway.metrics import Labels, Metrics
@@ -30,13 +32,24 @@ from gateway.middleware.errors import errors_stage
 from gateway.middleware.observe import observe_stage
 from gateway.middleware.route import route_stage
 from gateway.policy.stage import policy_stage
+from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routes import Router
-from gateway.state import CONFIG, LABELS, METRICS, READY, ROUTER, UPSTREAMS
+from gateway.state import (
+    AUDIT,
+    AUTH,
+    CONFIG,
+    LABELS,
+    METRICS,
+    RATELIMIT,
+    READY,
+    ROUTER,
+    UPSTREAMS,
+)
 from gateway.upstream import UpstreamPool
 
 
-def build_app(config: Config, metrics: Metrics) -> web.Application:
+def build_app(config: Config, metrics: Metrics, config_path: str | None = None) -> web.Application:
     app = web.Application(
         middlewares=[
             observe_stage,
@@ -52,12 +65,22 @@ def build_app(config: Config, metrics: Metrics) -> web.Application:
     )
     app[CONFIG] = config
     app[METRICS] = metrics
-    app[LABELS] = Labels(config.metrics.teams, config.metrics.models)
+    app[LABELS] = Labels(
+        config.metrics.teams, config.metrics.models, config.metrics.max_glob_models
+    )
     pool = UpstreamPool(config.upstreams, metrics)
     app[UPSTREAMS] = pool
     app[ROUTER] = Router(pool.upstreams)
     app[READY] = [True]
+    # Keys are parsed here: a missing or wrong key file fails startup, not a request.
+    app[AUTH] = AuthRuntime(config, metrics, config_path)
+    app[AUDIT] = Auditor.open(config.audit)
     app.cleanup_ctx.append(_upstreams_ctx)
+    app.cleanup_ctx.append(_auth_ctx)
+    app.cleanup_ctx.append(_audit_ctx)
+    if config.ratelimit.enabled:
+        app[RATELIMIT] = ratelimit.build(config.ratelimit, metrics)
+        app.cleanup_ctx.append(_ratelimit_ctx)
     # Every path goes through the chain; the route stage decides what exists.
     app.router.add_route("*", "/{tail:.*}", forward.handle)
     return app
@@ -67,3 +90,18 @@ async def _upstreams_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     await app[UPSTREAMS].start()
     yield
     await app[UPSTREAMS].close()
+
+
+async def _auth_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    async for _ in app[AUTH].run():
+        yield
+
+
+async def _audit_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    yield
+    app[AUDIT].close()
+
+
+async def _ratelimit_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    async with app[RATELIMIT].running():
+        yield

@@ -6,8 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from gateway import __version__
 from gateway import config as config_mod
+from gateway.audit import cli as audit_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,6 +23,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     serve = sub.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", required=True, metavar="FILE", help="YAML config file")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes sharing the port (default: server.workers; one per core)",
+    )
     serve.set_defaults(func=_serve)
 
     demo = sub.add_parser("demo", help="run the whole path locally: stand-in API, gateway, client")
@@ -28,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = sub.add_parser("check-config", help="validate a config file and explain each error")
     check.add_argument("file", metavar="FILE")
     check.set_defaults(func=_check_config)
+
+    from gateway.auth import cli as keys_cli
+
+    keys_cli.register(sub)
+    audit_cli.register(sub)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)
@@ -43,19 +57,56 @@ def _load(path: str) -> config_mod.Config | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway import logs, server
+    from gateway import harden, logs, server
 
     cfg = _load(args.config)
     if cfg is None:
         return 2
+    if args.workers is not None:
+        cfg = _with_workers(cfg, args.workers, args.config)
+        if cfg is None:
+            return 2
     logs.configure(cfg.logging.level)
     try:
-        server.run(server.serve(cfg))
+        harden.apply(cfg.harden)
+    except harden.HardenError as exc:
+        print(f"zdr-gateway: {exc}", file=sys.stderr)
+        return 2
+    try:
+        # Files named by the config (TLS certificate, key, CA bundles) are read at start;
+        # read them here first, so a bad one is named once, before any worker starts.
+        _check_tls_files(cfg)
+        if cfg.server.workers > 1:
+            from gateway import workers
+
+            return workers.supervise(cfg, config_path=args.config)
+        server.run(server.serve(cfg, config_path=args.config))
     except config_mod.ConfigError as exc:
-        # Files named by the config (TLS certificate, key, CA bundles) are read at start.
         print(exc, file=sys.stderr)
         return 2
     return 0
+
+
+def _check_tls_files(cfg: config_mod.Config) -> None:
+    from gateway import tls
+
+    if cfg.server.tls.enabled:
+        tls.read_material(cfg.server.tls)
+    for i, upstream in enumerate(cfg.upstreams):
+        if upstream.ca_file:
+            tls.client_context(upstream.ca_file, option=f"upstreams[{i}].ca_file")
+
+
+def _with_workers(cfg: config_mod.Config, n: int, source: str) -> config_mod.Config | None:
+    """The config with `server.workers` from the command line, validated like the file."""
+    data = cfg.model_dump()
+    data["server"]["workers"] = n
+    try:
+        return config_mod.Config.model_validate(data)
+    except ValidationError as exc:
+        problems = [config_mod.describe(e) for e in exc.errors()]
+        print(config_mod.ConfigError(f"{source} with --workers {n}", problems), file=sys.stderr)
+        return None
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -76,5 +127,8 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"  listener  {cfg.server.host}:{cfg.server.port} ({tls})")
     print(f"  admin     {cfg.admin.host}:{cfg.admin.port}")
     print(f"  upstreams {names}")
+    exempt = sum(len(t.allow) for t in cfg.policy.teams.values())
+    print(f"  policy    unlisted betas: {cfg.policy.betas.unlisted}; team exemptions: {exempt}")
+    print(f"  audit     {cfg.audit.sink}{' ' + cfg.audit.path if cfg.audit.path else ''}")
     print(f"  hash      {cfg.digest()}")
     return 0

@@ -19,11 +19,20 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gateway.audit.settings import AuditSettings
 from gateway.auth.settings import AuthSettings
+from gateway.harden import HardenSettings
 from gateway.policy.settings import PolicySettings
 from gateway.ratelimit.settings import RateLimitSettings
 from gateway.settings_base import Section
 
 MiB = 1024 * 1024
+# Default model label values: current model ids of the supported providers.
+KNOWN_MODELS = (
+    "claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-5",
+    "claude-sonnet-5", "claude-opus-4-8", "claude-opus-4-7", "claude-opus-4-6",
+    "claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-5", "claude-sonnet-4-5",
+    "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini",
+    "o3", "o4-mini", "text-embedding-3-small", "text-embedding-3-large",
+)  # fmt: skip
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Field names whose values are never echoed in an error message.
 _SECRET_HINTS = ("key", "secret", "password", "token", "redis_url")
@@ -56,6 +65,9 @@ class ServerSettings(Section):
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     # Slow clients: a request whose headers/body do not arrive within this are dropped.
     client_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # Worker processes sharing the port (SO_REUSEPORT); one per core. More than one
+    # needs `ratelimit.backend: redis` (in-memory limits would count per process).
+    workers: int = Field(default=1, ge=1, le=256)
 
 
 class AdminSettings(Section):
@@ -94,9 +106,11 @@ class UpstreamSettings(Section):
 class MetricsSettings(Section):
     # Team label values; any other team is counted as `other`.
     teams: list[str] = []
-    # Model label values: a model matching one of these globs is its own label,
-    # anything else is `other` (clients cannot create series).
-    models: list[str] = ["claude-*", "gpt-*", "o[0-9]*"]
+    # Model label values. Exact names are their own label; a glob (`claude-*`) lets
+    # matching names through up to `max_glob_models` distinct ones, so prefer exact
+    # names: with a glob, a client chooses the text of a label. Anything else is `other`.
+    models: list[str] = list(KNOWN_MODELS)
+    max_glob_models: int = Field(default=50, ge=0, le=1000)
 
 
 class LoggingSettings(Section):
@@ -113,6 +127,19 @@ class Config(Section):
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
+    harden: HardenSettings = HardenSettings()
+
+    @model_validator(mode="after")
+    def _workers_share_limits(self) -> Config:
+        if self.server.workers > 1:
+            if self.ratelimit.enabled and self.ratelimit.backend == "memory":
+                raise ValueError(
+                    "server.workers > 1 needs `ratelimit.backend: redis`: in-memory limits "
+                    "would be counted per worker process, multiplying every limit"
+                )
+            if self.server.port == 0 or self.admin.port == 0:
+                raise ValueError("server.workers > 1 needs fixed ports (not 0) to share")
+        return self
 
     @model_validator(mode="after")
     def _unique_upstreams(self) -> Config:
@@ -173,7 +200,7 @@ def parse(
     try:
         return Config.model_validate(expanded)
     except ValidationError as exc:
-        raise ConfigError(source, [_describe(e) for e in exc.errors()]) from None
+        raise ConfigError(source, [describe(e) for e in exc.errors()]) from None
 
 
 def _expand(node: Any, env: Any, path: str, problems: list[tuple[str, str]]) -> Any:
@@ -215,7 +242,8 @@ def _join(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def _describe(err: Any) -> tuple[str, str]:
+def describe(err: Any) -> tuple[str, str]:
+    """One pydantic error as (path in the file, message); secrets never echoed."""
     loc = err.get("loc", ())
     path = ""
     for part in loc:

@@ -19,9 +19,12 @@ from aiohttp import web
 
 from gateway import config as config_mod
 from gateway import server
+from gateway.audit.sinks import StreamSink
+from gateway.auth.demo_key import issue_demo_key
 from gateway.logs import configure
 from gateway.metrics import Metrics
 from gateway.selfsigned import make_ca_and_leaf, memory_file
+from gateway.state import AUDIT
 from gateway.stub import StubUpstream
 
 PROMPT = "Say hello through the gateway."
@@ -42,6 +45,7 @@ async def _demo() -> None:
     configure("info", stream=log_buffer)
     ca_pem, cert_pem, key_pem = make_ca_and_leaf()
     ca_path = memory_file("demo-ca", ca_pem)
+    demo_key = issue_demo_key()
     stub = StubUpstream()
     stub.behaviour.reply = REPLY
     stub.behaviour.event_delay = 0.04
@@ -57,10 +61,13 @@ async def _demo() -> None:
         "ZDR_DEMO_CA": ca_path,
         "ZDR_DEMO_UPSTREAM": f"https://localhost:{server.bound_port(up_site)}",
         "ZDR_DEMO_UPSTREAM_KEY": stub.api_key,
+        "ZDR_DEMO_SIGNING_PUB": memory_file("demo-signing-pub", demo_key.public_pem),
     }
     text = resources.files("gateway").joinpath("demo.yaml").read_text()
     cfg = config_mod.parse(text, source="demo.yaml", env=env)
     running = await server.start(cfg, Metrics())
+    # The audit line joins the log lines in the buffer shown at the end.
+    running.app[AUDIT].sink = StreamSink(log_buffer)
     base = f"https://localhost:{running.port}"
     admin = f"http://127.0.0.1:{running.admin_port}"
     print(
@@ -68,12 +75,14 @@ async def _demo() -> None:
         file=out,
     )
     print(f"zdr-gateway         {base}  (TLS, admin {admin})", file=out)
+    print(f"scoped key issued   {demo_key.key[:12]}…  ({demo_key.describe()})", file=out)
     client_ctx = ssl.create_default_context(cafile=ca_path)
     try:
         async with aiohttp.ClientSession() as http:
             before = await _scrape(http, admin)
             print(f'\n> POST {base}/v1/messages  stream=true  "{PROMPT}"\n', file=out)
-            await _stream(http, base, client_ctx, out)
+            await _stream(http, base, client_ctx, out, demo_key.key)
+            await _out_of_scope(http, base, client_ctx, out, demo_key.key)
             after = await _scrape(http, admin)
     finally:
         await running.stop()
@@ -92,14 +101,16 @@ async def _demo() -> None:
     )
 
 
-async def _stream(http: aiohttp.ClientSession, base: str, ctx: ssl.SSLContext, out: TextIO) -> None:
+async def _stream(
+    http: aiohttp.ClientSession, base: str, ctx: ssl.SSLContext, out: TextIO, key: str
+) -> None:
     body = {
         "model": "claude-sonnet-5-5",
         "max_tokens": 256,
         "stream": True,
         "messages": [{"role": "user", "content": PROMPT}],
     }
-    headers = {"anthropic-version": "2023-06-01", "x-api-key": "demo"}
+    headers = {"anthropic-version": "2023-06-01", "x-api-key": key}
     async with http.post(f"{base}/v1/messages", json=body, headers=headers, ssl=ctx) as resp:
         resp.raise_for_status()
         buffer = b""
@@ -113,6 +124,22 @@ async def _stream(http: aiohttp.ClientSession, base: str, ctx: ssl.SSLContext, o
                         delta = data.get("delta", {})
                         if data.get("type") == "content_block_delta":
                             print(delta.get("text", ""), end="", flush=True, file=out)
+
+
+async def _out_of_scope(
+    http: aiohttp.ClientSession, base: str, ctx: ssl.SSLContext, out: TextIO, key: str
+) -> None:
+    """The same key asking for a model outside its scope: refused before any upstream call."""
+    body = {
+        "model": "claude-opus-5",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    headers = {"anthropic-version": "2023-06-01", "x-api-key": key}
+    async with http.post(f"{base}/v1/messages", json=body, headers=headers, ssl=ctx) as resp:
+        error = (await resp.json())["error"]
+    print(f"\n\n> POST {base}/v1/messages  model=claude-opus-5 (outside the key's scope)", file=out)
+    print(f"< {resp.status} {error['type']}: {error['message']}", file=out)
 
 
 async def _scrape(http: aiohttp.ClientSession, admin: str) -> dict[str, str]:

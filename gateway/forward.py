@@ -20,7 +20,7 @@ from yarl import URL
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.providers import Provider
 from gateway.routes import Route
-from gateway.state import CTX, METRICS, RequestContext
+from gateway.state import CTX, METRICS, RATELIMIT, RequestContext
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -74,7 +74,8 @@ async def _relay(
     ctx.upstream_status = resp.status
     ctx.upstream_request_id = provider.upstream_request_id(resp.headers)
     out = web.StreamResponse(status=resp.status)
-    out.headers.update(provider.forward_response_headers(resp.headers))
+    own_ratelimit = RATELIMIT in request.app
+    out.headers.update(provider.forward_response_headers(resp.headers, own_ratelimit))
     out.headers["x-gateway-request-id"] = ctx.request_id
     out.headers.update(ctx.extra_headers)
     event_stream = resp.content_type == "text/event-stream"
@@ -83,19 +84,25 @@ async def _relay(
     reader = provider.usage_reader(event_stream) if resp.status < 300 else None
     await out.prepare(request)
     gap = metrics.chunk_gap.labels(provider.name)
+    idle = route.upstream.settings.timeouts.idle
+    loop = asyncio.get_running_loop()
     last = 0.0
     try:
-        async for chunk in resp.content.iter_any():
-            now = time.monotonic()
-            if last:
-                gap.observe(now - last)
-            else:
-                ctx.ttfb = now - ctx.started
-            last = now
-            await out.write(chunk)
-            ctx.bytes_out += len(chunk)
-            if reader is not None:
-                reader.feed(chunk)
+        # One deadline, pushed forward per chunk: the relay must make progress every
+        # `idle` seconds, whether the upstream stalls or the client stops reading.
+        async with asyncio.timeout(idle) as deadline:
+            async for chunk in resp.content.iter_any():
+                now = time.monotonic()
+                if last:
+                    gap.observe(now - last)
+                else:
+                    ctx.ttfb = now - ctx.started
+                last = now
+                await out.write(chunk)
+                ctx.bytes_out += len(chunk)
+                if reader is not None:
+                    reader.feed(chunk)
+                deadline.reschedule(loop.time() + idle)
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
         kind = "timeout" if isinstance(exc, TimeoutError) else "reset"
         metrics.upstream_errors.labels(route.upstream.name, kind).inc()

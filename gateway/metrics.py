@@ -27,11 +27,23 @@ _SAFE_LABEL = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 class Labels:
-    """Maps client-derived values (team, model) onto a bounded set of label values."""
+    """Maps client-derived values (team, model) onto a bounded set of label values.
 
-    def __init__(self, teams: Iterable[str], model_patterns: Iterable[str]) -> None:
+    A model name is its own label only when it is listed exactly, or matches a
+    configured glob *and* fewer than `max_models` glob-matched names have been
+    seen; everything else is `other`. So a client can neither create
+    unbounded series nor, with exact lists, put text of its own into /metrics.
+    """
+
+    def __init__(
+        self, teams: Iterable[str], model_patterns: Iterable[str], max_models: int = 50
+    ) -> None:
         self._teams = frozenset(teams)
-        self._patterns = tuple(model_patterns)
+        patterns = tuple(model_patterns)
+        self._exact = frozenset(p for p in patterns if not _is_glob(p))
+        self._globs = tuple(p for p in patterns if _is_glob(p))
+        self._max_models = max_models
+        self._from_globs: set[str] = set()
         self._cache: dict[str, str] = {}
 
     def team(self, team: str | None) -> str:
@@ -48,11 +60,23 @@ class Labels:
         if hit is not None:
             return hit
         label = OTHER
-        if _SAFE_LABEL.match(model) and any(fnmatch.fnmatchcase(model, p) for p in self._patterns):
+        if model in self._exact:
+            label = model
+        elif (
+            self._globs
+            and _SAFE_LABEL.match(model)
+            and any(fnmatch.fnmatchcase(model, p) for p in self._globs)
+            and (model in self._from_globs or len(self._from_globs) < self._max_models)
+        ):
+            self._from_globs.add(model)
             label = model
         if len(self._cache) < 1024:  # bounded: the cache cannot grow with client input
             self._cache[model] = label
         return label
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
 
 
 class Metrics:
@@ -127,6 +151,20 @@ class Metrics:
             "Requests refused by authentication, by reason.",
             ["reason"],
             registry=r,
+        )
+        # `issuer` is the issuer's configured `name` (bounded by config).
+        self.oidc_jwks_refreshes = Counter(
+            "zdr_gateway_oidc_jwks_refreshes",
+            "JWKS fetches from OIDC issuers, by outcome (ok, error, invalid).",
+            ["issuer", "outcome"],
+            registry=r,
+        )
+        self.oidc_jwks_stale = Gauge(
+            "zdr_gateway_oidc_jwks_stale",
+            "1 while an issuer's last JWKS refresh failed and cached keys are served.",
+            ["issuer"],
+            registry=r,
+            multiprocess_mode="max",
         )
         self.policy_refusals = Counter(
             "zdr_gateway_policy_refusals",

@@ -17,11 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway import logs, protocol
 from gateway.admin import build_admin_app
 from gateway.app import build_app
 from gateway.config import Config
 from gateway.metrics import Metrics
-from gateway.state import READY
+from gateway.state import AUTH, RATELIMIT, READY
 from gateway.tls import CertReloader, server_context
 
 log = logging.getLogger("gateway.server")
@@ -37,15 +38,21 @@ class Running:
     stop: Callable[[], Awaitable[None]]
 
 
-async def start(config: Config, metrics: Metrics | None = None) -> Running:
+async def start(
+    config: Config,
+    metrics: Metrics | None = None,
+    config_path: str | None = None,
+    reuse_port: bool = False,
+) -> Running:
+    """`reuse_port`: several worker processes bind the same ports (SO_REUSEPORT); the
+    kernel spreads new connections across them."""
     metrics = metrics or Metrics()
     metrics.set_config_hash(config.digest())
-    app = build_app(config, metrics)
+    app = build_app(config, metrics, config_path)
     ready = app[READY]
     server = config.server
-    runner = web.AppRunner(
+    runner = protocol.runner(
         app,
-        access_log=None,
         handler_cancellation=True,  # a client that goes away cancels its upstream call
         shutdown_timeout=server.shutdown_grace_seconds,
     )
@@ -55,11 +62,21 @@ async def start(config: Config, metrics: Metrics | None = None) -> Running:
         # New handshakes pick up a rotated certificate; before setup(), which freezes the app.
         app.cleanup_ctx.append(CertReloader(ssl_ctx, server.tls, metrics).lifespan)
     await runner.setup()
-    site = web.TCPSite(runner, server.host, server.port, ssl_context=ssl_ctx, backlog=1024)
+    site = web.TCPSite(
+        runner,
+        server.host,
+        server.port,
+        ssl_context=ssl_ctx,
+        backlog=1024,
+        reuse_port=reuse_port or None,
+    )
     await site.start()
-    admin_runner = web.AppRunner(build_admin_app(metrics, ready), access_log=None)
+    admin = build_admin_app(metrics, ready, app.get(RATELIMIT), config=config)
+    admin_runner = protocol.runner(admin)
     await admin_runner.setup()
-    admin_site = web.TCPSite(admin_runner, config.admin.host, config.admin.port)
+    admin_site = web.TCPSite(
+        admin_runner, config.admin.host, config.admin.port, reuse_port=reuse_port or None
+    )
     await admin_site.start()
     metrics.ready.set(1)
 
@@ -79,8 +96,8 @@ def bound_port(site: web.TCPSite) -> int:
     return int(sockets[0].getsockname()[1])
 
 
-async def serve(config: Config) -> None:
-    running = await start(config)
+async def serve(config: Config, config_path: str | None = None, reuse_port: bool = False) -> None:
+    running = await start(config, config_path=config_path, reuse_port=reuse_port)
     log.info(
         "listening",
         extra={
@@ -91,8 +108,12 @@ async def serve(config: Config) -> None:
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(logs.loop_exception_handler)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    # SIGHUP: re-read the auth section (keys, revocations, OIDC); a broken file is refused,
+    # logged with its path, and the running config stays.
+    loop.add_signal_handler(signal.SIGHUP, running.app[AUTH].reload)
     await stopping.wait()
     log.info("draining", extra={"grace_seconds": config.server.shutdown_grace_seconds})
     await running.stop()

@@ -11,9 +11,12 @@ from aiohttp import web
 from gateway.usage import Usage
 
 if TYPE_CHECKING:
+    from gateway.audit.trail import Auditor
     from gateway.auth.principal import Principal
+    from gateway.auth.runtime import AuthRuntime
     from gateway.config import Config
     from gateway.metrics import Labels, Metrics
+    from gateway.ratelimit.service import RateLimit
     from gateway.routes import Route, Router
     from gateway.upstream import UpstreamPool
 
@@ -62,7 +65,13 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 LABELS: web.AppKey[Labels] = web.AppKey("labels")
 ROUTER: web.AppKey[Router] = web.AppKey("router")
 UPSTREAMS: web.AppKey[UpstreamPool] = web.AppKey("upstreams")
+AUDIT: web.AppKey[Auditor] = web.AppKey("audit")
 # A one-element list so that shutdown can flip readiness without replacing the key.
 READY: web.AppKey[list[bool]] = web.AppKey("ready")
+# Current authenticator (swapped on reload), JWKS caches, revocation mirror.
+AUTH: web.AppKey[AuthRuntime] = web.AppKey("auth")
+
+# The rate limiter (absent = no limits, e.g. in unit tests of other stages).
+RATELIMIT: web.AppKey[RateLimit] = web.AppKey("ratelimit")
 
 CTX: web.RequestKey[RequestContext] = web.RequestKey("ctx")

@@ -42,6 +42,8 @@ class Behaviour:
     header_delay: float = 0.0
     # Send `event: error` (overloaded) after the deltas, instead of message_stop.
     stream_error: bool = False
+    # Extra response headers on /v1/messages (e.g. the provider's own rate-limit headers).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -110,7 +112,11 @@ class StubUpstream:
                 "stop_sequence": None,
                 "usage": {"input_tokens": input_tokens, "output_tokens": events},
             },
-            headers={"request-id": "req_stub0001", "anthropic-organization-id": "org_stub_private"},
+            headers={
+                "request-id": "req_stub0001",
+                "anthropic-organization-id": "org_stub_private",
+                **self.behaviour.headers,
+            },
         )
 
     def _events(self, max_tokens: int) -> int:
@@ -135,7 +141,11 @@ class StubUpstream:
     ) -> web.StreamResponse:
         b = self.behaviour
         resp = web.StreamResponse(
-            headers={"content-type": "text/event-stream", "request-id": "req_stub0002"}
+            headers={
+                "content-type": "text/event-stream",
+                "request-id": "req_stub0002",
+                **b.headers,
+            }
         )
         await resp.prepare(request)
         try:

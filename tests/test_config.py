@@ -151,6 +151,7 @@ def test_shipped_example_configs_validate() -> None:
                     "ZDR_DEMO_KEY",
                     "ZDR_DEMO_CA",
                     "ZDR_DEMO_UPSTREAM_KEY",
+                    "ZDR_DEMO_SIGNING_PUB",
                     "AUDIT_HMAC_KEY",
                 )
             }

@@ -265,3 +265,19 @@ async def test_upstream_unreachable(
     assert status == 502
     _anthropic_error(raw, "api_error")
     assert gw.sample("zdr_gateway_upstream_errors_total", upstream="anthropic", kind="connect") == 1
+
+
+async def test_stream_idle_timeout(
+    start_gateway: StartGateway, config_dict: dict[str, Any], upstream: Upstream
+) -> None:
+    config_dict["upstreams"][0]["timeouts"]["idle"] = 0.3
+    gw = await start_gateway(config_dict)
+    upstream.stub.behaviour.pause_after = 1  # then silent for longer than `idle`
+    status, _, body = await post(gw, {**BODY, "stream": True})
+    assert status == 200
+    assert body.rstrip().endswith(b"}")
+    assert b"event: error" in body
+    assert gw.sample("zdr_gateway_upstream_errors_total", upstream="anthropic", kind="timeout") == 1
+    async with asyncio.timeout(5):
+        while upstream.stub.disconnects == 0:  # the silent upstream was closed
+            await asyncio.sleep(0.02)

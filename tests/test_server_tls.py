@@ -16,7 +16,7 @@ import pytest
 import trustme
 import yaml
 
-from tests.conftest import Gateway, StartGateway
+from tests.conftest import Gateway, StartGateway, free_port
 
 MODEL = "claude-sonnet-5-5"
 
@@ -149,3 +149,33 @@ def test_serve_names_a_missing_upstream_ca_bundle(
     assert str(missing) in err
     assert "ca_file" in err
     assert "Traceback" not in err
+
+
+def test_serve_with_workers_names_a_missing_certificate_before_starting_any(
+    config_dict: dict[str, Any], tmp_path: Path
+) -> None:
+    cfg = copy.deepcopy(config_dict)
+    missing = tmp_path / "missing.crt"
+    cfg["server"]["workers"] = 2
+    cfg["server"]["port"] = free_port()  # workers share fixed ports
+    cfg["admin"]["port"] = free_port()
+    cfg["server"]["tls"]["cert_file"] = str(missing)
+    # Workers need the shared limiter; nothing connects to it before the files are read.
+    cfg["ratelimit"] = {
+        "backend": "redis",
+        "redis_url": "redis://127.0.0.1:1/0",
+        "failure_mode": "fail_closed",
+    }
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(path)],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 2
+    assert str(missing) in err
+    assert "server.tls.cert_file" in err
+    assert "worker" not in done.stdout.decode()  # no worker was started

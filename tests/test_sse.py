@@ -105,3 +105,19 @@ def test_event_without_trailing_blank_line_is_read_at_finish() -> None:
     assert reader.usage.output_tokens == 0
     reader.finish()
     assert reader.usage.output_tokens == 4
+
+
+def test_stream_cut_before_message_delta_charges_the_deltas_seen() -> None:
+    start = STREAM.split(b"event: message_delta")[0]
+    deltas = b"".join(
+        b'event: content_block_delta\ndata: {"type":"content_block_delta"}\n\n' for _ in range(9)
+    )
+    reader = AnthropicStreamUsage()
+    reader.feed(start + deltas)
+    reader.finish()
+    assert reader.usage.output_tokens == 10  # 1 delta in STREAM's head + 9
+    assert reader.usage.input_tokens == 25
+
+
+def test_final_usage_wins_over_the_delta_count() -> None:
+    assert _usage([STREAM]) == EXPECTED  # 1 delta, but message_delta says 15

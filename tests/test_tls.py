@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
+import json
+import logging
 import os
 import ssl
+import sys
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -17,6 +22,7 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import CollectorRegistry
 
+from gateway import logs
 from gateway.config import TLSSettings
 from gateway.metrics import Metrics
 from gateway.tls import CertReloader, TLSFileError, client_context, server_context
@@ -484,8 +490,35 @@ async def test_refused_rotation_is_logged_by_option_and_file_only(
         assert await reloader.check() is False
     [record] = [r for r in caplog.records if r.levelname == "ERROR"]
     assert record.getMessage() == "tls rotation refused; still serving the previous certificate"
-    assert record.option == "server.tls.key_file"  # type: ignore[attr-defined]
-    assert record.file == str(key)  # type: ignore[attr-defined]
-    assert "does not match" in record.problem  # type: ignore[attr-defined]
+    assert record.config_source == str(key)  # type: ignore[attr-defined]
+    problem = record.config_problem  # type: ignore[attr-defined]
+    assert problem.startswith("server.tls.key_file: the private key does not match")
     assert "PRIVATE KEY" not in caplog.text
     assert reloads(metrics, "error") == 1
+
+
+async def test_refused_rotation_line_survives_the_log_allow_list(ca, tmp_path) -> None:
+    cert, key = write_pair(ca.issue_cert("localhost"), tmp_path)
+    settings = settings_for(cert, key)
+    reloader = CertReloader(server_context(settings), settings)
+    key.write_bytes(ca.issue_cert("localhost").private_key_pem.bytes())
+    buf = io.StringIO()
+    saved = (sys.excepthook, threading.excepthook, sys.unraisablehook, logging.raiseExceptions)
+    root = logging.getLogger()
+    old_handlers, old_level = list(root.handlers), root.level
+    logs.configure("info", buf)
+    try:
+        assert await reloader.check() is False
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in old_handlers:
+            root.addHandler(h)
+        root.setLevel(old_level)
+        sys.excepthook, threading.excepthook, sys.unraisablehook, logging.raiseExceptions = saved
+        logging.captureWarnings(False)
+        logging.getLogger("aiohttp.access").disabled = False
+    [line] = [json.loads(x) for x in buf.getvalue().splitlines() if "rotation refused" in x]
+    assert line["config_source"] == str(key)
+    assert line["config_problem"].startswith("server.tls.key_file: the private key does not")
+    assert "PRIVATE KEY" not in buf.getvalue()

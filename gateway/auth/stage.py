@@ -1,6 +1,9 @@
-"""The auth stage: the client's credential becomes a `Principal`.
+"""The auth stage: the client's credential becomes a `Principal` (headers only).
 
-PLACEHOLDER until scoped keys land (issue 3): every request is anonymous.
+Every refusal is the same 401 with the same message, whatever check failed
+(no oracle for an attacker probing keys); the bounded reason goes to
+`zdr_gateway_auth_failures_total{reason}` and the audit trail only.
+`enforce_scopes` is called by the policy stage once the body is parsed.
 """
 
 from __future__ import annotations
@@ -8,11 +11,54 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.auth.principal import ANONYMOUS
-from gateway.state import CTX
+from gateway.auth import scopes
+from gateway.auth.credentials import extract
+from gateway.auth.principal import ANONYMOUS, Principal
+from gateway.auth.tokens import Rejected
+from gateway.errors import AuthenticationFailed
+from gateway.state import AUTH, CTX, METRICS
+
+MESSAGE = "Invalid, expired, revoked or missing credential."
 
 
 @web.middleware
 async def auth_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[CTX].principal = ANONYMOUS
+    ctx = request[CTX]
+    auth = request.app[AUTH].current
+    if not auth.settings.enabled:
+        ctx.principal = ANONYMOUS
+        return await handler(request)
+    try:
+        ctx.principal = await _authenticate(request)
+    except Rejected as exc:
+        request.app[METRICS].auth_failures.labels(exc.reason).inc()
+        raise AuthenticationFailed(MESSAGE, reason=f"auth_{exc.reason}") from None
     return await handler(request)
+
+
+async def _authenticate(request: web.Request) -> Principal:
+    auth = request.app[AUTH].current
+    credential = extract(request.headers, request.rel_url.query)
+    if credential is not None:
+        return await auth.authenticate(credential)
+    if auth.mtls and request.transport is not None:
+        principal = auth.identify_certificate(request.transport.get_extra_info("peercert"))
+        if principal is not None:
+            return principal
+    raise Rejected("missing")
+
+
+def enforce_scopes(request: web.Request) -> None:
+    """Endpoint/model/max_tokens against the principal's scopes; clamps when configured."""
+    ctx = request[CTX]
+    if ctx.principal is None or ctx.route is None:
+        return
+    runtime = request.app.get(AUTH)
+    clamp = runtime is not None and runtime.current.clamp
+    wanted = ctx.max_tokens
+    allowed = scopes.check(ctx.principal, ctx.route.endpoint.kind, ctx.model, wanted, clamp)
+    if allowed != wanted and ctx.json is not None:
+        ctx.json["max_tokens"] = allowed
+        ctx.max_tokens = allowed
+        ctx.body_rewritten = True
+        ctx.decisions.append("scope_max_tokens_clamped")

@@ -10,7 +10,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.state import CTX, LABELS, METRICS, RequestContext
+from gateway.state import AUDIT, CTX, LABELS, METRICS, RequestContext
 
 log = logging.getLogger("gateway.access")
 # nginx's convention for "client closed the connection before the response ended".
@@ -82,3 +82,4 @@ def record(request: web.Request, ctx: RequestContext) -> None:
             "upstream_request_id": ctx.upstream_request_id,
         },
     )
+    app[AUDIT].emit(ctx, client_ip=request.remote)

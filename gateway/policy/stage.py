@@ -1,6 +1,9 @@
-"""The policy stage: key scopes and the ZDR policy.
+"""The policy stage: key scopes, then the ZDR policy (gateway/policy/decide.py).
 
-PLACEHOLDER until the ZDR policy lands (issue 5): everything routed is allowed.
+A thin adapter: it hands `decide()` the route's bounded endpoint kind, the
+provider, the `anthropic-beta` header, the parsed body and the caller's team;
+a refusal becomes a 403 `permission_error` (counted by rule), a rewrite
+replaces `ctx.json`. Decisions go to `ctx.decisions` for the audit trail.
 """
 
 from __future__ import annotations
@@ -8,7 +11,41 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.auth.stage import enforce_scopes
+from gateway.errors import PermissionDenied
+from gateway.policy.decide import BETA_HEADER, decide
+from gateway.state import CONFIG, CTX, METRICS
+
 
 @web.middleware
 async def policy_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
+    ctx = request[CTX]
+    enforce_scopes(request)  # the key's scopes first: endpoint, model, max_tokens
+
+    route = ctx.route
+    if route is None:  # the route stage refuses unknown paths before this stage
+        return await handler(request)
+    team = ctx.principal.team if ctx.principal is not None else None
+    # Judge the headers that will actually leave (the forward stage's allow-list and
+    # Connection-listed names); several anthropic-beta headers form one list.
+    sent = route.provider.forward_request_headers(
+        request.headers.items(), request.headers.get("connection")
+    )
+    betas = ",".join(sent.getall(BETA_HEADER, []))
+    decision = decide(
+        route.endpoint.kind,
+        route.provider.name,
+        {BETA_HEADER: betas},
+        ctx.json,
+        team,
+        request.app[CONFIG].policy,
+        zdr_eligible=route.zdr_eligible,
+    )
+    ctx.decisions.extend(decision.decisions)
+    if decision.refused is not None:
+        request.app[METRICS].policy_refusals.labels(decision.refused.id).inc()
+        raise PermissionDenied(decision.refused.message, reason="policy")
+    if decision.body is not None:
+        ctx.json = decision.body
+        ctx.body_rewritten = True
     return await handler(request)

@@ -122,20 +122,29 @@ def apply_usage(usage: Usage, data: Any, *, replace_input: bool) -> None:
 
 
 class AnthropicStreamUsage(UsageReader):
-    _WANTED = frozenset({b"message_start", b"message_delta", b"error"})
+    _WANTED = frozenset({b"message_start", b"message_delta", b"error", b"content_block_delta"})
 
     def __init__(self) -> None:
         self.usage = Usage()
         self.stream_error = None
         self._sse = SSESplitter(self._WANTED, self._event)
+        self._deltas = 0
+        self._final = False
 
     def feed(self, chunk: bytes) -> None:
         self._sse.feed(chunk)
 
     def finish(self) -> None:
         self._sse.feed(b"\n\n")  # a final event the upstream did not terminate
+        if not self._final and self._deltas > self.usage.output_tokens:
+            # Cut off before the final `message_delta`: every delta the client received
+            # carried at least one token, so that many were used (and are charged).
+            self.usage.output_tokens = self._deltas
 
     def _event(self, event: bytes, data: bytes) -> None:
+        if event == b"content_block_delta":
+            self._deltas += 1  # counted, never decoded
+            return
         try:
             payload = json.loads(data)
         except ValueError:
@@ -147,6 +156,7 @@ class AnthropicStreamUsage(UsageReader):
             if isinstance(message, dict):
                 apply_usage(self.usage, message.get("usage"), replace_input=True)
         elif event == b"message_delta":
+            self._final = True
             apply_usage(self.usage, payload.get("usage"), replace_input=False)
         elif event == b"error":
             error = payload.get("error")

@@ -91,12 +91,16 @@ class Provider(ABC):
                 out.add(name, value)
         return out
 
-    def forward_response_headers(self, headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    def forward_response_headers(
+        self, headers: CIMultiDictProxy[str], own_ratelimit: bool = False
+    ) -> CIMultiDict[str]:
+        """`own_ratelimit`: the gateway sends its own per-key rate-limit headers, so the
+        provider's (which describe the whole organisation) must not reach the client."""
         out: CIMultiDict[str] = CIMultiDict()
         allowed = self.response_headers
         for name, value in headers.items():
             lower = name.lower()
-            if lower in allowed or self._is_passthrough(lower):
+            if lower in allowed or (not own_ratelimit and self._is_passthrough(lower)):
                 out.add(name, value)
         return out
 

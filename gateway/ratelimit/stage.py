@@ -1,14 +1,94 @@
-"""The rate-limit stage.
+"""The rate-limit stage: admit or refuse, then settle what the request really used.
 
-PLACEHOLDER until rate limits land (issue 4): nothing is limited.
+Before the handler: check and reserve every rule of the request at once
+(requests, estimated input tokens, `max_tokens` output tokens, a concurrency
+slot; key and team). Refused → 429 `rate_limit_error` with `retry-after`;
+backend down under `fail_closed` → 503. The key's own rate-limit headers go
+on every response, errors included.
+
+After the handler (a stream has fully ended by then), on every path — normal
+end, upstream error, timeout, client disconnect (cancellation): reconcile the
+token reservation with the real usage and release the concurrency slot. The
+settlement runs as its own shielded task so a second cancellation cannot cut
+it short.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
+from gateway.auth.principal import ANONYMOUS
+from gateway.errors import RateLimited, Unavailable
+from gateway.ratelimit.base import Decision
+from gateway.ratelimit.estimate import estimate_input_tokens
+from gateway.ratelimit.headers import rate_headers, refusal_message, retry_after
+from gateway.ratelimit.rules import Cost
+from gateway.state import CTX, RATELIMIT
+
+# Endpoint kinds that consume tokens; others (count_tokens, models) count requests only.
+TOKEN_ENDPOINTS = frozenset(
+    {"messages", "chat_completions", "responses", "completions", "embeddings"}
+)
+# Where each provider's clients declare their output cap. Absent (OpenAI allows it): nothing
+# is reserved for output, and the real count is charged when the response ends.
+_OUTPUT_CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
 @web.middleware
 async def ratelimit_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
-    return await handler(request)
+    rl = request.app.get(RATELIMIT)
+    if rl is None or not rl.settings.enabled:
+        return await handler(request)
+    ctx = request[CTX]
+    route = ctx.route
+    tokens = route is not None and route.endpoint.kind in TOKEN_ENDPOINTS
+    style = route.provider.name if route is not None else "anthropic"
+    rules = rl.rules(ctx.principal or ANONYMOUS, tokens)
+    if not rules:
+        return await handler(request)
+    cost = Cost(
+        requests=1,
+        input_tokens=estimate_input_tokens(ctx.body, ctx.json) if tokens else 0,
+        output_tokens=_output_cap(ctx.max_tokens, ctx.json) if tokens else 0,
+    )
+    decision = await rl.acquire(rules, cost)
+    rl.count(rules, decision)
+    if not decision.allowed:
+        _refuse(ctx.extra_headers, decision, style)
+    reservation = decision.reservation
+    ctx.reservation = reservation
+    ctx.extra_headers.update(rate_headers(decision, style))
+    try:
+        return await handler(request)
+    finally:
+        if reservation is not None:
+            # ctx.usage is read now, after the stream ended (or was cut off): it holds
+            # what was used, which is what is charged.
+            await rl.settle(reservation, ctx.usage)
+
+
+def _output_cap(max_tokens: int | None, doc: dict[str, Any] | None) -> int:
+    if max_tokens is not None:
+        return max(0, max_tokens)
+    for name in _OUTPUT_CAPS[1:]:
+        value = doc.get(name) if doc is not None else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return 0
+
+
+def _refuse(extra_headers: dict[str, str], decision: Decision, style: str) -> None:
+    if decision.error:
+        # fail_closed: the limiter cannot tell, so nothing is admitted.
+        raise Unavailable(
+            "Rate limiting is temporarily unavailable; please retry shortly.",
+            reason="ratelimit_unavailable",
+            headers={"retry-after": "1"},
+        )
+    extra_headers.update(rate_headers(decision, style))
+    wait = retry_after(decision)
+    headers = {"retry-after": str(wait)} if wait is not None else {"x-should-retry": "false"}
+    raise RateLimited(refusal_message(decision), headers=headers)

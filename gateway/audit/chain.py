@@ -1,0 +1,158 @@
+"""Tamper evidence for the audit trail: hash chains over events.
+
+Every writer (one gateway process; a worker) seals its events into its own
+chain: `chain` (a random id per writer), `seq` (0, 1, 2, …), `prev` (the hash of
+the chain's previous event) and `hash` = SHA-256 — or HMAC-SHA256 under
+`audit.chain_key` — of the canonical JSON of the event without `hash`. A new
+chain starts at seq 0 with `prev` = `GENESIS`, or, for a file sink, the hash of
+the last event already in the file, so a restart links to what came before.
+Chains of several writers may interleave in one file or log stream.
+
+`verify()` walks the lines in order and reports the first break: a line that is
+not an event (truncated write), an edited event (its hash does not match), a
+`seq` gap (events deleted or moved), a `seq` going back (moved or replayed), a
+replaced event (`prev` does not match), or a chain that starts from an event
+that is not there (deleted before a restart, or the previous file is missing).
+Without a key anyone can recompute a whole chain after an edit; with a key only
+the key holder can. Nothing detects a removed tail: ship lines off-host (see
+THREAT_MODEL.md). Reports name line numbers and hashes, never event contents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def canonical(event: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in event.items() if k != "hash"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def digest(event: dict[str, Any], key: bytes | None) -> str:
+    data = canonical(event)
+    if key is not None:
+        return hmac.new(key, data, hashlib.sha256).hexdigest()
+    return hashlib.sha256(data).hexdigest()
+
+
+class Chain:
+    """Seals events in order. Not thread-safe: one per writer, used from the event loop."""
+
+    def __init__(self, key: bytes | None = None, prev: str = GENESIS) -> None:
+        self.key, self.prev, self.seq = key, prev, 0
+        self.id = secrets.token_hex(6)
+
+    def seal(self, event: dict[str, Any]) -> dict[str, Any]:
+        sealed = {**event, "chain": self.id, "seq": self.seq, "prev": self.prev}
+        sealed["hash"] = digest(sealed, self.key)
+        self.prev, self.seq = sealed["hash"], self.seq + 1
+        return sealed
+
+    @classmethod
+    def resume(cls, last_line: str | None, key: bytes | None) -> Chain:
+        """A new chain linked to the last event of an existing file (a restart appends)."""
+        event = _parse(last_line) if last_line else None
+        return cls(key, prev=str(event["hash"]) if event else GENESIS)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    ok: bool
+    events: int
+    chains: int
+    line: int | None = None
+    problem: str | None = None
+    # Chains whose start is not in these lines (allowed with `partial`): id -> first seq.
+    partial: tuple[tuple[str, int], ...] = ()
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or "audit" not in event or "hash" not in event:
+        return None
+    return event
+
+
+def verify(
+    lines: Iterable[str], key: bytes | None = None, *, mixed: bool = False, partial: bool = False
+) -> Report:
+    """Check the chains in `lines`. `mixed`: skip JSON lines that are not audit events
+    (stdout with logs). `partial`: the lines continue an earlier file, so chains may
+    start mid-way (each such start is listed in the report)."""
+    heads: dict[str, tuple[int, str]] = {}  # chain id -> (next seq, last hash)
+    seen: set[str] = set()
+    started: list[tuple[str, int]] = []
+    events = 0
+    lineno = 0
+
+    def fail(problem: str) -> Report:
+        return Report(False, events, len(heads), lineno, problem, tuple(started))
+
+    for lineno, raw in enumerate(lines, start=1):  # noqa: B007 - fail() reads lineno
+        line = raw.rstrip("\n")
+        if not line.strip():
+            continue
+        event = _parse(line)
+        if event is None:
+            if mixed and _is_json_object(line) and '"audit"' not in line:
+                continue
+            return fail("not a complete audit event (truncated write or foreign line)")
+        chain, seq, prev = event.get("chain"), event.get("seq"), event.get("prev")
+        if not isinstance(chain, str) or not isinstance(seq, int) or not isinstance(prev, str):
+            return fail("event has no chain/seq/prev: written without `audit.chain`?")
+        if not hmac.compare_digest(digest(event, key), str(event["hash"])):
+            hint = "" if key is not None else " (or the chain is keyed: pass --key-env)"
+            return fail("event was edited: its hash does not match its content" + hint)
+        head = heads.get(chain)
+        if head is None:
+            if seq != 0 and not partial:
+                return fail(
+                    f"chain {chain} starts at seq {seq}: its first {seq} event(s) are not "
+                    "here (deleted, or in an earlier file: pass it first, or --partial)"
+                )
+            if seq == 0 and prev != GENESIS and prev not in seen and not partial:
+                return fail(
+                    f"chain {chain} links to an event that is not here (events deleted "
+                    "before a restart, or an earlier file: pass it first, or --partial)"
+                )
+            if seq != 0 or (prev != GENESIS and prev not in seen):
+                started.append((chain, seq))
+        else:
+            want, last = head
+            if seq > want:
+                return fail(
+                    f"{seq - want} event(s) missing before this line, deleted or moved "
+                    f"(chain {chain}: seq {want - 1} is followed by seq {seq})"
+                )
+            if seq < want:
+                return fail(
+                    f"events out of order, moved or replayed "
+                    f"(chain {chain}: seq {seq} after seq {want - 1})"
+                )
+            if prev != last:
+                return fail(
+                    "chain broken: prev does not match the preceding event's hash "
+                    "(the preceding event was replaced)"
+                )
+        heads[chain] = (seq + 1, str(event["hash"]))
+        seen.add(str(event["hash"]))
+        events += 1
+    return Report(True, events, len(heads), None, None, tuple(started))
+
+
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False

@@ -1,0 +1,114 @@
+"""One credential → one `Principal`: gateway keys, OIDC tokens, client certificates.
+
+Built from `AuthSettings` in one go (keys parsed, files read), so a reload
+either produces a complete new `Authenticator` or fails and changes nothing.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+import jwt
+
+from gateway.auth import tokens
+from gateway.auth.keyset import KeySet, load_keyset
+from gateway.auth.mtls import MTLSMap
+from gateway.auth.oidc import JWKSCache, OIDCVerifier
+from gateway.auth.principal import Principal
+from gateway.auth.revocation import RedisRevocations, Revocations
+from gateway.auth.settings import AuthSettings, OIDCIssuer
+from gateway.auth.tokens import Rejected
+from gateway.metrics import Metrics
+
+
+class JWKSRegistry:
+    """JWKS caches that outlive reloads (an unchanged issuer keeps its cached keys)."""
+
+    def __init__(self, metrics: Metrics, session: aiohttp.ClientSession | None = None) -> None:
+        self.metrics, self.session = metrics, session
+        self._caches: dict[str, JWKSCache] = {}
+
+    def cache_for(self, issuer: OIDCIssuer) -> JWKSCache:
+        ident = issuer.model_dump_json(include={"name", "jwks_url", "ca_file"})
+        cache = self._caches.get(ident)
+        if cache is None:
+            ctx = ssl.create_default_context(cafile=issuer.ca_file) if issuer.ca_file else None
+            cache = self._caches[ident] = JWKSCache(issuer, self, self.metrics, ctx)
+        cache.settings = issuer  # refresh intervals may have changed
+        return cache
+
+    def caches(self) -> list[JWKSCache]:
+        return list(self._caches.values())
+
+
+class Authenticator:
+    def __init__(
+        self,
+        settings: AuthSettings,
+        keyset: KeySet,
+        revoked: Revocations,
+        oidc: Mapping[str, OIDCVerifier],
+        mtls: MTLSMap,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings, self.keyset, self.revoked = settings, keyset, revoked
+        self.oidc, self.mtls, self._clock = dict(oidc), mtls, clock
+
+    @property
+    def clamp(self) -> bool:
+        return self.settings.max_tokens_over_ceiling == "clamp"
+
+    async def authenticate(self, credential: str) -> Principal:
+        now = self._clock()
+        leeway = self.settings.leeway_seconds
+        if credential.startswith(tokens.PREFIX):
+            return tokens.verify(credential, self.keyset, now, self.revoked, leeway)
+        if len(credential) > tokens.MAX_TOKEN_BYTES:
+            raise Rejected("too_large")
+        verifier = self.oidc.get(_unverified_issuer(credential) or "") if self.oidc else None
+        if verifier is None:
+            raise Rejected("unknown_issuer" if self.oidc else "malformed")
+        principal = await verifier.verify(credential, now)
+        if principal.key_id in self.revoked:
+            raise Rejected("revoked")
+        return principal
+
+    def identify_certificate(self, peercert: Mapping[str, Any] | None) -> Principal | None:
+        principal = self.mtls.identify(peercert)
+        if principal is not None and principal.key_id in self.revoked:
+            raise Rejected("revoked")
+        return principal
+
+
+def build(
+    settings: AuthSettings,
+    jwks: JWKSRegistry,
+    remote: RedisRevocations | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Authenticator:
+    """Raises KeyLoadError / ValueError (naming the file) when a key or list cannot be read."""
+    verifiers = {
+        o.issuer: OIDCVerifier(o, jwks.cache_for(o), settings.leeway_seconds) for o in settings.oidc
+    }
+    return Authenticator(
+        settings,
+        load_keyset(settings.signing_keys),
+        Revocations(settings.revoked, settings.revoked_file, remote),
+        verifiers,
+        MTLSMap(settings.mtls),
+        clock,
+    )
+
+
+def _unverified_issuer(token: str) -> str | None:
+    # Only to pick which issuer's keys to verify with; the issuer is verified afterwards.
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        raise Rejected("malformed") from None
+    iss = claims.get("iss")
+    return iss if isinstance(iss, str) else None

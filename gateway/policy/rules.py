@@ -1,0 +1,323 @@
+"""The ZDR policy as data: one declarative table of rules.
+
+Each rule names what it matches (an endpoint kind, a body feature, an
+`anthropic-beta` value), what it does (refuse, or rewrite the body), the
+message a developer can act on, and the provider documentation it rests on.
+Rule ids are fixed strings: they are the bounded `rule` metric label and the
+audit trail's decision names. `decide()` (gateway/policy/decide.py) evaluates
+the table; nothing else in the gateway knows which features are retained.
+
+Messages are gateway-authored and never quote the request (zero retention:
+a refused body's content must not come back in the error either).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+ANTHROPIC_DOC = "https://platform.claude.com/docs/en/manage-claude/api-and-data-retention"
+ANTHROPIC_TITLE = "Anthropic: API and data retention — feature eligibility"
+OPENAI_DOC = "https://platform.openai.com/docs/guides/your-data"
+OPENAI_TITLE = "OpenAI: Data controls in the OpenAI platform (your data)"
+
+# Feature rules apply where a request body reaches a model.
+ANTHROPIC_MODEL_ENDPOINTS = frozenset({"messages", "count_tokens"})
+OPENAI_MODEL_ENDPOINTS = frozenset({"chat_completions", "responses"})
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the matchers may look at: bounded kinds, the parsed body, the beta list."""
+
+    endpoint: str
+    body: Mapping[str, Any] | None
+    betas: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    kinds: frozenset[str]
+
+    def matches(self, r: Request) -> bool:
+        return r.endpoint in self.kinds
+
+
+@dataclass(frozen=True, slots=True)
+class ToolType:
+    """A `tools[].type` starting with one of `prefixes` (server tools are versioned by suffix)."""
+
+    prefixes: tuple[str, ...]
+    endpoints: frozenset[str]
+
+    def matches(self, r: Request) -> bool:
+        if r.endpoint not in self.endpoints or r.body is None:
+            return False
+        tools = r.body.get("tools")
+        if not isinstance(tools, list):
+            return False
+        for tool in tools:
+            kind = tool.get("type") if isinstance(tool, dict) else None
+            if isinstance(kind, str) and kind.startswith(self.prefixes):
+                return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class BodyKey:
+    """A top-level body key present with a value other than null/false/empty."""
+
+    key: str
+    endpoints: frozenset[str]
+
+    def matches(self, r: Request) -> bool:
+        if r.endpoint not in self.endpoints or r.body is None or self.key not in r.body:
+            return False
+        return r.body[self.key] not in (None, False, "", [], {})
+
+
+@dataclass(frozen=True, slots=True)
+class BodyValueNot:
+    """A top-level body key whose value is not `value` (absent counts as `default`)."""
+
+    key: str
+    value: Any
+    default: Any
+    endpoints: frozenset[str]
+
+    def matches(self, r: Request) -> bool:
+        if r.endpoint not in self.endpoints or r.body is None:
+            return False
+        return r.body.get(self.key, self.default) is not self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Beta:
+    """An `anthropic-beta` value matching one of the glob `patterns`."""
+
+    patterns: tuple[str, ...]
+
+    def matches(self, r: Request) -> bool:
+        return any(fnmatch.fnmatchcase(b, p) for b in r.betas for p in self.patterns)
+
+
+Matcher = Endpoint | ToolType | BodyKey | BodyValueNot | Beta
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    provider: Literal["anthropic", "openai", "any"]
+    match: Matcher
+    # Why the provider would retain the data, completed into the refusal message.
+    why: str
+    # What the developer can do instead.
+    instead: str
+    doc_url: str
+    doc_title: str
+    action: Literal["refuse", "rewrite"] = "refuse"
+    # For action="rewrite": the top-level body key and the value it is forced to.
+    rewrite: tuple[str, Any] | None = None
+
+    @property
+    def message(self) -> str:
+        return (
+            f"refused by the ZDR policy: {self.why}. {self.instead} "
+            f"(rule {self.id}; see {self.doc_url})"
+        )
+
+
+def _a(id: str, match: Matcher, why: str, instead: str) -> Rule:
+    return Rule(id, "anthropic", match, why, instead, ANTHROPIC_DOC, ANTHROPIC_TITLE)
+
+
+def _o(id: str, match: Matcher, why: str, instead: str) -> Rule:
+    return Rule(id, "openai", match, why, instead, OPENAI_DOC, OPENAI_TITLE)
+
+
+_AM = ANTHROPIC_MODEL_ENDPOINTS
+_OM = OPENAI_MODEL_ENDPOINTS
+_ALL_OPENAI = frozenset({*_OM, "completions", "embeddings"})
+
+RULES: tuple[Rule, ...] = (
+    # --- Anthropic endpoints -------------------------------------------------------
+    _a(
+        "anthropic.batches",
+        Endpoint(frozenset({"batches"})),
+        "Message Batches are kept 29 days by the provider, so they are not ZDR-eligible",
+        "Send each request to /v1/messages instead.",
+    ),
+    _a(
+        "anthropic.files",
+        Endpoint(frozenset({"files"})),
+        "the Files API keeps uploaded files at the provider until they are deleted",
+        "Send documents inline (base64 or text content blocks) in /v1/messages.",
+    ),
+    _a(
+        "anthropic.skills",
+        Endpoint(frozenset({"skills"})),
+        "Agent Skills are stored at the provider and run in containers kept up to 30 days",
+        "Put the instructions in the system prompt instead.",
+    ),
+    _a(
+        "anthropic.agents",
+        Endpoint(frozenset({"agents"})),
+        "managed agents (agents, sessions, environments, vaults, memory stores) keep state "
+        "at the provider and are not documented as ZDR-eligible",
+        "Run the agent loop in your application against /v1/messages.",
+    ),
+    # --- Anthropic features inside /v1/messages --------------------------------------
+    _a(
+        "anthropic.code_execution",
+        ToolType(("code_execution",), _AM),
+        "the code execution tool keeps container data at the provider for up to 30 days",
+        "Remove the code_execution tool, or run code client-side with a custom tool.",
+    ),
+    _a(
+        "anthropic.web_dynamic_filtering",
+        ToolType(("web_search_20260209", "web_fetch_20260209"), _AM),
+        "web search/fetch with dynamic filtering (_20260209 versions) runs code execution, "
+        "which keeps container data at the provider",
+        "Use web_search_20250305 / web_fetch_20250910 instead.",
+    ),
+    _a(
+        "anthropic.mcp_servers",
+        BodyKey("mcp_servers", _AM),
+        "the MCP connector (mcp_servers) is not ZDR-eligible",
+        "Call MCP servers from your application and pass results as tool results.",
+    ),
+    _a(
+        "anthropic.container",
+        BodyKey("container", _AM),
+        "a container (skills, or reuse of a code execution container) keeps data at the "
+        "provider for up to 30 days",
+        "Remove the container parameter.",
+    ),
+    # --- Anthropic beta headers that switch those features on ------------------------
+    _a(
+        "anthropic.beta.files_api",
+        Beta(("files-api-*",)),
+        "the files-api beta enables the Files API, which keeps files until deleted",
+        "Remove files-api from the anthropic-beta header and send content inline.",
+    ),
+    _a(
+        "anthropic.beta.code_execution",
+        Beta(("code-execution-*",)),
+        "the code-execution beta enables the code execution tool (container data kept 30 days)",
+        "Remove code-execution from the anthropic-beta header.",
+    ),
+    _a(
+        "anthropic.beta.mcp_client",
+        Beta(("mcp-client-*",)),
+        "the mcp-client beta enables the MCP connector, which is not ZDR-eligible",
+        "Remove mcp-client from the anthropic-beta header.",
+    ),
+    _a(
+        "anthropic.beta.skills",
+        Beta(("skills-*",)),
+        "the skills beta enables Agent Skills, which are stored at the provider",
+        "Remove skills from the anthropic-beta header.",
+    ),
+    # --- OpenAI (applies once an OpenAI upstream is configured) ----------------------
+    _o(
+        "openai.endpoint",
+        Endpoint(
+            frozenset(
+                {
+                    "files",
+                    "batches",
+                    "assistants",
+                    "threads",
+                    "vector_stores",
+                    "conversations",
+                    "fine_tuning",
+                    "evals",
+                    "videos",
+                    "containers",
+                    "uploads",
+                }
+            )
+        ),
+        "this endpoint stores data at the provider, so it is not ZDR-eligible",
+        "Use /v1/chat/completions or /v1/responses with store=false.",
+    ),
+    Rule(
+        "openai.store",
+        "openai",
+        BodyValueNot("store", False, None, frozenset({"responses"})),
+        "the Responses API stores responses by default",
+        "The gateway sends store=false.",
+        OPENAI_DOC,
+        OPENAI_TITLE,
+        action="rewrite",
+        rewrite=("store", False),
+    ),
+    Rule(
+        "openai.chat_store",
+        "openai",
+        BodyValueNot("store", False, False, frozenset({"chat_completions"})),
+        "store=true keeps chat completions at the provider",
+        "The gateway sends store=false.",
+        OPENAI_DOC,
+        OPENAI_TITLE,
+        action="rewrite",
+        rewrite=("store", False),
+    ),
+    _o(
+        "openai.previous_response_id",
+        BodyKey("previous_response_id", _OM),
+        "previous_response_id needs the provider to keep earlier responses",
+        "Send the whole conversation in input instead.",
+    ),
+    _o(
+        "openai.conversation",
+        BodyKey("conversation", _OM),
+        "conversations are stored at the provider",
+        "Send the whole conversation in input.",
+    ),
+    _o(
+        "openai.background",
+        BodyKey("background", _OM),
+        "background mode keeps the response at the provider until it is fetched",
+        "Use stream=true for long generations.",
+    ),
+    _o(
+        "openai.hosted_tools",
+        ToolType(("code_interpreter", "file_search"), _ALL_OPENAI),
+        "hosted code interpreter and file search keep data in provider containers/vector stores",
+        "Use function tools run by your application.",
+    ),
+    _o(
+        "openai.extended_prompt_cache",
+        BodyValueNot("prompt_cache_retention", None, None, _OM),
+        "extended prompt cache retention keeps prompt state at the provider for up to 24 hours",
+        "Remove prompt_cache_retention.",
+    ),
+)
+
+# Refuses an unlisted anthropic-beta value (see PolicySettings.betas); not a table row
+# because what it matches is configuration, not a documented feature.
+UNLISTED_BETA = Rule(
+    "anthropic.beta.unlisted",
+    "anthropic",
+    Beta(()),
+    "this anthropic-beta value is not on the gateway's allow-list of betas known to be "
+    "ZDR-compatible",
+    "Remove it, or ask the gateway operator to add it to policy.betas.allow.",
+    "https://platform.claude.com/docs/en/api/beta-headers",
+    "Anthropic: Beta headers",
+)
+# A route the router marks as not ZDR-eligible that no table rule names: refused anyway.
+NOT_ELIGIBLE = Rule(
+    "endpoint.not_eligible",
+    "any",
+    Endpoint(frozenset()),
+    "this endpoint is not on the gateway's list of ZDR-eligible endpoints",
+    "Use /v1/messages.",
+    ANTHROPIC_DOC,
+    ANTHROPIC_TITLE,
+)
+
+BY_ID: dict[str, Rule] = {r.id: r for r in (*RULES, UNLISTED_BETA, NOT_ELIGIBLE)}

@@ -1,0 +1,130 @@
+"""The configured rate limiter of one gateway process: settings, backend, clock, metrics.
+
+Built once at start-up (`build`), opened and closed with the app
+(`cleanup_ctx`), read by the stage and by /readyz (`status`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from gateway.auth.principal import Limits, Principal
+from gateway.metrics import Metrics
+from gateway.ratelimit.base import Decision, Limiter, Reservation, Status
+from gateway.ratelimit.memory import MemoryLimiter
+from gateway.ratelimit.rules import Cost, Rule, rules_for
+from gateway.ratelimit.settings import RateLimitSettings
+from gateway.usage import Usage
+
+_RULES_CACHE = 10_000
+T = TypeVar("T")
+
+
+@dataclass
+class RateLimit:
+    settings: RateLimitSettings
+    limiter: Limiter
+    metrics: Metrics
+    clock: Callable[[], float] = time.time
+    # Backend calls still running on their own (shielded): awaited before the backend closes.
+    pending: set[asyncio.Task[Any]] = field(default_factory=set)
+    _rules: dict[tuple[str, str, Limits, bool], list[Rule]] = field(default_factory=dict)
+    _counters: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def rules(self, principal: Principal, tokens: bool) -> list[Rule]:
+        """`rules_for`, memoised: a principal's rules only change with the config."""
+        key = (principal.key_id, principal.team, principal.limits, tokens)
+        hit = self._rules.get(key)
+        if hit is None:
+            if len(self._rules) >= _RULES_CACHE:  # bounded: keys come and go
+                self._rules.clear()
+            hit = self._rules[key] = rules_for(self.settings, principal, tokens)
+        return hit
+
+    def count(self, rules: list[Rule], decision: Decision) -> None:
+        """zdr_gateway_ratelimit_decisions_total, one sample per rule evaluated."""
+        pairs = (
+            [(r.name, "error") for r in rules]
+            if decision.error
+            else [(r.rule.name, r.outcome) for r in decision.results]
+        )
+        for pair in pairs:  # label values are bounded: 8 rule names x 4 outcomes
+            child = self._counters.get(pair)
+            if child is None:
+                child = self._counters[pair] = self.metrics.ratelimit_decisions.labels(*pair)
+            child.inc()
+
+    def status(self) -> Status:
+        return self.limiter.status()
+
+    def readiness(self) -> tuple[bool, str | None]:
+        """For /readyz: (ready, what is wrong). A failing Redis is reported, but by default
+        keeps the replica ready: every replica shares it, so pulling them all out of the
+        Service would only turn the gateway's clear 503 into connection errors."""
+        status = self.limiter.status()
+        if status.healthy:
+            return True, None
+        if self.settings.fail_open:
+            return True, f"rate limiter: {status.reason}; limits not enforced (fail_open)"
+        detail = f"rate limiter: {status.reason}; limited requests refused (fail_closed)"
+        return not self.settings.unready_on_redis_failure, detail
+
+    async def acquire(self, rules: list[Rule], cost: Cost) -> Decision:
+        """The backend's acquire, shielded from the caller's cancellation: a client that goes
+        away while Redis answers must not leave a reservation that nobody settles (its
+        concurrency slot would stay held until the lease expires)."""
+        if not self.limiter.suspends:  # cannot be interrupted: no task needed
+            return await self.limiter.acquire(rules, cost, self.clock())
+        task = self._spawn(self.limiter.acquire(rules, cost, self.clock()))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(self._settle_orphan)
+            raise
+
+    async def settle(self, reservation: Reservation, usage: Usage) -> None:
+        """Reconcile and release, to completion even if the caller is cancelled again."""
+        if not self.limiter.suspends:
+            return await self.limiter.settle(reservation, usage, self.clock())
+        await asyncio.shield(self._spawn(self.limiter.settle(reservation, usage, self.clock())))
+
+    def _settle_orphan(self, task: asyncio.Task[Decision]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        reservation = task.result().reservation
+        if reservation is not None:  # admitted, but the request is gone: nothing was used
+            self._spawn(self.limiter.settle(reservation, Usage(), self.clock()))
+
+    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.ensure_future(coro)
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+        return task
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[RateLimit]:
+        await self.limiter.start()
+        try:
+            yield self
+        finally:
+            if self.pending:
+                await asyncio.wait(set(self.pending), timeout=5)
+            await self.limiter.close()
+
+
+def build(
+    settings: RateLimitSettings, metrics: Metrics, clock: Callable[[], float] = time.time
+) -> RateLimit:
+    limiter: Limiter
+    if settings.backend == "redis":
+        from gateway.ratelimit.redis_backend import RedisLimiter
+
+        limiter = RedisLimiter(settings, metrics)
+    else:
+        limiter = MemoryLimiter(settings.concurrency_lease_seconds)
+    return RateLimit(settings, limiter, metrics, clock)

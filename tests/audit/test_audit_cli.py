@@ -1,0 +1,92 @@
+"""`audit verify` as a command: exit status and a report that names the file and line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gateway.audit import cli
+from gateway.audit.chain import Chain
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="zdr-gateway")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+def write(path: Path, n: int, key: bytes | None = None, chain: Chain | None = None) -> list[str]:
+    chain = chain or Chain(key)
+    lines = [json.dumps(chain.seal({"audit": 1, "request_id": f"r{i}"})) for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def test_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "a.jsonl"
+    write(f, 4)
+    assert run(["audit", "verify", str(f)]) == 0
+    assert "OK: 4 event(s) in 1 chain(s)" in capsys.readouterr().out
+
+
+Tamper = Callable[[list[str]], object]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "line", "words"),
+    [
+        (lambda ls: ls.__setitem__(1, ls[1].replace("r1", "rX")), 2, "edited"),
+        (lambda ls: ls.pop(2), 3, "missing"),
+        (lambda ls: ls.insert(4, ls.pop(1)), 2, "moved"),
+    ],
+    ids=["edited", "deleted", "reordered"],
+)
+def test_breaks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tamper: Tamper, line: int, words: str
+) -> None:
+    f = tmp_path / "a.jsonl"
+    lines = write(f, 6)
+    tamper(lines)
+    f.write_text("\n".join(lines) + "\n")
+    assert run(["audit", "verify", str(f)]) == 1
+    out = capsys.readouterr().out
+    assert f"{f}: line {line}: " in out
+    assert words in out
+
+
+def test_rotated_files_in_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    chain = Chain()
+    old, new = tmp_path / "audit.1.jsonl", tmp_path / "audit.jsonl"
+    write(old, 3, chain=chain)
+    write(new, 2, chain=chain)
+    assert run(["audit", "verify", str(old), str(new)]) == 0
+    assert "OK: 5 event(s)" in capsys.readouterr().out
+    assert run(["audit", "verify", str(new)]) == 1
+    assert f"{new}: line 1: " in capsys.readouterr().out
+    assert run(["audit", "verify", "--partial", str(new)]) == 0
+    assert "starts in an earlier file" in capsys.readouterr().out
+    # A break in the second file is reported by its own line number.
+    lines = new.read_text().splitlines()
+    new.write_text(lines[1] + "\n")
+    assert run(["audit", "verify", str(old), str(new)]) == 1
+    assert f"{new}: line 1: 1 event(s) missing" in capsys.readouterr().out
+
+
+def test_keyed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "a.jsonl"
+    write(f, 3, b"s" * 20)
+    monkeypatch.setenv("AUDIT_KEY", "s" * 20)
+    assert run(["audit", "verify", "--key-env", "AUDIT_KEY", str(f)]) == 0
+    assert run(["audit", "verify", str(f)]) == 1
+    monkeypatch.delenv("AUDIT_KEY")
+    assert run(["audit", "verify", "--key-env", "AUDIT_KEY", str(f)]) == 2
+
+
+def test_unreadable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["audit", "verify", str(tmp_path / "missing")]) == 2
+    assert "cannot read" in capsys.readouterr().err

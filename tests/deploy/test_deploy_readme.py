@@ -1,0 +1,59 @@
+"""The README's operator-facing reference stays true: the metrics table is exactly
+gateway/metrics.py, the alerts table is exactly the rules file, and every Secret the
+manifests need is explained."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from deploy_support import ROOT, alert_rules, find, metrics_table
+
+README = ROOT / "README.md"
+
+
+def readme() -> str:
+    return README.read_text(encoding="utf-8")
+
+
+def test_metrics_table_is_generated_from_metrics_py():
+    text = readme()
+    match = re.search(
+        r"<!-- metrics-table:start -->\n(.*?)\n<!-- metrics-table:end -->", text, re.S
+    )
+    assert match, "README lacks the metrics-table markers"
+    expected = "\n".join(metrics_table())
+    assert match.group(1) == expected, (
+        "README metrics table is out of date; replace the block between the markers with:\n"
+        + expected
+    )
+
+
+def test_alerts_table_lists_exactly_the_alert_rules():
+    section = readme().split("## Alerts", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(ZdrGateway\w+)` \|", section, re.M))
+    assert listed == {r["alert"] for r in alert_rules()}
+
+
+def secret_refs(docs: list[dict[str, Any]]) -> set[tuple[str, str | None]]:
+    """(secret name, key) for every Secret a Deployment reads (key None for mounts)."""
+    refs: set[tuple[str, str | None]] = set()
+    for deployment in find(docs, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        for c in pod["containers"]:
+            for env in c.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    refs.add((ref["name"], ref["key"]))
+        for volume in pod.get("volumes", []):
+            if "secret" in volume:
+                refs.add((volume["secret"]["secretName"], None))
+    return refs
+
+
+def test_every_secret_the_pods_read_is_documented(rendered, overlay):
+    text = readme()
+    for name, key in secret_refs(rendered[overlay]):
+        assert name in text, f"README does not explain the Secret {name}"
+        if key is not None:
+            assert re.search(rf"create secret generic {name} .*\n?.*{key}=", text), (name, key)

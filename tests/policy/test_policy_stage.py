@@ -1,0 +1,157 @@
+"""The policy stage in the real gateway: refusals are 403 and never reach the upstream."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anthropic
+import pytest
+
+from tests.conftest import Gateway, StartGateway, Upstream
+
+MODEL = "claude-sonnet-5-5"
+PROMPT = [{"role": "user", "content": "hi"}]
+HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "client-key"}
+BODY = {"model": MODEL, "max_tokens": 16, "messages": PROMPT}
+
+Call = Callable[[anthropic.AsyncAnthropic], Awaitable[Any]]
+
+SDK_REFUSALS: list[tuple[str, Call, str]] = [
+    (
+        "batches",
+        lambda c: c.messages.batches.create(
+            requests=[{"custom_id": "a", "params": {**BODY}}]  # type: ignore[list-item]
+        ),
+        "anthropic.batches",
+    ),
+    ("batch_results", lambda c: c.messages.batches.retrieve("msgbatch_01"), "anthropic.batches"),
+    (
+        "files_upload",
+        lambda c: c.beta.files.upload(file=("a.txt", b"content", "text/plain")),
+        "anthropic.files",
+    ),
+    ("files_list", lambda c: c.beta.files.list(), "anthropic.files"),
+    ("skills", lambda c: c.beta.skills.list(), "anthropic.skills"),
+    ("agents", lambda c: c.beta.agents.list(), "anthropic.agents"),
+    ("sessions", lambda c: c.beta.sessions.list(), "anthropic.agents"),
+    (
+        "code_execution",
+        lambda c: c.messages.create(
+            model=MODEL,
+            max_tokens=16,
+            messages=PROMPT,  # type: ignore[arg-type]
+            tools=[{"type": "code_execution_20250825", "name": "code_execution"}],  # type: ignore[list-item]
+        ),
+        "anthropic.code_execution",
+    ),
+    (
+        "mcp_servers",
+        lambda c: c.beta.messages.create(
+            model=MODEL,
+            max_tokens=16,
+            messages=PROMPT,  # type: ignore[arg-type]
+            mcp_servers=[{"type": "url", "url": "https://mcp.example", "name": "x"}],
+            betas=["mcp-client-2025-11-20"],
+        ),
+        "anthropic.mcp_servers",
+    ),
+    (
+        "files_beta_header",
+        lambda c: c.beta.messages.create(
+            model=MODEL,
+            max_tokens=16,
+            messages=PROMPT,  # type: ignore[arg-type]
+            betas=["files-api-2025-04-14"],
+        ),
+        "anthropic.beta.files_api",
+    ),
+    (
+        "count_tokens_container",
+        lambda c: c.messages.count_tokens(
+            model=MODEL,
+            messages=PROMPT,  # type: ignore[arg-type]
+            extra_body={"container": {"skills": [{"type": "anthropic", "skill_id": "pptx"}]}},
+        ),
+        "anthropic.container",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "call", "rule"), SDK_REFUSALS, ids=[r[0] for r in SDK_REFUSALS])
+async def test_refused_with_403_and_never_forwarded(
+    anthropic_client: anthropic.AsyncAnthropic,
+    upstream: Upstream,
+    gateway: Gateway,
+    name: str,
+    call: Call,
+    rule: str,
+) -> None:
+    with pytest.raises(anthropic.PermissionDeniedError) as info:
+        await call(anthropic_client)
+    err = info.value
+    assert err.status_code == 403
+    body = err.body
+    assert isinstance(body, dict)
+    assert body["type"] == "error"
+    assert body["error"]["type"] == "permission_error"
+    assert body["error"]["message"].startswith("refused by the ZDR policy: ")
+    assert f"rule {rule};" in body["error"]["message"]
+    assert upstream.stub.requests == []
+    assert gateway.sample("zdr_gateway_policy_refusals_total", rule=rule) == 1.0
+
+
+async def test_allowed_features_pass(
+    anthropic_client: anthropic.AsyncAnthropic, upstream: Upstream
+) -> None:
+    await anthropic_client.beta.messages.create(
+        model=MODEL,
+        max_tokens=16,
+        messages=PROMPT,  # type: ignore[arg-type]
+        betas=["interleaved-thinking-2025-05-14"],
+        tools=[{"type": "web_search_20250305", "name": "web_search"}],  # type: ignore[list-item]
+    )
+    seen = upstream.stub.requests[-1]
+    assert seen.headers.get("anthropic-beta") == "interleaved-thinking-2025-05-14"
+
+
+async def test_team_override_passes_and_is_audited(
+    start_gateway: StartGateway, config_dict: dict[str, Any], upstream: Upstream, tmp_path: Path
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    config_dict["policy"] = {"teams": {"anonymous": {"allow": ["anthropic.mcp_servers"]}}}
+    config_dict["audit"] = {"sink": "file", "path": str(audit)}
+    gw = await start_gateway(config_dict)
+    body = {**BODY, "mcp_servers": [{"type": "url", "url": "https://mcp.example", "name": "x"}]}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(gw.url + "/v1/messages", json=body, headers=HEADERS, ssl=gw.client_ssl()) as resp,
+    ):
+        assert resp.status == 200
+    assert len(upstream.stub.requests) == 1
+    (event,) = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert event["decisions"] == ["override:anthropic.mcp_servers"]
+    assert event["status"] == 200
+
+
+async def test_openai_store_is_rewritten_before_it_leaves(
+    start_gateway: StartGateway, config_dict: dict[str, Any], upstream: Upstream
+) -> None:
+    openai_up = {**config_dict["upstreams"][0], "name": "openai", "provider": "openai"}
+    config_dict["upstreams"].append({**openai_up, "prefix": "/openai"})
+    gw = await start_gateway(config_dict)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            gw.url + "/openai/v1/responses",
+            json={"model": "gpt-5", "input": "hi"},
+            headers={"authorization": "Bearer client-key"},
+            ssl=gw.client_ssl(),
+        ) as resp,
+    ):
+        await resp.read()
+    sent = json.loads(upstream.stub.requests[-1].body)
+    assert sent == {"model": "gpt-5", "input": "hi", "store": False}

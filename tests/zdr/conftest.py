@@ -1,0 +1,277 @@
+"""The canary proof harness: one real `python -m gateway serve` under strace.
+
+The gateway runs as a subprocess with its own empty TMPDIR and HOME, DEBUG
+logging, a keyed audit file and memory locking, in front of the stand-in
+upstream (in this test process, so tests can steer it and see what reached it).
+`Proof.leaks(canary)` names every place a canary was found: the process's
+stdout/stderr, the audit file, /metrics, /zdr/posture, and any file under its
+TMPDIR or HOME. strace records every file the process creates or opens for
+writing, so a test can prove nothing was written while proxying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+import trustme
+import yaml
+from aiohttp import web
+
+from gateway import harden, server
+from gateway.stub import Behaviour, StubUpstream
+from tests.conftest import free_port
+
+AUDIT_KEY = "audit-chain-key-for-the-proof-suite"
+# Every syscall that can create, open for writing, rename, remove or link a file.
+_CALLS = ("open", "openat", "creat", "mkdir", "mkdirat", "rename", "renameat", "renameat2")
+_CALLS += ("unlink", "unlinkat", "truncate", "link", "linkat", "symlink", "symlinkat")
+TRACED = ",".join(_CALLS)
+_OPEN = re.compile(r"\b(open|openat)\(")
+_OTHER = re.compile(r"\b(" + "|".join(c for c in _CALLS if not c.startswith("open")) + r")\(")
+_WRITE_FLAGS = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND")
+
+
+def canary(name: str) -> str:
+    return f"CANARY-{name}-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Proof:
+    url: str
+    admin_url: str
+    ssl: ssl.SSLContext
+    stub: StubUpstream
+    proc: subprocess.Popen[bytes]  # strace
+    pid: int  # the gateway itself
+    root: Path
+    log_path: Path
+    audit_path: Path
+    strace_path: Path
+    config_path: Path
+    ready_mark: int = 0
+    requests: int = 0
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        hdrs = {"anthropic-version": "2023-06-01", "x-api-key": "client-key", **(headers or {})}
+        kw: dict[str, Any] = {"json": json} if data is None else {"data": data}
+        self.requests += 1
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, self.url + path, headers=hdrs, ssl=self.ssl, **kw) as resp,
+        ):
+            try:
+                body = await resp.read()
+            except aiohttp.ClientPayloadError:
+                body = b"<truncated>"
+            return resp.status, body
+
+    async def settle(self, timeout: float = 10) -> None:
+        """Wait until every request made so far has its audit event (it ended)."""
+        async with asyncio.timeout(timeout):
+            while self.audit_lines() < self.requests:
+                await asyncio.sleep(0.02)
+
+    def audit_lines(self) -> int:
+        return len(self.audit_path.read_text().splitlines()) if self.audit_path.exists() else 0
+
+    async def leaks(self, secret: str) -> list[str]:
+        await self.settle()
+        found = []
+        if secret in self.log_path.read_text(errors="replace"):
+            found.append("stdout/stderr")
+        if secret in self.audit_path.read_text(errors="replace"):
+            found.append("audit")
+        async with aiohttp.ClientSession() as http:
+            for name in ("/metrics", "/zdr/posture"):
+                async with http.get(self.admin_url + name) as resp:
+                    if secret in await resp.text():
+                        found.append(name)
+        for sub in ("tmp", "home"):
+            for f in (self.root / sub).rglob("*"):
+                if f.is_file() and secret.encode() in f.read_bytes():
+                    found.append(str(f))
+        return found
+
+    def reached_upstream(self, secret: str) -> bool:
+        return any(secret.encode() in r.body or secret in repr(r) for r in self.stub.requests)
+
+    def writes(self, since: int = 0) -> list[str]:
+        """strace lines (after line `since`) that create or open a file for writing."""
+        lines = self.strace_path.read_text(errors="replace").splitlines()[since:]
+        out = []
+        for line in lines:
+            if "ENOENT" in line and ("O_CREAT" not in line):
+                continue
+            if _OPEN.search(line):
+                if _WRITE_FLAGS.search(line):
+                    out.append(line)
+            elif _OTHER.search(line):
+                out.append(line)
+        return out
+
+
+@pytest.fixture(scope="module")
+def proof_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("zdr-proof")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
+    root = proof_root
+    for sub in ("tmp", "home", "etc", "var"):
+        (root / sub).mkdir()
+    cert = tls_ca.issue_cert("localhost", "127.0.0.1")
+    cert_file, key_file, ca_file = root / "etc/tls.crt", root / "etc/tls.key", root / "etc/ca.crt"
+    cert.cert_chain_pems[0].write_to_path(cert_file)
+    for pem in cert.cert_chain_pems[1:]:
+        pem.write_to_path(cert_file, append=True)
+    cert.private_key_pem.write_to_path(key_file)
+    tls_ca.cert_pem.write_to_path(ca_file)
+
+    stub = StubUpstream()
+    up_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    up_ctx.load_cert_chain(cert_file, key_file)
+    runner = web.AppRunner(stub.app, access_log=None, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=up_ctx)
+    await site.start()
+
+    port, admin_port = free_port(), free_port()
+    audit_path = root / "var/audit.jsonl"
+    config = {
+        "server": {
+            "host": "127.0.0.1",
+            "port": port,
+            "tls": {"cert_file": str(cert_file), "key_file": str(key_file)},
+            "max_body_bytes": 65536,
+            "client_timeout_seconds": 5,
+            "shutdown_grace_seconds": 1,
+        },
+        "admin": {"host": "127.0.0.1", "port": admin_port},
+        "upstreams": [
+            {
+                "name": "anthropic",
+                "provider": "anthropic",
+                "url": f"https://localhost:{server.bound_port(site)}",
+                "api_key": stub.api_key,
+                "ca_file": str(ca_file),
+                "timeouts": {"connect": 2, "first_byte": 1.5, "idle": 1.5, "total": 20},
+            }
+        ],
+        "auth": {"enabled": False},
+        # Exact model ids: a client-chosen name never becomes a label (see THREAT_MODEL.md).
+        "metrics": {"teams": ["anonymous"], "models": ["claude-sonnet-5-5"]},
+        "logging": {"level": "debug"},
+        "audit": {"sink": "file", "path": str(audit_path), "chain_key": "${AUDIT_KEY}"},
+        # Locked where the environment allows it (CAP_IPC_LOCK / unlimited memlock).
+        "harden": {"lock_memory": harden.can_lock_memory()},
+    }
+    config_path = root / "etc/gateway.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    log_path, strace_path = root / "gateway.log", root / "strace.log"
+    env = {
+        **os.environ,
+        "TMPDIR": str(root / "tmp"),
+        "HOME": str(root / "home"),
+        "AUDIT_KEY": AUDIT_KEY,
+        # cwd is the proof directory (a stray relative write would land there, not in
+        # the repository); the package is imported from the worktree.
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+    }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    # `-B`: the interpreter caches the bytecode of `gateway/__init__.py` while importing
+    # it, before any gateway code can switch that off; the image sets the same switch
+    # (PYTHONDONTWRITEBYTECODE). Everything after that first import is the gateway's own
+    # doing (it sets sys.dont_write_bytecode), and is what this harness checks.
+    cmd = [sys.executable, "-B", "-m", "gateway", "serve", "--config", str(config_path)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            ["strace", "-f", "-qq", "-e", f"trace={TRACED}", "-o", str(strace_path), *cmd],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(root),
+        )
+    p = Proof(
+        url=f"https://localhost:{port}",
+        admin_url=f"http://127.0.0.1:{admin_port}",
+        ssl=ssl.create_default_context(cafile=str(ca_file)),
+        stub=stub,
+        proc=proc,
+        pid=0,
+        root=root,
+        log_path=log_path,
+        audit_path=audit_path,
+        strace_path=strace_path,
+        config_path=config_path,
+    )
+    try:
+        await _wait_ready(p)
+        p.pid = _gateway_pid(proc.pid)
+        p.ready_mark = len(strace_path.read_text(errors="replace").splitlines())
+        yield p
+    finally:
+        stub.behaviour.resume.set()
+        if p.pid:
+            os.kill(p.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        await runner.cleanup()
+
+
+@pytest.fixture
+def gw(proof: Proof) -> Proof:
+    """The running gateway, with the stand-in upstream back to its default behaviour."""
+    proof.stub.behaviour.resume.set()
+    proof.stub.behaviour = Behaviour()
+    return proof
+
+
+def _gateway_pid(strace_pid: int) -> int:
+    children = Path(f"/proc/{strace_pid}/task/{strace_pid}/children").read_text().split()
+    assert children, "strace has no child"
+    return int(children[0])
+
+
+async def _wait_ready(p: Proof, timeout: float = 30) -> None:
+    async with aiohttp.ClientSession() as http:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            if p.proc.poll() is not None:
+                raise AssertionError(
+                    f"gateway exited {p.proc.returncode}:\n{p.log_path.read_text()}"
+                )
+            try:
+                async with http.get(p.admin_url + "/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"gateway not ready:\n{p.log_path.read_text()}")
+            await asyncio.sleep(0.05)
