@@ -3,7 +3,8 @@
 It never holds more than one event (capped at `max_event_bytes`): bytes arrive
 in whatever chunks the network gives, events may be split anywhere, and only
 the events a caller asks for are handed over (with their data) — every other
-event is skipped without being decoded.
+event is skipped without being decoded. Events named in `names_only` are
+reported by name alone (to count them): their data is never split or copied.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ class SSESplitter:
         wanted: frozenset[bytes],
         on_event: Callable[[bytes, bytes], None],
         max_event_bytes: int = 1 << 20,
+        names_only: frozenset[bytes] = frozenset(),
     ) -> None:
-        self._wanted = wanted
+        self._wanted = wanted | names_only
+        self._names_only = names_only
         self._on_event = on_event
         self._max = max_event_bytes
         self._buf = bytearray()
@@ -76,7 +79,12 @@ class SSESplitter:
             if self._cr:
                 cr = raw.find(b"\r")
                 end = cr if end < 0 or 0 <= cr < end else end
-            if raw[6 : end if end >= 0 else len(raw)].strip() not in self._wanted:
+            name = raw[6 : end if end >= 0 else len(raw)].strip()
+            if name not in self._wanted:
+                return
+            if name in self._names_only:
+                # Counted, not read: text deltas are nearly all of a stream's bytes.
+                self._on_event(name, b"")
                 return
         event = b"message"
         data: list[bytes] = []

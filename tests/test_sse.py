@@ -121,3 +121,18 @@ def test_stream_cut_before_message_delta_charges_the_deltas_seen() -> None:
 
 def test_final_usage_wins_over_the_delta_count() -> None:
     assert _usage([STREAM]) == EXPECTED  # 1 delta, but message_delta says 15
+
+
+def test_names_only_events_are_reported_without_their_data() -> None:
+    seen: list[tuple[bytes, bytes]] = []
+    splitter = SSESplitter(
+        frozenset({b"message_delta"}),
+        lambda e, d: seen.append((e, d)),
+        names_only=frozenset({b"content_block_delta"}),
+    )
+    for i in range(1, len(STREAM)):  # split anywhere: still one report per event
+        seen.clear()
+        splitter.feed(STREAM[:i])
+        splitter.feed(STREAM[i:])
+        assert [e for e, _ in seen] == [b"content_block_delta", b"message_delta", b"message_delta"]
+        assert seen[0][1] == b""  # the delta's text is not handed over

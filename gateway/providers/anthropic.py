@@ -122,12 +122,14 @@ def apply_usage(usage: Usage, data: Any, *, replace_input: bool) -> None:
 
 
 class AnthropicStreamUsage(UsageReader):
-    _WANTED = frozenset({b"message_start", b"message_delta", b"error", b"content_block_delta"})
+    _WANTED = frozenset({b"message_start", b"message_delta", b"error"})
+    # Counted (see finish), never decoded.
+    _COUNTED = frozenset({b"content_block_delta"})
 
     def __init__(self) -> None:
         self.usage = Usage()
         self.stream_error = None
-        self._sse = SSESplitter(self._WANTED, self._event)
+        self._sse = SSESplitter(self._WANTED, self._event, names_only=self._COUNTED)
         self._deltas = 0
         self._final = False
 
