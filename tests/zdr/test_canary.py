@@ -274,7 +274,7 @@ async def test_client_disconnect_mid_stream(gw: Proof) -> None:
         resp = await http.post(
             gw.url + "/v1/messages",
             json=message_body(secret, stream=True),
-            headers={"anthropic-version": "2023-06-01", "x-api-key": "k"},
+            headers={"anthropic-version": "2023-06-01", "x-api-key": gw.key},
             ssl=gw.ssl,
         )
         seen = b""
@@ -333,7 +333,7 @@ async def test_detector_finds_what_the_gateway_does_record(gw: Proof) -> None:
         http.post(
             gw.url + "/v1/messages",
             json=message_body("x"),
-            headers={"anthropic-version": "2023-06-01", "x-api-key": "k"},
+            headers={"anthropic-version": "2023-06-01", "x-api-key": gw.key},
             ssl=gw.ssl,
         ) as resp,
     ):
