@@ -13,7 +13,7 @@ import platform
 import re
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.metrics import MetricWrapperBase
 
 from gateway import __version__
@@ -231,6 +231,9 @@ class Metrics:
             multiprocess_mode="min",
         )
         self.build_info.labels(__version__, platform.python_version()).set(1)
+        # process_resident_memory_bytes, process_cpu_seconds_total, open fds: saturation
+        # panels and the "memory stays flat while streaming" claim, seen from Prometheus.
+        ProcessCollector(registry=r)
         for metric in (
             self.requests,
             self.request_duration,

@@ -36,3 +36,13 @@ def test_teams_bounded() -> None:
     assert labels.team("research") == "research"
     assert labels.team("evil-team") == OTHER
     assert labels.team(None) == "none"
+
+
+def test_process_metrics_exported() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from gateway.metrics import Metrics
+
+    registry = CollectorRegistry()
+    Metrics(registry)
+    assert (registry.get_sample_value("process_resident_memory_bytes") or 0) > 0

@@ -3,6 +3,10 @@
 The gateway runs as a subprocess with its own empty TMPDIR and HOME, DEBUG
 logging, a keyed audit file and memory locking, in front of the stand-in
 upstream (in this test process, so tests can steer it and see what reached it).
+Authentication is on: the fixture makes its own signing key pair and issues the
+harness key (`Proof.key`, generous limits) that every request sends unless a test
+says otherwise; `Proof.issue` makes further keys (narrow scopes, tiny limits) and
+the memory rate limiter enforces their claims.
 `Proof.leaks(canary)` names every place a canary was found: the process's
 stdout/stderr, the audit file, /metrics, /zdr/posture, and any file under its
 TMPDIR or HOME. strace records every file the process creates or opens for
@@ -12,14 +16,16 @@ writing, so a test can prove nothing was written while proxying.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
 import ssl
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +36,21 @@ import pytest_asyncio
 import trustme
 import yaml
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from multidict import CIMultiDictProxy
 
 from gateway import harden, server
+from gateway.auth import tokens
+from gateway.auth.keyset import load_private_key, write_key_pair
+from gateway.auth.principal import Limits
 from gateway.stub import Behaviour, StubUpstream
 from tests.conftest import free_port
 
 AUDIT_KEY = "audit-chain-key-for-the-proof-suite"
+KID = "proof-1"
+# The harness key: any endpoint the policy allows, any model, limits no test reaches.
+HARNESS_KEY_ID, TEAM, LIMITED_TEAM = "zdr-proof", "proof", "proof-limited"
+GENEROUS = Limits(rpm=100_000, input_tpm=100_000_000, output_tpm=10_000_000, concurrency=64)
 # Every syscall that can create, open for writing, rename, remove or link a file.
 _CALLS = ("open", "openat", "creat", "mkdir", "mkdirat", "rename", "renameat", "renameat2")
 _CALLS += ("unlink", "unlinkat", "truncate", "link", "linkat", "symlink", "symlinkat")
@@ -62,8 +77,26 @@ class Proof:
     audit_path: Path
     strace_path: Path
     config_path: Path
+    signing_key: Ed25519PrivateKey
+    key: str = ""  # the harness key, sent by every request unless `headers` override it
     ready_mark: int = 0
     requests: int = 0
+
+    def issue(self, key_id: str, team: str = TEAM, **claims: Any) -> str:
+        """A gateway key signed with the harness's signing key, valid for an hour."""
+        now = int(time.time())
+        return tokens.issue(
+            tokens.KeyClaims(
+                key_id=key_id,
+                team=team,
+                issued_at=now - 60,
+                not_before=now - 60,
+                expires_at=claims.pop("expires_at", now + 3600),
+                **claims,
+            ),
+            self.signing_key,
+            KID,
+        )
 
     async def call(
         self,
@@ -72,9 +105,23 @@ class Proof:
         *,
         json: Any = None,
         data: bytes | None = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str | None] | None = None,
     ) -> tuple[int, bytes]:
-        hdrs = {"anthropic-version": "2023-06-01", "x-api-key": "client-key", **(headers or {})}
+        status, _, body = await self.send(method, path, json=json, data=data, headers=headers)
+        return status, body
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str | None] | None = None,
+    ) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        """`call`, also returning the response headers. A header set to None is not sent."""
+        merged = {"anthropic-version": "2023-06-01", "x-api-key": self.key, **(headers or {})}
+        hdrs = {k: v for k, v in merged.items() if v is not None}
         kw: dict[str, Any] = {"json": json} if data is None else {"data": data}
         self.requests += 1
         async with (
@@ -85,7 +132,16 @@ class Proof:
                 body = await resp.read()
             except aiohttp.ClientPayloadError:
                 body = b"<truncated>"
-            return resp.status, body
+            return resp.status, resp.headers, body
+
+    async def audit_event(self, request_id: str) -> dict[str, Any]:
+        """The audit event of one request (by the `x-gateway-request-id` it answered with)."""
+        await self.settle()
+        for line in self.audit_path.read_text().splitlines():
+            event: dict[str, Any] = json.loads(line)
+            if event["request_id"] == request_id:
+                return event
+        raise AssertionError(f"no audit event for {request_id}")
 
     async def settle(self, timeout: float = 10) -> None:
         """Wait until every request made so far has its audit event (it ended)."""
@@ -149,6 +205,9 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
         pem.write_to_path(cert_file, append=True)
     cert.private_key_pem.write_to_path(key_file)
     tls_ca.cert_pem.write_to_path(ca_file)
+    # The signing key pair, made here (in the fixture's root, not the gateway's TMPDIR or
+    # HOME): the gateway gets the public key only.
+    private_key_file, public_key_file = write_key_pair(root / "etc/keys", KID)
 
     stub = StubUpstream()
     up_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -180,9 +239,11 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
                 "timeouts": {"connect": 2, "first_byte": 1.5, "idle": 1.5, "total": 20},
             }
         ],
-        "auth": {"enabled": False},
+        "auth": {"signing_keys": [{"kid": KID, "public_key_file": str(public_key_file)}]},
+        # Every request goes through the limiter; the limits come from each key's claims.
+        "ratelimit": {"enabled": True, "backend": "memory"},
         # Exact model ids: a client-chosen name never becomes a label (see THREAT_MODEL.md).
-        "metrics": {"teams": ["anonymous"], "models": ["claude-sonnet-5-5"]},
+        "metrics": {"teams": [TEAM, LIMITED_TEAM], "models": ["claude-sonnet-5-5"]},
         "logging": {"level": "debug"},
         "audit": {"sink": "file", "path": str(audit_path), "chain_key": "${AUDIT_KEY}"},
         # Locked where the environment allows it (CAP_IPC_LOCK / unlimited memlock).
@@ -226,7 +287,9 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
         audit_path=audit_path,
         strace_path=strace_path,
         config_path=config_path,
+        signing_key=load_private_key(private_key_file),
     )
+    p.key = p.issue(HARNESS_KEY_ID, limits=GENEROUS)
     try:
         await _wait_ready(p)
         p.pid = _gateway_pid(proc.pid)

@@ -16,13 +16,28 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway import harden
-from tests.zdr.conftest import AUDIT_KEY, Proof, canary
+from gateway.auth import stage as auth_stage
+from gateway.auth import tokens
+from gateway.auth.principal import Limits
+from tests.zdr.conftest import (
+    AUDIT_KEY,
+    HARNESS_KEY_ID,
+    KID,
+    LIMITED_TEAM,
+    TEAM,
+    Proof,
+    canary,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -77,6 +92,26 @@ async def test_success_json(gw: Proof) -> None:
     )
     assert status == 200, body
     assert gw.reached_upstream(secret)
+    assert not gw.reached_upstream(gw.key)  # the client's key never travels upstream
+    assert await gw.leaks(secret) == []
+
+
+async def test_bearer_key_is_not_forwarded(gw: Proof) -> None:
+    """The SDKs' other credential style: the key as a Bearer token is accepted, and the
+    upstream sees the gateway's own API key only."""
+    secret = canary("bearer-ok")
+    status, body = await gw.call(
+        "POST",
+        "/v1/messages",
+        json=message_body(secret),
+        headers={"x-api-key": None, "authorization": f"Bearer {gw.key}"},
+    )
+    assert status == 200, body
+    seen = [r for r in gw.stub.requests if secret.encode() in r.body]
+    assert len(seen) == 1
+    assert seen[0].headers.get("x-api-key") == gw.stub.api_key
+    assert "authorization" not in {h.lower() for h in seen[0].headers}
+    assert not gw.reached_upstream(gw.key)
     assert await gw.leaks(secret) == []
 
 
@@ -156,34 +191,198 @@ async def test_policy_refusal_beta_header_and_endpoint(gw: Proof) -> None:
     assert await gw.leaks(secret) == []
 
 
-async def test_credentials_in_headers(gw: Proof) -> None:
-    """Auth path: canary credentials. Auth is the anonymous placeholder in this merge
-    (issue 3 not merged); once scoped keys land, set `auth.enabled: true` in the
-    harness config and assert the 401 here as well."""
-    secret = canary("cred")
-    status, resp = await gw.call(
-        "POST",
-        "/v1/messages",
-        json=message_body("x"),
-        headers={"x-api-key": secret, "authorization": f"Bearer {secret}"},
+def _jws(key: object, payload: dict[str, object], kid: str = KID, alg: str = "EdDSA") -> str:
+    """A gateway-key-shaped credential with any header and claims (no validation)."""
+    return tokens.PREFIX + jwt.encode(payload, key, algorithm=alg, headers={"kid": kid})
+
+
+def _claims(secret: str, **over: object) -> dict[str, object]:
+    now = int(time.time())
+    return {
+        "iss": tokens.ISSUER,
+        "aud": tokens.AUDIENCE,
+        "jti": secret,
+        "team": secret,
+        "iat": now - 60,
+        "nbf": now - 60,
+        "exp": now + 3600,
+        **over,
+    }
+
+
+_FORGER = Ed25519PrivateKey.generate()  # not the harness's signing key
+_HMAC_SECRET = "s" * 64  # HS256 "signed" with a long secret (no short-key warning)
+Credential = tuple[str, dict[str, str | None]]  # (path, headers)
+# Each case: the canary as (part of) a credential, and the check that must refuse it.
+CREDENTIALS: dict[str, tuple[str, Callable[[Proof, str], Credential]]] = {
+    "x-api-key": ("malformed", lambda gw, s: ("", {"x-api-key": s})),
+    "bearer": (
+        "malformed",
+        lambda gw, s: ("", {"x-api-key": None, "authorization": f"Bearer {s}"}),
+    ),
+    "same-in-both": (
+        "malformed",
+        lambda gw, s: ("", {"x-api-key": s, "authorization": f"Bearer {s}"}),
+    ),
+    "basic-scheme": (
+        "malformed",
+        lambda gw, s: ("", {"x-api-key": None, "authorization": f"Basic {s}"}),
+    ),
+    "valid-key-plus-bearer": (
+        "ambiguous_credential",
+        lambda gw, s: ("", {"authorization": f"Bearer {s}"}),
+    ),
+    "prefixed-garbage": ("malformed", lambda gw, s: ("", {"x-api-key": f"zdr_{s}"})),
+    "oversize": ("too_large", lambda gw, s: ("", {"x-api-key": (f"zdr_{s}" * 300)[:7000]})),
+    "forged-signature": (
+        "bad_signature",
+        lambda gw, s: ("", {"x-api-key": _jws(_FORGER, _claims(s))}),
+    ),
+    "canary-kid": (
+        "unknown_kid",
+        lambda gw, s: ("", {"x-api-key": _jws(gw.signing_key, _claims(s), kid=s)}),
+    ),
+    "hs256": (
+        "bad_algorithm",
+        lambda gw, s: ("", {"x-api-key": _jws(_HMAC_SECRET, _claims(s), alg="HS256")}),
+    ),
+    "canary-issuer": (
+        "wrong_issuer",
+        lambda gw, s: ("", {"x-api-key": _jws(gw.signing_key, _claims(s, iss=s))}),
+    ),
+    "canary-team-invalid": (
+        "bad_claims",
+        lambda gw, s: ("", {"x-api-key": _jws(gw.signing_key, _claims(s, team=f"t {s}"))}),
+    ),
+    "expired": (
+        "expired",
+        lambda gw, s: ("", {"x-api-key": gw.issue(s, team=s, expires_at=int(time.time()) - 3600)}),
+    ),
+    "query-api-key": ("query_credential", lambda gw, s: (f"?api_key={s}", {})),
+    "query-any-name": ("query_credential", lambda gw, s: (f"?q=zdr_{s}", {})),
+    "query-jwt": ("query_credential", lambda gw, s: (f"?beta=true&x=eyJ{s}", {})),
+}
+
+
+@pytest.mark.parametrize("case", list(CREDENTIALS))
+async def test_credentials_refused_without_a_trace(gw: Proof, case: str) -> None:
+    """A canary as (part of) the credential: the same generic 401 whatever failed, and
+    the canary is nowhere — not even in the 401 — and never travels upstream."""
+    secret = canary(f"cred-{case}")
+    reason, make = CREDENTIALS[case]
+    query, headers = make(gw, secret)
+    status, resp_headers, resp = await gw.send(
+        "POST", "/v1/messages" + query, json=message_body(secret), headers=headers
     )
-    assert status in (200, 401)
+    assert status == 401, resp
+    error = json.loads(resp)["error"]
+    assert error == {"type": "authentication_error", "message": auth_stage.MESSAGE}
     assert secret not in resp.decode()
-    assert not gw.reached_upstream(secret)  # the client credential never travels upstream
+    assert not any(secret in v for v in resp_headers.values())
+    event = await gw.audit_event(resp_headers["x-gateway-request-id"])
+    # The check that fired (so the canary really went down that path), and no identity:
+    # an unverified claim is never recorded as who called.
+    assert (event["status"], event["reason"]) == (401, f"auth_{reason}")
+    assert (event["key_id"], event["team"]) == (None, None)
+    assert not gw.reached_upstream(secret)
+    assert await gw.leaks(secret) == []
+
+
+async def test_credential_longer_than_a_header_line(gw: Proof) -> None:
+    """Over aiohttp's 8190-byte header line the HTTP parser refuses it (before any stage,
+    so no audit event): its error quotes the line, the gateway's 400 must not."""
+    secret = canary("longcred")
+    headers = {"anthropic-version": "2023-06-01", "x-api-key": f"zdr_{secret}" * 300}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            gw.url + "/v1/messages", json=message_body(secret), headers=headers, ssl=gw.ssl
+        ) as resp,
+    ):
+        status, body = resp.status, await resp.read()
+    assert status == 400
+    assert secret not in body.decode()
+    assert not gw.reached_upstream(secret)
+    assert await gw.leaks(secret) == []
+
+
+async def test_out_of_scope_model_and_endpoint(gw: Proof) -> None:
+    """A valid key outside its scopes: 403 naming the scope, never the client's model."""
+    secret = canary("scope")
+    key = gw.issue("proof-scoped", models=(MODEL,), endpoints=("messages",), max_tokens=64)
+    headers: dict[str, str | None] = {"x-api-key": key}
+    cases = [  # (method, path, body, audit reason, audit model label)
+        ("POST", "/v1/messages", {**message_body(secret), "model": secret}, "scope_model", "other"),
+        (
+            "POST",
+            "/v1/messages",
+            message_body(secret, model=f"claude-{secret}"),
+            "scope_model",
+            "other",
+        ),
+        ("POST", "/v1/messages", message_body(secret, max_tokens=65), "scope_max_tokens", MODEL),
+        ("GET", f"/v1/models?after_id={secret}", None, "scope_endpoint", "none"),
+    ]
+    for method, path, body, reason, label in cases:
+        status, resp_headers, resp = await gw.send(method, path, json=body, headers=headers)
+        assert status == 403, resp
+        assert json.loads(resp)["error"]["type"] == "permission_error"
+        assert secret not in resp.decode()
+        assert not any(secret in v for v in resp_headers.values())
+        event = await gw.audit_event(resp_headers["x-gateway-request-id"])
+        assert (event["status"], event["reason"], event["model"]) == (403, reason, label)
+        assert (event["key_id"], event["team"]) == ("proof-scoped", TEAM)
+    assert not gw.reached_upstream(secret)
     assert await gw.leaks(secret) == []
 
 
 async def test_rate_limit_path(gw: Proof) -> None:
-    """Rate-limit refusal: the limiter (issue 4) is not in this merge, so this burst is
-    allowed; once it lands, give the harness a tiny `ratelimit` and assert the 429s."""
+    """Rate-limit refusal: a key with rpm=1 gets one request, then a 429 with retry-after;
+    the canary of the admitted and of the refused request is nowhere."""
     secret = canary("ratelimit")
-    results = await asyncio.gather(
-        *(gw.call("POST", "/v1/messages", json=message_body(secret)) for _ in range(5))
+    headers: dict[str, str | None] = {
+        "x-api-key": gw.issue("proof-rpm1", LIMITED_TEAM, limits=Limits(rpm=1))
+    }
+    first = await gw.send("POST", "/v1/messages", json=message_body(secret), headers=headers)
+    second = await gw.send("POST", "/v1/messages", json=message_body(secret), headers=headers)
+    assert first[0] == 200, first[2]
+    status, resp_headers, resp = second
+    assert status == 429, resp
+    error = json.loads(resp)["error"]
+    assert error["type"] == "rate_limit_error"
+    assert "1 requests per minute for this API key" in error["message"]
+    assert int(resp_headers["retry-after"]) >= 1
+    assert resp_headers["anthropic-ratelimit-requests-remaining"] == "0"
+    assert secret not in resp.decode()
+    assert not any(secret in v for v in resp_headers.values())
+    # Only the admitted request travelled; the refused one stopped at the gateway.
+    assert sum(secret.encode() in r.body for r in gw.stub.requests) == 1
+    for (code, hdrs, _), reason in ((first, None), (second, "rate_limited")):
+        event = await gw.audit_event(hdrs["x-gateway-request-id"])
+        assert (event["status"], event["reason"]) == (code, reason)
+        assert (event["key_id"], event["team"]) == ("proof-rpm1", LIMITED_TEAM)
+    assert await gw.leaks(secret) == []
+
+
+async def test_output_token_limit_path(gw: Proof) -> None:
+    """max_tokens above a key's output tokens/min can never fit: 429, no retry."""
+    secret = canary("outputtpm")
+    key = gw.issue("proof-otpm", LIMITED_TEAM, limits=Limits(output_tpm=8))
+    status, resp_headers, resp = await gw.send(
+        "POST", "/v1/messages", json=message_body(secret), headers={"x-api-key": key}
     )
-    for status, resp in results:
-        assert status in (200, 429)
-        if status == 429:
-            assert secret not in resp.decode()
+    assert status == 429, resp
+    assert json.loads(resp)["error"]["type"] == "rate_limit_error"
+    assert resp_headers["x-should-retry"] == "false"
+    assert "retry-after" not in resp_headers
+    assert secret not in resp.decode()
+    event = await gw.audit_event(resp_headers["x-gateway-request-id"])
+    assert (event["key_id"], event["team"], event["reason"]) == (
+        "proof-otpm",
+        LIMITED_TEAM,
+        "rate_limited",
+    )
+    assert not gw.reached_upstream(secret)
     assert await gw.leaks(secret) == []
 
 
@@ -274,7 +473,7 @@ async def test_client_disconnect_mid_stream(gw: Proof) -> None:
         resp = await http.post(
             gw.url + "/v1/messages",
             json=message_body(secret, stream=True),
-            headers={"anthropic-version": "2023-06-01", "x-api-key": "k"},
+            headers={"anthropic-version": "2023-06-01", "x-api-key": gw.key},
             ssl=gw.ssl,
         )
         seen = b""
@@ -333,7 +532,7 @@ async def test_detector_finds_what_the_gateway_does_record(gw: Proof) -> None:
         http.post(
             gw.url + "/v1/messages",
             json=message_body("x"),
-            headers={"anthropic-version": "2023-06-01", "x-api-key": "k"},
+            headers={"anthropic-version": "2023-06-01", "x-api-key": gw.key},
             ssl=gw.ssl,
         ) as resp,
     ):
@@ -342,6 +541,17 @@ async def test_detector_finds_what_the_gateway_does_record(gw: Proof) -> None:
     assert set(await gw.leaks(request_id)) == {"stdout/stderr", "audit"}
     assert "/metrics" in await gw.leaks(MODEL)
     assert "/zdr/posture" in await gw.leaks("core_dumps_disabled")
+    assert "audit" in await gw.leaks(HARNESS_KEY_ID)  # who called: the key id, not the key
+    assert "/metrics" in await gw.leaks('reason="bad_signature"')
+
+
+async def test_no_credential_and_no_canary_anywhere(gw: Proof) -> None:
+    """Across everything above: the harness key (or a segment of it) and any canary, even
+    a truncated one (the prefix is enough), are in no log, audit event, metric or file."""
+    payload, signature = gw.key.split(".")[1:]
+    # (test_policy_refusal_beta_header_and_endpoint lower-cases its canary)
+    for secret in (gw.key, payload, signature, "CANARY-", "canary-beta-"):
+        assert await gw.leaks(secret) == [], secret
 
 
 async def test_no_file_written_while_proxying(gw: Proof) -> None:
@@ -382,8 +592,17 @@ async def test_audit_trail_complete_and_verifiable(gw: Proof, tmp_path: Path) ->
     await gw.settle()
     lines = gw.audit_path.read_text().splitlines()
     assert len(lines) == gw.requests
-    statuses = {json.loads(x)["status"] for x in lines}
-    assert {200, 400, 403, 404, 405, 413, 415, 499, 504} <= statuses
+    events = [json.loads(x) for x in lines]
+    statuses = {e["status"] for e in events}
+    assert {200, 400, 401, 403, 404, 405, 413, 415, 429, 499, 504} <= statuses
+    # Who called: every admitted or refused-after-auth request names its key and team; a
+    # failed authentication names nobody (its claims are unverified).
+    named = [(e["key_id"], e["team"]) for e in events if e["status"] in (200, 403, 429)]
+    assert named
+    assert all(key_id and team for key_id, team in named), named
+    anonymous = {(e["key_id"], e["team"]) for e in events if e["status"] == 401}
+    assert anonymous == {(None, None)}
+    assert {e["key_id"] for e in events} >= {HARNESS_KEY_ID, "proof-rpm1", "proof-scoped"}
     decisions = {d for x in lines for d in json.loads(x)["decisions"]}
     assert "refuse:anthropic.mcp_servers" in decisions
 
