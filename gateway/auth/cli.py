@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from gateway.auth import tokens
 from gateway.auth.keyset import KeyLoadError, kid_of, load_private_key, write_key_pair
@@ -168,6 +166,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     }
     code = 0
     if args.config:
+        from redis.exceptions import RedisError
+
         try:
             config = load(args.config)
             verdict = asyncio.run(_check(credential, config))
@@ -194,6 +194,8 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     rl = config.ratelimit
     if rl.backend == "redis" and rl.redis_url:
+        from redis.exceptions import RedisError
+
         try:
             added = asyncio.run(
                 _revoke_redis(rl.redis_url, config.auth.revoked_redis_key, args.key_id)
@@ -232,6 +234,8 @@ async def _check(credential: str, config: Config) -> str | None:
     remote = None
     rl = config.ratelimit
     if rl.backend == "redis" and rl.redis_url:
+        from redis.asyncio import Redis
+
         client = Redis.from_url(rl.redis_url)
         try:
             remote = RedisRevocations(client, config.auth.revoked_redis_key)
@@ -247,6 +251,8 @@ async def _check(credential: str, config: Config) -> str | None:
 
 
 async def _revoke_redis(url: str, key: str, key_id: str) -> bool:
+    from redis.asyncio import Redis
+
     client = Redis.from_url(url)
     try:
         return await revoke(client, key, key_id)

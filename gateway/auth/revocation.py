@@ -18,11 +18,12 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING
 
 from gateway.metrics import Metrics
+
+if TYPE_CHECKING:  # redis-py is imported only when Redis is configured (~7 MiB at idle)
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -54,6 +55,8 @@ class RedisRevocations:
             )
 
     async def run(self) -> None:
+        from redis.exceptions import RedisError
+
         while True:
             try:
                 # A Redis that hangs must not freeze the mirror silently.

@@ -13,16 +13,18 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import aiohttp
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from gateway.auth.authenticator import Authenticator, JWKSRegistry, build
 from gateway.auth.keyset import KeyLoadError
 from gateway.auth.revocation import RedisRevocations
 from gateway.config import Config, ConfigError, load
 from gateway.metrics import Metrics
+
+if TYPE_CHECKING:  # redis-py is imported only when Redis is configured (~7 MiB at idle)
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 1.0
@@ -37,6 +39,8 @@ class AuthRuntime:
         self._redis: Redis | None = None
         rl = config.ratelimit
         if rl.backend == "redis" and rl.redis_url:
+            from redis.asyncio import Redis
+
             self._redis = Redis.from_url(rl.redis_url)
             self.remote = RedisRevocations(self._redis, config.auth.revoked_redis_key, metrics)
         # Raises at startup (not at request time) when a key file is missing or wrong.
@@ -74,6 +78,8 @@ class AuthRuntime:
         async with aiohttp.ClientSession() as session:
             self.jwks.session = session
             if self.remote is not None:
+                from redis.exceptions import RedisError
+
                 # Revocations in force before the first request (Redis down: the poller retries).
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
                     async with asyncio.timeout(2.0):
