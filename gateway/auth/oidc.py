@@ -31,7 +31,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from gateway.auth.grants import principal_for
 from gateway.auth.principal import Principal
 from gateway.auth.settings import OIDCGrant, OIDCIssuer
-from gateway.auth.tokens import Rejected
+from gateway.auth.tokens import Rejected, jwt_errors
 from gateway.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ class OIDCVerifier:
             raise Rejected("unknown_kid")
         if not jwk.fits(alg):
             raise Rejected("bad_algorithm")
-        try:
+        with jwt_errors():
             claims = jwt.decode(
                 token,
                 jwk.key,
@@ -201,14 +201,6 @@ class OIDCVerifier:
                     "verify_iat": False,
                 },
             )
-        except jwt.InvalidAudienceError:
-            raise Rejected("wrong_audience") from None
-        except jwt.InvalidIssuerError:
-            raise Rejected("wrong_issuer") from None
-        except jwt.InvalidSignatureError:
-            raise Rejected("bad_signature") from None
-        except jwt.InvalidTokenError:
-            raise Rejected("malformed") from None
         exp, nbf = claims.get("exp"), claims.get("nbf", 0)
         if not isinstance(exp, int | float) or not isinstance(nbf, int | float):
             raise Rejected("bad_claims")

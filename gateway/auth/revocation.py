@@ -90,7 +90,7 @@ class Revocations:
         self._checked = float("-inf")
         if file is not None:
             self._file_ids = read_file(file)  # at load: a broken file is a config error
-            self._file_stamp = _stamp(file)
+            self._file_stamp = file_stamp(file)
             self._checked = clock()
 
     def __contains__(self, key_id: object) -> bool:
@@ -108,7 +108,7 @@ class Revocations:
         if now - self._checked < POLL_SECONDS:
             return
         self._checked = now
-        stamp = _stamp(self._file)
+        stamp = file_stamp(self._file)
         if stamp == self._file_stamp:
             return
         try:
@@ -134,7 +134,7 @@ def read_file(path: str | os.PathLike[str]) -> frozenset[str]:
     return frozenset(i for i in ids if i)
 
 
-def _stamp(path: str) -> tuple[int, int] | None:
+def file_stamp(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
     except OSError:

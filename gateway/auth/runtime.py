@@ -19,7 +19,7 @@ import aiohttp
 
 from gateway.auth.authenticator import Authenticator, JWKSRegistry, build
 from gateway.auth.keyset import KeyLoadError
-from gateway.auth.revocation import RedisRevocations
+from gateway.auth.revocation import RedisRevocations, file_stamp
 from gateway.config import Config, ConfigError, load
 from gateway.metrics import Metrics
 
@@ -86,7 +86,7 @@ class AuthRuntime:
                         await self.remote.poll_once()
                 tasks.append(asyncio.create_task(self.remote.run()))
             if self.config_path is not None:
-                stamp = _stamp(self.config_path)  # now: a change from here on is a change
+                stamp = file_stamp(self.config_path)  # now: a change from here on is a change
                 tasks.append(asyncio.create_task(self._watch(self.config_path, stamp)))
             for cache in self.jwks.caches():
                 await cache.refresh()  # warm: failures are counted, requests retry later
@@ -103,16 +103,8 @@ class AuthRuntime:
     async def _watch(self, path: str, stamp: tuple[int, int] | None) -> None:
         while True:
             await asyncio.sleep(WATCH_SECONDS)
-            now = _stamp(path)
+            now = file_stamp(path)
             if now != stamp and now is not None:
                 stamp = now
                 # In the loop, like SIGHUP: one writer of `current`, and the file is small.
                 self.reload(path)
-
-
-def _stamp(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size)

@@ -17,7 +17,8 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Container
+from collections.abc import Container, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,7 +117,7 @@ def verify(
     key = keyset.get(kid) if isinstance(kid, str) else None
     if key is None:
         raise Rejected("unknown_kid")  # also a retired key: its public key left the config
-    try:
+    with jwt_errors():
         payload = jwt.decode(
             token,
             key,
@@ -133,14 +134,6 @@ def verify(
                 "verify_iat": False,
             },
         )
-    except jwt.InvalidAudienceError:
-        raise Rejected("wrong_audience") from None
-    except jwt.InvalidIssuerError:
-        raise Rejected("wrong_issuer") from None
-    except jwt.InvalidSignatureError:
-        raise Rejected("bad_signature") from None
-    except jwt.InvalidTokenError:
-        raise Rejected("malformed") from None
     claims = validate_payload(payload)
     if claims.expires_at is not None and now > claims.expires_at + leeway:
         raise Rejected("expired")
@@ -158,6 +151,21 @@ def verify(
         limits=claims.limits,
         expires_at=float(claims.expires_at) if claims.expires_at is not None else None,
     )
+
+
+@contextmanager
+def jwt_errors() -> Iterator[None]:
+    """PyJWT's exceptions as bounded `Rejected` reasons (their text is never kept)."""
+    try:
+        yield
+    except jwt.InvalidAudienceError:
+        raise Rejected("wrong_audience") from None
+    except jwt.InvalidIssuerError:
+        raise Rejected("wrong_issuer") from None
+    except jwt.InvalidSignatureError:
+        raise Rejected("bad_signature") from None
+    except jwt.InvalidTokenError:
+        raise Rejected("malformed") from None
 
 
 def _header(token: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from gateway.providers.base import (
     JSONUsage,
     Provider,
     UsageReader,
+    count,
     json_error,
     valid_model_id,
 )
@@ -104,21 +105,17 @@ class Anthropic(Provider):
         return lower_name.startswith("anthropic-ratelimit-")
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
-
-
 def apply_usage(usage: Usage, data: Any, *, replace_input: bool) -> None:
     """Copy counts from an Anthropic `usage` object; counts are cumulative, so last wins."""
     if not isinstance(data, dict):
         return
     if replace_input or "input_tokens" in data:
-        usage.input_tokens = _int(data.get("input_tokens", usage.input_tokens))
+        usage.input_tokens = count(data.get("input_tokens", usage.input_tokens))
     for name in ("cache_creation_input_tokens", "cache_read_input_tokens"):
         if name in data:
-            setattr(usage, name, _int(data[name]))
+            setattr(usage, name, count(data[name]))
     if "output_tokens" in data:
-        usage.output_tokens = _int(data["output_tokens"])
+        usage.output_tokens = count(data["output_tokens"])
 
 
 class AnthropicStreamUsage(UsageReader):

@@ -108,6 +108,11 @@ class Provider(ABC):
         return False
 
 
+def count(value: Any) -> int:
+    """A token count from a provider's JSON: a non-negative int, anything else 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
 def valid_model_id(value: str) -> bool:
     return bool(_MODEL_ID.match(value))
 

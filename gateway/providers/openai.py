@@ -13,6 +13,7 @@ from gateway.providers.base import (
     JSONUsage,
     Provider,
     UsageReader,
+    count,
     json_error,
     valid_model_id,
 )
@@ -96,19 +97,15 @@ class OpenAI(Provider):
         return lower_name.startswith("x-ratelimit-")
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
-
-
 def apply_usage(usage: Usage, data: Any) -> None:
     """Chat (`prompt_tokens`/`completion_tokens`) or Responses (`input_tokens`/`output_tokens`)."""
     if not isinstance(data, dict):
         return
-    usage.input_tokens = _int(data.get("prompt_tokens", data.get("input_tokens")))
-    usage.output_tokens = _int(data.get("completion_tokens", data.get("output_tokens")))
+    usage.input_tokens = count(data.get("prompt_tokens", data.get("input_tokens")))
+    usage.output_tokens = count(data.get("completion_tokens", data.get("output_tokens")))
     details = data.get("prompt_tokens_details") or data.get("input_tokens_details")
     if isinstance(details, dict):
-        usage.cache_read_input_tokens = _int(details.get("cached_tokens"))
+        usage.cache_read_input_tokens = count(details.get("cached_tokens"))
 
 
 class OpenAIStreamUsage(UsageReader):

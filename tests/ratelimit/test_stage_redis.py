@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 
 from tests.conftest import Gateway, SpawnGateway, StartGateway
+from tests.redis_server import RedisServer
 
-from .redis_server import RedisServer
 from .test_stage import post
 
 
