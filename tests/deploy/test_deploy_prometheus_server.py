@@ -151,6 +151,12 @@ async def test_prometheus_sees_the_request_counter_move(
     tokens = await prometheus.value('sum(zdr_gateway_tokens_total{job="zdr-gateway"})')
     assert tokens is not None
     assert tokens > 0
+    # The served certificate's notAfter (trustme: year 3000), so no expiry alert fires.
+    days_left = await prometheus.value(
+        "min(zdr_gateway_tls_cert_expiry_timestamp_seconds - time()) / 86400"
+    )
+    assert days_left is not None
+    assert days_left > 300_000
 
 
 async def check_rules(prometheus: Prometheus) -> None:
@@ -191,6 +197,7 @@ MUST_SHOW = (
     "histogram_quantile(0.99, sum by (le, route) (rate(zdr_gateway_time_to_first_byte_seconds",
     "sum(zdr_gateway_ready",
     "count(count by (hash) (zdr_gateway_config_info",
+    "min((zdr_gateway_tls_cert_expiry_timestamp_seconds",
 )
 
 
