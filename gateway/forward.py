@@ -18,6 +18,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.middleware.observe import CLIENT_CLOSED
 from gateway.providers import Provider
 from gateway.routes import Route
 from gateway.state import CTX, METRICS, RATELIMIT, RequestContext
@@ -104,6 +105,10 @@ async def _relay(
                     reader.feed(chunk)
                 deadline.reschedule(loop.time() + idle)
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+        if request.transport is None or request.transport.is_closing():
+            # The client went away (a write to it failed): not an upstream failure.
+            ctx.status, ctx.error_type = CLIENT_CLOSED, "client_closed"
+            return out
         kind = "timeout" if isinstance(exc, TimeoutError) else "reset"
         metrics.upstream_errors.labels(route.upstream.name, kind).inc()
         ctx.stream_error = f"upstream_{kind}"
