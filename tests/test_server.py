@@ -86,3 +86,12 @@ async def test_sigterm_drains_an_active_stream(
     assert b"message_stop" in rest
     assert await asyncio.to_thread(gp.proc.wait, 15) == 0
     assert '"message": "stopped"' in gp.log()
+
+
+async def test_server_header_does_not_advertise_versions(gateway: Gateway) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(gateway.url + "/v1/models", ssl=gateway.client_ssl()) as r:
+            assert r.headers["Server"] == "zdr-gateway"
+        async with http.get(gateway.url + "/nope", ssl=gateway.client_ssl()) as r:
+            assert r.status == 404
+            assert r.headers["Server"] == "zdr-gateway"
