@@ -36,7 +36,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             resp = await upstream.session.request(
                 request.method,
                 _url(route, request),
-                headers=_request_headers(route, request),
+                headers=_request_headers(route, ctx),
                 data=_body(ctx),
                 allow_redirects=False,
             )
@@ -160,10 +160,8 @@ def _url(route: Route, request: web.Request) -> URL:
     return URL(base, encoded=True)
 
 
-def _request_headers(route: Route, request: web.Request) -> CIMultiDict[str]:
-    out = route.provider.forward_request_headers(
-        request.headers.items(), request.headers.get("connection")
-    )
+def _request_headers(route: Route, ctx: RequestContext) -> CIMultiDict[str]:
+    out = ctx.forward_headers
     # SECURITY: client credentials never pass the allow-list; the upstream's is added here.
     out.update(route.upstream.credential_headers)
     if route.endpoint.json_body:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from gateway.usage import Usage
 
@@ -54,6 +55,9 @@ class RequestContext:
     # Upstream's request id, kept only when it has the provider's id shape.
     upstream_request_id: str | None = None
     stream_error: str | None = None
+    # The client headers that will go upstream (the provider's allow-list, minus names
+    # listed in Connection), computed once by the route stage; forward adds the credential.
+    forward_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
     # Headers a stage adds to whatever response goes back (e.g. rate-limit state).
     extra_headers: dict[str, str] = field(default_factory=dict)
     # Opaque per-stage state (e.g. the rate limiter's reservation).

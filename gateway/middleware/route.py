@@ -18,7 +18,11 @@ async def route_stage(request: web.Request, handler: Handler) -> web.StreamRespo
         raise NotFound("Not found: this gateway does not serve that path.")
     if not isinstance(hit, Route):
         raise MethodNotAllowed(f"Method not allowed: use {hit.method} for this endpoint.")
-    request[CTX].route = hit
+    ctx = request[CTX]
+    ctx.route = hit
+    ctx.forward_headers = hit.provider.forward_request_headers(
+        request.headers.items(), request.headers.get("connection")
+    )
     limit = request.app[CONFIG].server.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise RequestTooLarge(f"Request body exceeds the gateway's limit of {limit} bytes.")

@@ -26,12 +26,9 @@ async def policy_stage(request: web.Request, handler: Handler) -> web.StreamResp
     if route is None:  # the route stage refuses unknown paths before this stage
         return await handler(request)
     team = ctx.principal.team if ctx.principal is not None else None
-    # Judge the headers that will actually leave (the forward stage's allow-list and
+    # Judge the headers that will actually leave (the provider's allow-list minus
     # Connection-listed names); several anthropic-beta headers form one list.
-    sent = route.provider.forward_request_headers(
-        request.headers.items(), request.headers.get("connection")
-    )
-    betas = ",".join(sent.getall(BETA_HEADER, []))
+    betas = ",".join(ctx.forward_headers.getall(BETA_HEADER, []))
     decision = decide(
         route.endpoint.kind,
         route.provider.name,
