@@ -23,9 +23,12 @@ from pathlib import Path
 import yaml
 
 from bench import wrk
-from bench.client import HEADERS, payload
+from bench.client import API_KEY_ENV, HEADERS, headers, payload
 from bench.proc import Proc, cores, free_port, pin, spawn, wait_port
 from bench.upstream import PACE, PACED_EVENTS
+from gateway.auth import tokens
+from gateway.auth.keyset import load_private_key, write_key_pair
+from gateway.auth.principal import Limits
 from gateway.selfsigned import make_ca_and_leaf
 
 GiB = 1 << 30
@@ -37,6 +40,8 @@ class Rig:
     tmp: Path
     server_core: int | None
     load_core: int | None
+    # A gateway-issued key when the gateway runs with auth on (see `enable_auth`).
+    gateway_key: str | None = None
     stubs: dict[str, tuple[Proc, int]] = field(default_factory=dict)
     rows: list[tuple[str, str, str, str]] = field(default_factory=list)
     results: dict[str, float] = field(default_factory=dict)
@@ -52,6 +57,39 @@ class Rig:
 
     def stub_url(self, mode: str, path: str = "/v1/messages") -> str:
         return f"http://127.0.0.1:{self.stubs[mode][1]}{path}"
+
+    def headers(self, direct: bool) -> dict[str, str]:
+        """The stub's key for the stub; the gateway key, alone, for a gateway with auth on
+        (it refuses two disagreeing credentials); with auth off the gateway swaps the
+        stub's key for the upstream's."""
+        if direct or self.gateway_key is None:
+            return HEADERS
+        return headers(self.gateway_key)
+
+    def api_key(self, direct: bool) -> str:
+        return self.headers(direct)["x-api-key"]
+
+
+AUTH_KID = "bench"
+
+
+def enable_auth(rig: Rig) -> None:
+    """A signing key pair in the rig's tmp dir and one gateway key, valid now, with limits
+    far above what one core can serve: the auth and limiter stages run, never refuse."""
+    private_path, _ = write_key_pair(rig.tmp, AUTH_KID)
+    now = int(time.time())
+    claims = tokens.KeyClaims(
+        key_id="bench-1",
+        team="bench",
+        issued_at=now - 60,
+        not_before=now - 60,
+        expires_at=now + 24 * 3600,
+        endpoints=("messages", "count_tokens", "models"),
+        models=("claude-*",),
+        max_tokens=1 << 20,  # the 1 GiB stream asks for 32768
+        limits=Limits(rpm=10**8, input_tpm=10**12, output_tpm=10**12, concurrency=10**4),
+    )
+    rig.gateway_key = tokens.issue(claims, load_private_key(private_path), AUTH_KID)
 
 
 def gateway_config(rig: Rig, port: int, admin: int, tls: bool) -> Path:
@@ -76,12 +114,19 @@ def gateway_config(rig: Rig, port: int, admin: int, tls: bool) -> Path:
         "server": {"host": "127.0.0.1", "port": port, "tls": tls_cfg},
         "admin": {"host": "127.0.0.1", "port": admin},
         "upstreams": ups,
-        "auth": {"enabled": False},
+        "auth": auth_config(rig),
         "logging": {"level": "info"},
     }
     path = rig.tmp / f"gateway-{'tls' if tls else 'plain'}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def auth_config(rig: Rig) -> dict[str, object]:
+    if rig.gateway_key is None:
+        return {"enabled": False}
+    public = rig.tmp / f"{AUTH_KID}.pub.pem"
+    return {"signing_keys": [{"kid": AUTH_KID, "public_key_file": str(public)}]}
 
 
 def start_gateway(rig: Rig, tls: bool) -> tuple[Proc, str, float]:
@@ -106,9 +151,10 @@ def start_gateway(rig: Rig, tls: bool) -> tuple[Proc, str, float]:
     return proc, f"{scheme}://127.0.0.1:{port}", started
 
 
-def client(rig: Rig, *args: str) -> dict[str, object]:
+def client(rig: Rig, *args: str, direct: bool) -> dict[str, object]:
+    env = {**os.environ, API_KEY_ENV: rig.api_key(direct)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.client", *args], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "bench.client", *args], stdout=subprocess.PIPE, text=True, env=env
     )
     pin(proc.pid, rig.load_core)
     out, _ = proc.communicate(timeout=600)
@@ -125,13 +171,14 @@ def place(rig: Rig, direct: bool, mode: str = "fast") -> None:
 
 
 def load(
-    rig: Rig, url: str, body: bytes, conns: int, seconds: float, watch: Proc | None
+    rig: Rig, url: str, body: bytes, conns: int, seconds: float, watch: Proc, direct: bool
 ) -> tuple[wrk.Result, float]:
     """A warm-up, then a measured wrk run; CPU seconds used by `watch` during it."""
-    wrk.run(url, body, HEADERS, connections=conns, seconds=1, core=rig.load_core)
-    before = watch.cpu_seconds() if watch else 0.0
-    result = wrk.run(url, body, HEADERS, connections=conns, seconds=seconds, core=rig.load_core)
-    used = (watch.cpu_seconds() - before) if watch else 0.0
+    hdrs = rig.headers(direct)
+    wrk.run(url, body, hdrs, connections=conns, seconds=1, core=rig.load_core)
+    before = watch.cpu_seconds()
+    result = wrk.run(url, body, hdrs, connections=conns, seconds=seconds, core=rig.load_core)
+    used = watch.cpu_seconds() - before
     if result.errors or result.non2xx:
         raise RuntimeError(f"{url}: {result.errors} socket errors, {result.non2xx} non-2xx")
     return result, used
@@ -142,9 +189,9 @@ def throughput(rig: Rig, gw: Proc, gw_url: str, label: str, seconds: float, c: i
     for name, stream in (("JSON", False), ("SSE", True)):
         body = payload(stream=stream)
         place(rig, direct=True)
-        direct, direct_cpu = load(rig, rig.stub_url("fast"), body, c, seconds, stub)
+        direct, direct_cpu = load(rig, rig.stub_url("fast"), body, c, seconds, stub, True)
         place(rig, direct=False)
-        via, cpu = load(rig, gw_url + "/v1/messages", body, c, seconds, gw)
+        via, cpu = load(rig, gw_url + "/v1/messages", body, c, seconds, gw, False)
         per = (direct_cpu / direct.requests * 1e3, cpu / via.requests * 1e3)
         rig.row(f"{name} req/s, c={c}{label}", direct.rps, via.rps, "req/s", ",.0f")
         rig.row(f"  CPU per request (stub | gateway){label}", per[0], per[1], "ms", ".3f")
@@ -159,14 +206,16 @@ def latency(rig: Rig, gw: Proc, gw_url: str, label: str, seconds: float) -> None
     """Alternating 1 s runs, direct then gateway, medians over the rounds: a burst of
     load from other processes then hits both sides instead of one whole run."""
     body = payload(stream=False)
-    wrk.run(gw_url + "/v1/messages", body, HEADERS, connections=1, seconds=1, core=rig.load_core)
+    gw_headers = rig.headers(direct=False)
+    wrk.run(gw_url + "/v1/messages", body, gw_headers, connections=1, seconds=1, core=rig.load_core)
     rounds: dict[str, list[float]] = {k: [] for k in ("d50", "g50", "d99", "g99")}
     cpu, requests = 0.0, 0
     for _ in range(max(2, round(seconds))):
         for side, url in (("d", rig.stub_url("fast")), ("g", gw_url + "/v1/messages")):
             place(rig, direct=side == "d")
             before = gw.cpu_seconds()
-            r = wrk.run(url, body, HEADERS, connections=1, seconds=1, core=rig.load_core)
+            hdrs = rig.headers(direct=side == "d")
+            r = wrk.run(url, body, hdrs, connections=1, seconds=1, core=rig.load_core)
             if r.errors or r.non2xx:
                 raise RuntimeError(f"{url}: {r.errors} socket errors, {r.non2xx} non-2xx")
             if side == "g":
@@ -184,9 +233,9 @@ def latency(rig: Rig, gw: Proc, gw_url: str, label: str, seconds: float) -> None
 
 def paced(rig: Rig, gw_url: str, n: int) -> None:
     place(rig, True, "paced")
-    direct = client(rig, "paced", rig.stub_url("paced"), str(n))
+    direct = client(rig, "paced", rig.stub_url("paced"), str(n), direct=True)
     place(rig, False, "paced")
-    via = client(rig, "paced", gw_url + "/paced/v1/messages", str(n))
+    via = client(rig, "paced", gw_url + "/paced/v1/messages", str(n), direct=False)
 
     def medians(result: dict[str, object]) -> tuple[float, float, float]:
         runs = result["runs"]
@@ -213,10 +262,10 @@ def big_stream(rig: Rig, gw: Proc, gw_url: str, size: int) -> None:
     rig.row("gateway idle RSS (after warm-up)", None, idle, "MiB", ".1f")
     reset = gw.reset_peak_rss()
     place(rig, True, "big")
-    direct = client(rig, "drain", rig.stub_url("big"), str(size))
+    direct = client(rig, "drain", rig.stub_url("big"), str(size), direct=True)
     place(rig, False, "big")
     cpu = gw.cpu_seconds()
-    via = client(rig, "drain", gw_url + "/big/v1/messages", str(size))
+    via = client(rig, "drain", gw_url + "/big/v1/messages", str(size), direct=False)
     cpu = gw.cpu_seconds() - cpu
     peak = gw.status_kib("VmHWM") / 1024
     assert isinstance(via["bytes"], int)
@@ -235,6 +284,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test)")
     parser.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="every gateway run with auth on (a gateway-issued key); without it, the full "
+        "run adds auth-on req/s rows and --quick has auth off",
+    )
     args = parser.parse_args()
     seconds = 2.0 if args.quick else 8.0
     avail = cores()
@@ -260,7 +315,7 @@ def run(rig: Rig, args: argparse.Namespace, seconds: float) -> None:
     print(
         f"zdr-gateway bench: server under test on core {rig.server_core}, "
         f"load and stubs on core {rig.load_core}; wrk -t1 -c{args.connections}, "
-        f"{seconds:.0f} s per run",
+        f"{seconds:.0f} s per run; auth {'on' if args.auth else 'off'}",
         flush=True,
     )
     for mode in ("fast", "paced", "big"):
@@ -269,6 +324,9 @@ def run(rig: Rig, args: argparse.Namespace, seconds: float) -> None:
         rig.stubs[mode] = (proc, port)
         wait_port(proc, port)
         pin(proc.pid, rig.load_core)
+    if args.auth:
+        enable_auth(rig)
+    rig.results["auth"] = 1.0 if args.auth else 0.0
     print(f"  {'metric':<44} {'direct':>10} {'gateway':>10} {'gw/dir':>6}")
 
     startups = []
@@ -280,13 +338,22 @@ def run(rig: Rig, args: argparse.Namespace, seconds: float) -> None:
     startups.append(started)
     rig.row("gateway start-up to listening, median", None, statistics.median(startups), "s", ".3f")
     try:
-        client(rig, "paced", url + "/paced/v1/messages", "1")  # warm-up
+        client(rig, "paced", url + "/paced/v1/messages", "1", direct=False)  # warm-up
         big_stream(rig, gw, url, 64 * MiB if args.quick else GiB)
         paced(rig, url, 5 if args.quick else 20)
         latency(rig, gw, url, "", seconds)
         throughput(rig, gw, url, "", seconds, args.connections)
     finally:
         gw.stop()
+    if not args.auth and not args.quick:
+        # Real deployments always run auth: its req/s and CPU rows (~40 s more).
+        enable_auth(rig)
+        gw, url, _ = start_gateway(rig, tls=False)
+        try:
+            throughput(rig, gw, url, " (auth)", seconds, args.connections)
+        finally:
+            gw.stop()
+            rig.gateway_key = None
     gw, url, _ = start_gateway(rig, tls=True)
     try:
         latency(rig, gw, url, " (TLS)", seconds / 2)

@@ -5,14 +5,17 @@
 - `drain URL`: one streamed request whose body is read and thrown away as fast as
   possible; bytes and seconds.
 
-Prints one JSON document on stdout. URLs may be https (the gateway's self-signed
-certificate is not verified: this measures speed, not trust).
+Sends the stub's key as x-api-key unless $ZDR_BENCH_API_KEY holds another (a
+gateway-issued key, for a gateway with auth on). Prints one JSON document on stdout.
+URLs may be https (the gateway's self-signed certificate is not verified: this
+measures speed, not trust).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 
@@ -34,14 +37,26 @@ def payload(*, stream: bool, max_tokens: int = 16) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-HEADERS = {
-    "content-type": "application/json",
-    "anthropic-version": "2023-06-01",
-    "x-api-key": "stub-upstream-key",  # direct runs need the stub's key; the gateway swaps it
-}
+STUB_KEY = "stub-upstream-key"
+# Where the rig passes this process its credential (not argv: `ps` shows argv).
+API_KEY_ENV = "ZDR_BENCH_API_KEY"
 
 
-async def paced(url: str, n: int) -> dict[str, object]:
+def headers(api_key: str = STUB_KEY) -> dict[str, str]:
+    """Request headers with `api_key` as x-api-key: the stub's key for direct runs (and
+    for a gateway with auth off, which swaps it), a gateway-issued key for a gateway with
+    auth on (which refuses a second, disagreeing credential, so never both)."""
+    return {
+        "content-type": "application/json",
+        "anthropic-version": "2023-06-01",
+        "x-api-key": api_key,
+    }
+
+
+HEADERS = headers()
+
+
+async def paced(url: str, n: int, hdrs: dict[str, str]) -> dict[str, object]:
     """Per request: seconds to the first body byte, and each delta event's one-way delay
     from the stub's send stamp (CLOCK_MONOTONIC, shared by processes) to its arrival."""
     runs = []
@@ -50,7 +65,7 @@ async def paced(url: str, n: int) -> dict[str, object]:
             start = time.perf_counter()
             first = None
             delays: list[float] = []
-            async with http.post(url, data=payload(stream=True), headers=HEADERS, ssl=False) as r:
+            async with http.post(url, data=payload(stream=True), headers=hdrs, ssl=False) as r:
                 assert r.status == 200, r.status
                 pending = b""
                 async for chunk in r.content.iter_any():
@@ -69,13 +84,13 @@ async def paced(url: str, n: int) -> dict[str, object]:
     return {"runs": runs[1:]}
 
 
-async def drain(url: str, total: int) -> dict[str, object]:
+async def drain(url: str, total: int, hdrs: dict[str, str]) -> dict[str, object]:
     body = payload(stream=True, max_tokens=total // BIG_DELTA)
     timeout = aiohttp.ClientTimeout(total=600)
     async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as http:
         start = time.perf_counter()
         size = 0
-        async with http.post(url, data=body, headers=HEADERS, ssl=False) as r:
+        async with http.post(url, data=body, headers=hdrs, ssl=False) as r:
             assert r.status == 200, r.status
             async for chunk in r.content.iter_chunked(1 << 20):
                 size += len(chunk)
@@ -84,10 +99,11 @@ async def drain(url: str, total: int) -> dict[str, object]:
 
 def main(argv: list[str]) -> None:
     mode, url = argv[0], argv[1]
+    hdrs = headers(os.environ.get(API_KEY_ENV, STUB_KEY))
     if mode == "paced":
-        result = asyncio.run(paced(url, int(argv[2])))
+        result = asyncio.run(paced(url, int(argv[2]), hdrs))
     elif mode == "drain":
-        result = asyncio.run(drain(url, int(argv[2])))
+        result = asyncio.run(drain(url, int(argv[2]), hdrs))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     json.dump(result, sys.stdout)

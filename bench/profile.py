@@ -1,5 +1,5 @@
-"""`python -m bench.profile {json,sse,stream} [--tls] [--seconds N]`: where the gateway's
-CPU goes under load, sampled from outside by py-spy (no code change, low overhead).
+"""`python -m bench.profile {json,sse,stream} [--tls] [--auth] [--seconds N]`: where the
+gateway's CPU goes under load, sampled from outside by py-spy (no code change, low overhead).
 
 Starts the same rig as `python -m bench` (stubs, a gateway pinned to its own core),
 drives it with wrk (json, sse) or the 1 GiB stream (stream), records py-spy samples
@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from bench import wrk
-from bench.__main__ import GiB, Rig, client, start_gateway
-from bench.client import HEADERS, payload
+from bench.__main__ import GiB, Rig, client, enable_auth, start_gateway
+from bench.client import payload
 from bench.proc import cores, free_port, spawn, wait_port
 
 # Time inside logging or metrics counts as theirs, whatever they call underneath.
@@ -33,6 +33,8 @@ OWNERS = [
 COMPONENTS = [
     ("gateway/sse.py", "gateway: SSE usage reader"),
     ("gateway/providers/", "gateway: provider adapter (headers, usage)"),
+    ("gateway/auth/", "gateway: auth stage"),
+    ("gateway/ratelimit/", "gateway: rate limiter"),
     ("gateway/", "gateway: stages and forward"),
     ("aiohttp/client", "aiohttp client (upstream request)"),
     ("aiohttp/connector", "aiohttp client (upstream request)"),
@@ -83,6 +85,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("workload", choices=["json", "sse", "stream"])
     parser.add_argument("--tls", action="store_true", help="TLS between client and gateway")
+    parser.add_argument("--auth", action="store_true", help="auth on, a gateway-issued key")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
@@ -98,13 +101,16 @@ def main() -> int:
             proc = spawn(f"stub-{mode}", ["-m", "bench.upstream", str(port), mode], core=load_core)
             rig.stubs[mode] = (proc, port)
             wait_port(proc, port)
+        if args.auth:
+            enable_auth(rig)
+        headers = rig.headers(direct=False)
         gw, url, _ = start_gateway(rig, tls=args.tls)
         raw = Path(tmp) / "samples.raw"
         try:
             body = payload(stream=args.workload == "sse")
             if args.workload != "stream":
                 wrk.run(
-                    url + "/v1/messages", body, HEADERS, connections=32, seconds=1, core=load_core
+                    url + "/v1/messages", body, headers, connections=32, seconds=1, core=load_core
                 )
             # Sample active threads only (not idle waits), 400 Hz.
             record = [spy, "record", "-p", str(gw.pid), "-r", "400", "-f", "raw"]
@@ -116,13 +122,13 @@ def main() -> int:
             time.sleep(0.5)
             cpu = gw.cpu_seconds()
             if args.workload == "stream":
-                result = client(rig, "drain", url + "/big/v1/messages", str(GiB))
+                result = client(rig, "drain", url + "/big/v1/messages", str(GiB), direct=False)
                 done = f"{int(result['bytes']) / GiB:.2f} GiB"  # type: ignore[call-overload]
             else:
                 run = wrk.run(
                     url + "/v1/messages",
                     body,
-                    HEADERS,
+                    headers,
                     connections=32,
                     seconds=args.seconds,
                     core=load_core,
