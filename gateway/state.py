@@ -39,7 +39,10 @@ class RequestContext:
     model: str | None = None
     model_label: str = "none"
     stream: bool = False
+    # The output-token cap the client asked for, and the body field it came in (the
+    # provider's name for it: max_tokens, max_completion_tokens, max_output_tokens).
     max_tokens: int | None = None
+    max_tokens_field: str | None = None
     # Set by the policy stage when it rewrote the body (forward re-serialises json).
     body_rewritten: bool = False
     # Policy decisions (rule ids, bounded) for the audit trail.

@@ -37,6 +37,7 @@ from gateway import config as config_mod
 from gateway import server
 from gateway.metrics import Metrics
 from gateway.stub import StubUpstream
+from gateway.stub_openai import StubOpenAI
 
 
 @dataclass
@@ -121,6 +122,20 @@ def config_dict(cert_files: dict[str, str], upstream: Upstream) -> dict[str, Any
         "auth": {"enabled": False},
         "metrics": {"teams": ["anonymous"]},
     }
+
+
+@pytest.fixture
+async def openai_stub(cert_files: dict[str, str]) -> AsyncIterator[tuple[StubOpenAI, str]]:
+    """The stand-in OpenAI-compatible API over real TLS: (stub, its base URL)."""
+    stub = StubOpenAI()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert_files["cert_file"], cert_files["key_file"])
+    runner = web.AppRunner(stub.app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
+    await site.start()
+    yield stub, f"https://localhost:{server.bound_port(site)}"
+    await runner.cleanup()
 
 
 StartGateway = Callable[[dict[str, Any]], Awaitable[Gateway]]

@@ -16,7 +16,7 @@ from gateway.auth.credentials import extract
 from gateway.auth.principal import ANONYMOUS, Principal
 from gateway.auth.tokens import Rejected
 from gateway.errors import AuthenticationFailed
-from gateway.state import AUTH, CTX, METRICS
+from gateway.state import AUTH, CTX, METRICS, RequestContext
 
 MESSAGE = "Invalid, expired, revoked or missing credential."
 
@@ -57,8 +57,19 @@ def enforce_scopes(request: web.Request) -> None:
     clamp = runtime is not None and runtime.current.clamp
     wanted = ctx.max_tokens
     allowed = scopes.check(ctx.principal, ctx.route.endpoint.kind, ctx.model, wanted, clamp)
-    if allowed != wanted and ctx.json is not None:
-        ctx.json["max_tokens"] = allowed
-        ctx.max_tokens = allowed
-        ctx.body_rewritten = True
-        ctx.decisions.append("scope_max_tokens_clamped")
+    ceiling = ctx.principal.max_tokens
+    fields = ctx.route.provider.output_cap_fields.get(ctx.route.endpoint.kind, ())
+    if wanted is None and ceiling is not None and fields and ctx.json is not None:
+        # SECURITY: an uncapped request (OpenAI allows one) would let the model run to
+        # its own maximum past the key's ceiling: the ceiling becomes the cap.
+        _set_cap(ctx, fields[0], ceiling, "scope_max_tokens_defaulted")
+    elif allowed != wanted and ctx.json is not None and allowed is not None:
+        _set_cap(ctx, ctx.max_tokens_field or fields[0], allowed, "scope_max_tokens_clamped")
+
+
+def _set_cap(ctx: RequestContext, field: str, value: int, decision: str) -> None:
+    assert ctx.json is not None
+    ctx.json[field] = value
+    ctx.max_tokens, ctx.max_tokens_field = value, field
+    ctx.body_rewritten = True
+    ctx.decisions.append(decision)

@@ -34,14 +34,20 @@ async def body_stage(request: web.Request, handler: Handler) -> web.StreamRespon
     model = doc.get("model")
     if model is not None and not isinstance(model, str):
         raise InvalidRequest("`model` must be a string.")
-    max_tokens = doc.get("max_tokens")
-    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool)):
-        raise InvalidRequest("`max_tokens` must be an integer.")
+    caps = ctx.route.provider.output_cap_fields.get(ctx.route.endpoint.kind, ())
+    given = [name for name in caps if doc.get(name) is not None]
+    if len(given) > 1:
+        # SECURITY: one cap is checked against the key's ceiling; two could disagree.
+        raise InvalidRequest(f"Give only one of {', '.join(f'`{n}`' for n in given)}.")
+    if given:
+        value = doc[given[0]]
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidRequest(f"`{given[0]}` must be an integer.")
+        ctx.max_tokens, ctx.max_tokens_field = value, given[0]
     ctx.json = doc
     ctx.model = model
     ctx.model_label = request.app[LABELS].model(model)
     ctx.stream = doc.get("stream") is True
-    ctx.max_tokens = max_tokens
     return await handler(request)
 
 

@@ -67,6 +67,7 @@ class Anthropic(Provider):
         {"content-type", "request-id", "retry-after", "retry-after-ms", "x-should-retry"}
     )
     query_params = frozenset({"beta", "limit", "after_id", "before_id"})
+    output_cap_fields = {"messages": ("max_tokens",)}
 
     def match(self, method: str, path: str) -> tuple[Endpoint, str] | None:
         endpoint = _EXACT.get(path)

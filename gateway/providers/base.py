@@ -66,6 +66,9 @@ class Provider(ABC):
     def match(self, method: str, path: str) -> tuple[Endpoint, str] | None:
         """(endpoint, upstream path) for a client path with the route prefix removed."""
 
+    # Body fields that cap output tokens, per endpoint kind, the preferred one first.
+    output_cap_fields: dict[str, tuple[str, ...]] = {}
+
     @abstractmethod
     def credential_headers(self, api_key: str) -> dict[str, str]: ...
 

@@ -57,6 +57,12 @@ class OpenAI(Provider):
         {"content-type", "x-request-id", "retry-after", "retry-after-ms", "x-should-retry"}
     )
     query_params = frozenset({"limit", "after", "order"})
+    output_cap_fields = {
+        # `max_tokens` is the deprecated spelling chat completions still accept.
+        "chat_completions": ("max_completion_tokens", "max_tokens"),
+        "responses": ("max_output_tokens",),
+        "completions": ("max_tokens",),
+    }
 
     def match(self, method: str, path: str) -> tuple[Endpoint, str] | None:
         kind = _POST.get(path)

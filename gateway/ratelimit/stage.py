@@ -15,8 +15,6 @@ it short.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -32,9 +30,6 @@ from gateway.state import CTX, RATELIMIT
 TOKEN_ENDPOINTS = frozenset(
     {"messages", "chat_completions", "responses", "completions", "embeddings"}
 )
-# Where each provider's clients declare their output cap. Absent (OpenAI allows it): nothing
-# is reserved for output, and the real count is charged when the response ends.
-_OUTPUT_CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
 @web.middleware
@@ -52,7 +47,10 @@ async def ratelimit_stage(request: web.Request, handler: Handler) -> web.StreamR
     cost = Cost(
         requests=1,
         input_tokens=estimate_input_tokens(ctx.body, ctx.json) if tokens else 0,
-        output_tokens=_output_cap(ctx.max_tokens, ctx.json) if tokens else 0,
+        # The provider's output cap (the body stage reads it under the provider's name).
+        # Absent (OpenAI allows it): nothing is reserved for output, and the real count
+        # is charged when the response ends.
+        output_tokens=max(0, ctx.max_tokens or 0) if tokens else 0,
     )
     decision = await rl.acquire(rules, cost)
     rl.count(rules, decision)
@@ -68,16 +66,6 @@ async def ratelimit_stage(request: web.Request, handler: Handler) -> web.StreamR
             # ctx.usage is read now, after the stream ended (or was cut off): it holds
             # what was used, which is what is charged.
             await rl.settle(reservation, ctx.usage)
-
-
-def _output_cap(max_tokens: int | None, doc: dict[str, Any] | None) -> int:
-    if max_tokens is not None:
-        return max(0, max_tokens)
-    for name in _OUTPUT_CAPS[1:]:
-        value = doc.get(name) if doc is not None else None
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return 0
 
 
 def _refuse(extra_headers: dict[str, str], decision: Decision, style: str) -> None:

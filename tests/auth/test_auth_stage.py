@@ -255,3 +255,57 @@ async def test_openai_route_errors_in_openai_shape(
         assert isinstance(exc.value.body, dict)
     assert "endpoint chat_completions" in str(exc.value.body)
     assert upstream.stub.requests == []
+
+
+@pytest.mark.parametrize(
+    ("clamp", "body", "sent_field", "sent", "status"),
+    [
+        # OpenAI spells the cap its own ways; each is held to the key's ceiling.
+        (False, {"max_completion_tokens": 5000}, "max_completion_tokens", None, 403),
+        (False, {"max_tokens": 5000}, "max_tokens", None, 403),
+        (True, {"max_completion_tokens": 5000}, "max_completion_tokens", 100, 200),
+        (False, {"max_completion_tokens": 50}, "max_completion_tokens", 50, 200),
+        # No cap at all: the model could run to its own maximum, so the ceiling is sent.
+        (False, {}, "max_completion_tokens", 100, 200),
+        # Two caps that could disagree: refused before anything is sent.
+        (False, {"max_completion_tokens": 50, "max_tokens": 5000}, "max_tokens", None, 400),
+    ],
+)
+async def test_openai_output_caps_held_to_the_ceiling(
+    start_gateway: StartGateway,
+    auth_config: dict[str, Any],
+    signer: Signer,
+    openai_stub: tuple[Any, str],
+    cert_files: dict[str, str],
+    clamp: bool,
+    body: dict[str, Any],
+    sent_field: str,
+    sent: int | None,
+    status: int,
+) -> None:
+    stub, url = openai_stub
+    auth_config["upstreams"].append(
+        {
+            "name": "openai",
+            "provider": "openai",
+            "url": url,
+            "api_key": stub.api_key,
+            "ca_file": cert_files["ca_file"],
+            "prefix": "/openai",
+        }
+    )
+    if clamp:
+        auth_config["auth"]["max_tokens_over_ceiling"] = "clamp"
+    gw = await start_gateway(auth_config)
+    key = signer.issue_live(endpoints=("chat_completions",), models=("gpt-*",), max_tokens=100)
+    got, _ = await raw(
+        gw,
+        "/openai/v1/chat/completions",
+        {"authorization": f"Bearer {key}"},
+        {"model": "gpt-5", "messages": PROMPT, **body},
+    )
+    assert got == status
+    if sent is None:
+        assert stub.requests == []
+    else:
+        assert json.loads(stub.requests[-1].body)[sent_field] == sent

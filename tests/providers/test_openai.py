@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import openai
 import pytest
-from aiohttp import web
 
-from gateway import server
 from gateway.stub_openai import StubOpenAI
 from tests.conftest import Gateway, StartGateway
-
-
-@pytest.fixture
-async def openai_stub(cert_files: dict[str, str]) -> AsyncIterator[tuple[StubOpenAI, str]]:
-    stub = StubOpenAI()
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert_files["cert_file"], cert_files["key_file"])
-    runner = web.AppRunner(stub.app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
-    await site.start()
-    yield stub, f"https://localhost:{server.bound_port(site)}"
-    await runner.cleanup()
 
 
 @pytest.fixture
