@@ -86,10 +86,14 @@ async def _relay(
     await out.prepare(request)
     gap = metrics.chunk_gap.labels(provider.name)
     idle = route.upstream.settings.timeouts.idle
+    # Moving a timer costs a heap operation; moving it at most every `idle / 8` keeps
+    # the deadline within 12.5 % of exact at a fraction of the cost per chunk.
+    step = idle / 8
     loop = asyncio.get_running_loop()
+    pushed = loop.time()
     last = 0.0
     try:
-        # One deadline, pushed forward per chunk: the relay must make progress every
+        # One deadline, pushed forward as chunks flow: the relay must make progress every
         # `idle` seconds, whether the upstream stalls or the client stops reading.
         async with asyncio.timeout(idle) as deadline:
             async for chunk in resp.content.iter_any():
@@ -103,7 +107,10 @@ async def _relay(
                 ctx.bytes_out += len(chunk)
                 if reader is not None:
                     reader.feed(chunk)
-                deadline.reschedule(loop.time() + idle)
+                now_loop = loop.time()
+                if now_loop - pushed > step:
+                    deadline.reschedule(now_loop + idle)
+                    pushed = now_loop
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
         if request.transport is None or request.transport.is_closing():
             # The client went away (a write to it failed): not an upstream failure.

@@ -52,6 +52,15 @@ async def body_stage(request: web.Request, handler: Handler) -> web.StreamRespon
 
 
 async def _read_capped(request: web.Request, limit: int, seconds: float) -> bytes:
+    content = request.content
+    if content.is_eof():
+        # The whole body came with the headers (the common case for API calls): no
+        # waiting, so no timer. The route stage already refused an over-long
+        # Content-Length; this checks what actually arrived.
+        body = content.read_nowait()
+        if len(body) > limit:
+            raise RequestTooLarge(f"Request body exceeds the gateway's limit of {limit} bytes.")
+        return body
     parts: list[bytes] = []
     size = 0
     try:
