@@ -36,6 +36,7 @@ from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routes import Router
 from gateway.state import (
+    ACCESS_LOG,
     AUDIT,
     AUTH,
     CONFIG,
@@ -72,6 +73,7 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     app[UPSTREAMS] = pool
     app[ROUTER] = Router(pool.upstreams)
     app[READY] = [True]
+    app[ACCESS_LOG] = config.logging.access_line(config.audit.sink)
     # Keys are parsed here: a missing or wrong key file fails startup, not a request.
     app[AUTH] = AuthRuntime(config, metrics, config_path)
     app[AUDIT] = Auditor.open(config.audit)

@@ -115,6 +115,12 @@ class MetricsSettings(Section):
 
 class LoggingSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
+    # The per-request access line. "auto": on, unless the audit trail already writes
+    # one metadata line per request to stdout (the same fields and more).
+    access_log: bool | Literal["auto"] = "auto"
+
+    def access_line(self, audit_sink: str) -> bool:
+        return audit_sink != "stdout" if self.access_log == "auto" else bool(self.access_log)
 
 
 class Config(Section):

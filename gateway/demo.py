@@ -90,7 +90,7 @@ async def _demo() -> None:
     print("\n\nwhat the operator sees — metrics that moved (GET /metrics):", file=out)
     for line in _moved(before, after):
         print(f"  {line}", file=out)
-    print("\nthe access/audit line (metadata only, no content):", file=out)
+    print("\nthe audit line, one per request (metadata only, no content):", file=out)
     for line in log_buffer.getvalue().splitlines():
         if '"request_id"' in line:
             print(f"  {line}", file=out)

@@ -75,6 +75,8 @@ UPSTREAMS: web.AppKey[UpstreamPool] = web.AppKey("upstreams")
 AUDIT: web.AppKey[Auditor] = web.AppKey("audit")
 # A one-element list so that shutdown can flip readiness without replacing the key.
 READY: web.AppKey[list[bool]] = web.AppKey("ready")
+# Whether the observe stage writes the access line (see LoggingSettings.access_line).
+ACCESS_LOG: web.AppKey[bool] = web.AppKey("access_log")
 # Current authenticator (swapped on reload), JWKS caches, revocation mirror.
 AUTH: web.AppKey[AuthRuntime] = web.AppKey("auth")
 

@@ -157,3 +157,21 @@ def test_shipped_example_configs_validate() -> None:
             }
             | {"ZDR_DEMO_UPSTREAM": "https://localhost:1"},
         )
+
+
+@pytest.mark.parametrize(
+    ("setting", "sink", "expected"),
+    [
+        ("auto", "stdout", False),
+        ("auto", "file", True),
+        ("auto", "none", True),
+        (True, "stdout", True),
+        (False, "file", False),
+    ],
+)
+def test_access_line_auto_avoids_a_second_line_per_request(
+    setting: object, sink: str, expected: bool
+) -> None:
+    from gateway.config import LoggingSettings
+
+    assert LoggingSettings(access_log=setting).access_line(sink) is expected  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ def test_demo_runs_and_shows_stream_metrics_and_log_line() -> None:
     assert demo.REPLY in out  # the streamed text, as it arrived
     assert "zdr_gateway_requests_total{" in out
     assert "zdr_gateway_tokens_total{" in out
-    assert '"request_id": "gw_' in out
+    assert '"request_id":"gw_' in out  # the audit line (it doubles as the access line)
     # The operator's view carries metadata, never the prompt.
     operator_view = out.split("what the operator sees", 1)[1]
     assert demo.PROMPT not in operator_view

@@ -95,3 +95,24 @@ async def test_server_header_does_not_advertise_versions(gateway: Gateway) -> No
         async with http.get(gateway.url + "/nope", ssl=gateway.client_ssl()) as r:
             assert r.status == 404
             assert r.headers["Server"] == "zdr-gateway"
+
+
+@pytest.mark.parametrize(("access_log", "lines"), [("auto", 0), (True, 1)])
+async def test_one_line_per_request_by_default(
+    start_gateway: Any,
+    config_dict: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    access_log: object,
+    lines: int,
+) -> None:
+    import logging
+
+    config_dict["logging"] = {"access_log": access_log}  # audit: stdout (the default)
+    gw = await start_gateway(config_dict)
+    caplog.set_level(logging.INFO, logger="gateway.access")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(gw.url + "/v1/models", ssl=gw.client_ssl()) as r,
+    ):
+        assert r.status == 200
+    assert len([r for r in caplog.records if r.name == "gateway.access"]) == lines

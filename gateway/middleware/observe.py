@@ -10,7 +10,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.state import AUDIT, CTX, LABELS, METRICS, RequestContext
+from gateway.state import ACCESS_LOG, AUDIT, CTX, LABELS, METRICS, RequestContext
 
 log = logging.getLogger("gateway.access")
 # nginx's convention for "client closed the connection before the response ended".
@@ -63,14 +63,22 @@ def record(request: web.Request, ctx: RequestContext) -> None:
             metrics.tokens.labels(provider, ctx.model_label, token_kind, team).inc(count)
     if ctx.stream_error:
         metrics.stream_errors.labels(provider, ctx.stream_error).inc()
+    if app[ACCESS_LOG]:
+        _access_line(ctx, provider, kind, team, duration)
+    app[AUDIT].emit(ctx, client_ip=request.remote)
+
+
+def _access_line(ctx: RequestContext, provider: str, kind: str, team: str, duration: float) -> None:
     log.info(
         "request",
         extra={
             "request_id": ctx.request_id,
             "provider": provider,
             "endpoint": kind,
-            "status": status,
+            "status": ctx.status,
             "error_type": ctx.error_type,
+            "reason": ctx.error_reason,
+            "key_id": ctx.principal.key_id if ctx.principal else None,
             "team": team,
             "model": ctx.model_label,
             "duration_ms": round(duration * 1000, 3),
@@ -82,4 +90,3 @@ def record(request: web.Request, ctx: RequestContext) -> None:
             "upstream_request_id": ctx.upstream_request_id,
         },
     )
-    app[AUDIT].emit(ctx, client_ip=request.remote)
