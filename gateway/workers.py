@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from multiprocessing.process import BaseProcess
@@ -30,6 +31,7 @@ from gateway.config import Config
 
 log = logging.getLogger("gateway.workers")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SHM = "/dev/shm"  # noqa: S108 (memory-backed; see supervise)
 # A worker that dies sooner than this after its start is failing, not crashing.
 START_SECONDS = 3.0
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -37,10 +39,18 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 def supervise(config: Config, config_path: str | None = None) -> int:
     n = config.server.workers
-    # Metadata only (sample values), and in memory where the machine has /dev/shm, so
-    # that a read-only root filesystem and "nothing on disk" both still hold.
-    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None  # noqa: S108
-    metrics_dir = tempfile.mkdtemp(prefix="zdr-gateway-metrics-", dir=shm)
+    # The workers' shared metric files hold sample values only (names, bounded labels,
+    # numbers), and in memory: /dev/shm, so that "nothing on disk" and a read-only root
+    # filesystem both still hold. Without it, refuse rather than write to disk.
+    if not os.access(SHM, os.W_OK):
+        log.error("--workers needs a writable /dev/shm", extra={"workers": n})
+        print(
+            f"zdr-gateway: --workers {n} needs a writable {SHM} for the workers' shared "
+            "metrics (Kubernetes: an emptyDir with medium: Memory mounted there)",
+            file=sys.stderr,
+        )
+        return 2
+    metrics_dir = tempfile.mkdtemp(prefix="zdr-gateway-metrics-", dir=SHM)
     # Read by prometheus_client when a worker imports it (workers are spawned, not forked).
     os.environ[MULTIPROC_ENV] = metrics_dir
     ctx = multiprocessing.get_context("spawn")

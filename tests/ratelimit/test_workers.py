@@ -174,3 +174,31 @@ def _running(pid: int) -> bool:
         return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
     except FileNotFoundError:
         return False
+
+
+def test_workers_refuse_to_start_without_a_memory_backed_metrics_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway import workers
+    from gateway.config import parse
+
+    cfg = parse(
+        yaml.safe_dump(
+            {
+                "server": {"port": 8443, "workers": 2, "tls": {"enabled": False}},
+                "upstreams": [
+                    {"name": "a", "provider": "anthropic", "url": "https://x", "api_key": "k"}
+                ],
+                "ratelimit": {
+                    "backend": "redis",
+                    "redis_url": "redis://127.0.0.1:1/0",
+                    "failure_mode": "fail_open",
+                },
+            }
+        ),
+        env={},
+    )
+    monkeypatch.setattr(workers, "SHM", str(tmp_path / "missing"))
+    monkeypatch.setattr(workers.multiprocessing, "get_context", pytest.fail)  # nothing spawned
+    assert workers.supervise(cfg) == 2
+    assert "needs a writable" in capsys.readouterr().err
