@@ -48,6 +48,14 @@ class JWKSRegistry:
     def caches(self) -> list[JWKSCache]:
         return list(self._caches.values())
 
+    async def refresh_due(self) -> None:
+        """Refresh every cache whose keys are due, with no token waiting on it: requests
+        then rarely wait on the IdP, and recovery after an outage shows (the stale
+        gauge clears) even when no token from that issuer arrives."""
+        for cache in self.caches():
+            if cache.due():
+                await cache.refresh()
+
 
 class Authenticator:
     def __init__(

@@ -121,6 +121,13 @@ class JWKSCache:
             key = self._keys.get(kid)
         return key
 
+    def due(self) -> bool:
+        """Time for the periodic refresh (and, after a failure, for the next retry)."""
+        now = self._clock()
+        s = self.settings
+        expired = self._fetched_at is None or now - self._fetched_at >= s.refresh_interval_seconds
+        return expired and self._may_attempt(now)
+
     def _may_attempt(self, now: float) -> bool:
         last = self._attempted_at
         return last is None or now - last >= self.settings.min_refresh_interval_seconds

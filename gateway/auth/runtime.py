@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # redis-py is imported only when Redis is configured (~7 MiB 
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 1.0
+# How often JWKS caches are checked for a due refresh (each refreshes at its own interval).
+JWKS_TICK_SECONDS = 1.0
 
 
 class AuthRuntime:
@@ -90,6 +92,7 @@ class AuthRuntime:
                 tasks.append(asyncio.create_task(self._watch(self.config_path, stamp)))
             for cache in self.jwks.caches():
                 await cache.refresh()  # warm: failures are counted, requests retry later
+            tasks.append(asyncio.create_task(self._refresh_jwks()))
             try:
                 yield
             finally:
@@ -99,6 +102,11 @@ class AuthRuntime:
                 self.jwks.session = None
                 if self._redis is not None:
                     await self._redis.aclose()
+
+    async def _refresh_jwks(self) -> None:
+        while True:
+            await asyncio.sleep(JWKS_TICK_SECONDS)
+            await self.jwks.refresh_due()
 
     async def _watch(self, path: str, stamp: tuple[int, int] | None) -> None:
         while True:

@@ -299,3 +299,19 @@ async def test_jwks_over_tls_with_a_private_ca(tmp_path: Path) -> None:
     errors = metrics.registry.get_sample_value("zdr_gateway_oidc_jwks_refreshes_total", labels)
     assert errors is not None
     assert errors >= 1
+
+
+async def test_recovery_after_an_outage_shows_without_any_token(env: Env) -> None:
+    auth = env.auth(refresh_interval_seconds=1)
+    await auth.authenticate(token(_RSA[0], "r0"))
+    cache = env.registry.caches()[0]
+    env.idp.down = True
+    cache._fetched_at = -1e9  # due
+    await env.registry.refresh_due()
+    assert env.sample("zdr_gateway_oidc_jwks_stale", issuer="corp") == 1
+    env.idp.down = False
+    await env.registry.refresh_due()  # the background refresher's step: no request involved
+    assert env.sample("zdr_gateway_oidc_jwks_stale", issuer="corp") == 0
+    fetches = env.idp.fetches
+    await env.registry.refresh_due()  # fresh now: nothing is due
+    assert env.idp.fetches == fetches

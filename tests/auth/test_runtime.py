@@ -165,3 +165,44 @@ async def test_redis_revocation_reaches_a_running_replica(
         for run in runs:
             with pytest.raises(StopAsyncIteration):
                 await run.__anext__()
+
+
+async def test_jwks_refreshed_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    fetches = 0
+
+    async def jwks(request: web.Request) -> web.Response:
+        nonlocal fetches
+        fetches += 1
+        return web.json_response({"keys": []})
+
+    app = web.Application()
+    app.router.add_get("/jwks", jwks)
+    idp = TestServer(app, host="127.0.0.1")
+    await idp.start_server()
+    oidc = {
+        "name": "corp",
+        "issuer": "https://login.corp.example/",
+        "audience": "zdr",
+        "jwks_url": str(idp.make_url("/jwks")),
+        "algorithms": ["RS256"],
+        "refresh_interval_seconds": 1,
+        "min_refresh_interval_seconds": 0,
+        "grants": [{"claim": "scope", "value": "llm.use", "team": "apps"}],
+    }
+    path = tmp_path / "gateway.yaml"
+    write_config(path, {"oidc": [oidc]})
+    monkeypatch.setattr(runtime_mod, "JWKS_TICK_SECONDS", 0.05)
+    rt = runtime(path)
+    try:
+        async with asyncio.timeout(10):
+            async for _ in rt.run():
+                assert fetches == 1  # warmed at start
+                while fetches < 2:  # no token is sent: the refresher alone fetches again
+                    await asyncio.sleep(0.05)
+    finally:
+        await idp.close()
