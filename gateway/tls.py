@@ -273,6 +273,11 @@ class CertReloader:
         assert found is not None
         if found.digest == self._material.digest:
             return False  # touched or re-linked, same bytes
+        if found.not_after < time.time() < self._material.not_after:
+            # Rotating onto an expired certificate would break every new handshake
+            # while the one being served is still good: keep it, and say so.
+            self._failed(_CERT, self._settings.cert_file, "the new certificate has expired")
+            return False
         previous, self._material = self._material, found
         try:
             load(self.context, found)

@@ -522,3 +522,22 @@ async def test_refused_rotation_line_survives_the_log_allow_list(ca, tmp_path) -
     assert line["config_source"] == str(key)
     assert line["config_problem"].startswith("server.tls.key_file: the private key does not")
     assert "PRIVATE KEY" not in buf.getvalue()
+
+
+async def test_rotation_onto_an_expired_certificate_is_refused(ca, metrics, tmp_path) -> None:
+    import datetime as dt
+
+    good = ca.issue_cert("localhost")
+    cert, key = write_pair(good, tmp_path)
+    settings = settings_for(cert, key)
+    reloader = CertReloader(server_context(settings), settings, metrics)
+    now = dt.datetime.now(dt.UTC)
+    expired = ca.issue_cert(
+        "localhost", not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(days=1)
+    )
+    write_pair(expired, tmp_path)
+    assert await reloader.check() is False
+    assert reloader.not_after == new_expiry(good)  # still serving the good one
+    assert reloads(metrics, "error") == 1
+    write_pair(ca.issue_cert("localhost"), tmp_path)  # a valid rotation still goes through
+    assert await reloader.check() is True
