@@ -253,19 +253,26 @@ async def spawn_gateway(cert_files: dict[str, str], tmp_path: Path) -> AsyncIter
 
 
 async def wait_ready(gp: GatewayProcess, timeout: float = 15) -> None:
+    await wait_until_ready(gp.proc, gp.admin_url, gp.log, timeout)
+
+
+async def wait_until_ready(
+    proc: subprocess.Popen[bytes], admin_url: str, log: Callable[[], str], timeout: float
+) -> None:
+    """Poll `/readyz` until 200; fail with the process's log if it exits or times out."""
     import aiohttp
 
     async with aiohttp.ClientSession() as http:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            if gp.proc.poll() is not None:
-                raise AssertionError(f"gateway exited {gp.proc.returncode}:\n{gp.log()}")
+            if proc.poll() is not None:
+                raise AssertionError(f"gateway exited {proc.returncode}:\n{log()}")
             try:
-                async with http.get(gp.admin_url + "/readyz") as resp:
+                async with http.get(admin_url + "/readyz") as resp:
                     if resp.status == 200:
                         return
             except aiohttp.ClientError:
                 pass
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"gateway not ready in {timeout}s:\n{gp.log()}")
+                raise AssertionError(f"gateway not ready in {timeout}s:\n{log()}")
             await asyncio.sleep(0.05)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.auth import tokens
@@ -57,3 +58,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def write_config(path: Path, auth: dict[str, Any], **extra: Any) -> Path:
+    """A minimal plaintext gateway config with this `auth` section (and extra sections)."""
+    cfg: dict[str, Any] = {
+        "server": {"tls": {"enabled": False}},
+        "upstreams": [
+            {
+                "name": "anthropic",
+                "provider": "anthropic",
+                "url": "https://api.anthropic.com",
+                "api_key": "sk-test",
+            }
+        ],
+        "auth": auth,
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(cfg))
+    return path

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from auth_helpers import write_config as write_auth_config
 from redis import Redis
 
 from gateway.auth.cli import parse_duration
@@ -25,26 +25,8 @@ def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
 def write_config(
     path: Path, keys_dir: Path, auth: dict[str, Any] | None = None, **extra: Any
 ) -> Path:
-    cfg: dict[str, Any] = {
-        "server": {"tls": {"enabled": False}},
-        "upstreams": [
-            {
-                "name": "anthropic",
-                "provider": "anthropic",
-                "url": "https://api.anthropic.com",
-                "api_key": "sk-test",
-            }
-        ],
-        "auth": {
-            "signing_keys": [
-                {"kid": "2026-11", "public_key_file": str(keys_dir / "2026-11.pub.pem")}
-            ],
-            **(auth or {}),
-        },
-        **extra,
-    }
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    key = {"kid": "2026-11", "public_key_file": str(keys_dir / "2026-11.pub.pem")}
+    return write_auth_config(path, {"signing_keys": [key], **(auth or {})}, **extra)
 
 
 @pytest.fixture(scope="module")

@@ -9,31 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from auth_helpers import Signer
+from auth_helpers import Signer, write_config
 
 from gateway.auth import runtime as runtime_mod
 from gateway.auth.runtime import AuthRuntime
 from gateway.auth.tokens import Rejected
 from gateway.config import load
 from gateway.metrics import Metrics
-
-
-def write_config(path: Path, auth: dict[str, Any], **extra: Any) -> None:
-    cfg: dict[str, Any] = {
-        "server": {"tls": {"enabled": False}},
-        "upstreams": [
-            {
-                "name": "anthropic",
-                "provider": "anthropic",
-                "url": "https://api.anthropic.com",
-                "api_key": "sk-test",
-            }
-        ],
-        "auth": auth,
-        **extra,
-    }
-    path.write_text(yaml.safe_dump(cfg))
 
 
 def keys_of(*signers: Signer) -> list[dict[str, str]]:

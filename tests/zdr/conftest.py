@@ -44,7 +44,7 @@ from gateway.auth import tokens
 from gateway.auth.keyset import load_private_key, write_key_pair
 from gateway.auth.principal import Limits
 from gateway.stub import Behaviour, StubUpstream
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_ready
 
 AUDIT_KEY = "audit-chain-key-for-the-proof-suite"
 KID = "proof-1"
@@ -291,7 +291,7 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
     )
     p.key = p.issue(HARNESS_KEY_ID, limits=GENEROUS)
     try:
-        await _wait_ready(p)
+        await wait_until_ready(p.proc, p.admin_url, p.log_path.read_text, 30)
         p.pid = _gateway_pid(proc.pid)
         p.ready_mark = len(strace_path.read_text(errors="replace").splitlines())
         yield p
@@ -319,22 +319,3 @@ def _gateway_pid(strace_pid: int) -> int:
     children = Path(f"/proc/{strace_pid}/task/{strace_pid}/children").read_text().split()
     assert children, "strace has no child"
     return int(children[0])
-
-
-async def _wait_ready(p: Proof, timeout: float = 30) -> None:
-    async with aiohttp.ClientSession() as http:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            if p.proc.poll() is not None:
-                raise AssertionError(
-                    f"gateway exited {p.proc.returncode}:\n{p.log_path.read_text()}"
-                )
-            try:
-                async with http.get(p.admin_url + "/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"gateway not ready:\n{p.log_path.read_text()}")
-            await asyncio.sleep(0.05)
