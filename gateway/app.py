@@ -15,6 +15,9 @@
 - policy: key scopes and the ZDR policy; may rewrite the body.
 - ratelimit: requests, tokens, concurrency; reconciles usage afterwards.
 - forward: the upstream call, streamed back chunk by chunk.
+
+observe and errors are the frame the chain runner puts around every request
+(gateway/chain.py); the stages between them run in the order of `STAGES`.
 """
 
 from __future__ import annotations
@@ -25,16 +28,15 @@ from gateway import forward
 from gateway.audit.trail import Auditor
 from gateway.auth.runtime import AuthRuntime
 from gateway.auth.stage import auth_stage
+from gateway.chain import Chain, Stage
 from gateway.config import Config
 from gateway.metrics import Labels, Metrics
-from gateway.middleware.body import body_stage
-from gateway.middleware.errors import errors_stage
-from gateway.middleware.observe import observe_stage
-from gateway.middleware.route import route_stage
 from gateway.policy.stage import policy_stage
 from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routes import Router
+from gateway.stages.body import body_stage
+from gateway.stages.route import route_stage
 from gateway.state import (
     ACCESS_LOG,
     AUDIT,
@@ -49,18 +51,11 @@ from gateway.state import (
 )
 from gateway.upstream import UpstreamPool
 
+STAGES: tuple[Stage, ...] = (route_stage, auth_stage, body_stage, policy_stage, ratelimit_stage)
+
 
 def build_app(config: Config, metrics: Metrics, config_path: str | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[
-            observe_stage,
-            errors_stage,
-            route_stage,
-            auth_stage,
-            body_stage,
-            policy_stage,
-            ratelimit_stage,
-        ],
         # The body stage enforces the configured cap itself, with a provider-shaped 413.
         client_max_size=config.server.max_body_bytes + 1,
     )
@@ -84,7 +79,7 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
         app[RATELIMIT] = ratelimit.build(config.ratelimit, metrics)
         app.cleanup_ctx.append(_ratelimit_ctx)
     # Every path goes through the chain; the route stage decides what exists.
-    app.router.add_route("*", "/{tail:.*}", forward.handle)
+    app.router.add_route("*", "/{tail:.*}", Chain(STAGES, forward.handle).handle)
     app.on_response_prepare.append(_server_header)
     return app
 

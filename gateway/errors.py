@@ -2,7 +2,7 @@
 
 A stage stops a request by raising a `GatewayError`. The error carries only
 fixed, gateway-authored text: never a body, a header value or an unvalidated
-client string. `gateway.middleware.errors` maps it to the caller's provider
+client string. `gateway.stages.errors` maps it to the caller's provider
 shape in one place (`providers.<name>.error_body`).
 """
 

@@ -18,9 +18,9 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.errors import UpstreamError, UpstreamTimeout
-from gateway.middleware.observe import CLIENT_CLOSED
 from gateway.providers import Provider
 from gateway.routes import Route
+from gateway.stages.observe import CLIENT_CLOSED
 from gateway.state import CTX, METRICS, RATELIMIT, RequestContext
 
 

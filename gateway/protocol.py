@@ -1,7 +1,7 @@
 """HTTP protocol errors without echoes.
 
 aiohttp answers a malformed request (a header line over the size limit, an
-invalid header token, a bad request line) before any middleware runs, and by
+invalid header token, a bad request line) before any stage runs, and by
 default it quotes the offending bytes — a credential, a URL, a header value —
 both in the 400 response and in an ERROR log line with a traceback. A
 gateway that must never log client content cannot allow that, so the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,8 @@ class RequestContext:
     extra_headers: dict[str, str] = field(default_factory=dict)
     # Opaque per-stage state (e.g. the rate limiter's reservation).
     reservation: Any = None
+    # Run by the chain once the response has ended, on every path, last added first.
+    on_end: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")

@@ -9,31 +9,27 @@ Every refusal is the same 401 with the same message, whatever check failed
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.auth import scopes
 from gateway.auth.credentials import extract
 from gateway.auth.principal import ANONYMOUS, Principal
 from gateway.auth.tokens import Rejected
 from gateway.errors import AuthenticationFailed
-from gateway.state import AUTH, CTX, METRICS, RequestContext
+from gateway.state import AUTH, METRICS, RequestContext
 
 MESSAGE = "Invalid, expired, revoked or missing credential."
 
 
-@web.middleware
-async def auth_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
-    ctx = request[CTX]
+async def auth_stage(request: web.Request, ctx: RequestContext) -> None:
     auth = request.app[AUTH].current
     if not auth.settings.enabled:
         ctx.principal = ANONYMOUS
-        return await handler(request)
+        return
     try:
         ctx.principal = await _authenticate(request)
     except Rejected as exc:
         request.app[METRICS].auth_failures.labels(exc.reason).inc()
         raise AuthenticationFailed(MESSAGE, reason=f"auth_{exc.reason}") from None
-    return await handler(request)
 
 
 async def _authenticate(request: web.Request) -> Principal:
@@ -48,9 +44,8 @@ async def _authenticate(request: web.Request) -> Principal:
     raise Rejected("missing")
 
 
-def enforce_scopes(request: web.Request) -> None:
+def enforce_scopes(request: web.Request, ctx: RequestContext) -> None:
     """Endpoint/model/max_tokens against the principal's scopes; clamps when configured."""
-    ctx = request[CTX]
     if ctx.principal is None or ctx.route is None:
         return
     runtime = request.app.get(AUTH)

@@ -9,22 +9,19 @@ replaces `ctx.json`. Decisions go to `ctx.decisions` for the audit trail.
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.auth.stage import enforce_scopes
 from gateway.errors import PermissionDenied
 from gateway.policy.decide import BETA_HEADER, decide
-from gateway.state import CONFIG, CTX, METRICS
+from gateway.state import CONFIG, METRICS, RequestContext
 
 
-@web.middleware
-async def policy_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
-    ctx = request[CTX]
-    enforce_scopes(request)  # the key's scopes first: endpoint, model, max_tokens
+async def policy_stage(request: web.Request, ctx: RequestContext) -> None:
+    enforce_scopes(request, ctx)  # the key's scopes first: endpoint, model, max_tokens
 
     route = ctx.route
     if route is None:  # the route stage refuses unknown paths before this stage
-        return await handler(request)
+        return
     team = ctx.principal.team if ctx.principal is not None else None
     # Judge the headers that will actually leave (the provider's allow-list minus
     # Connection-listed names); several anthropic-beta headers form one list.
@@ -45,4 +42,3 @@ async def policy_stage(request: web.Request, handler: Handler) -> web.StreamResp
     if decision.body is not None:
         ctx.json = decision.body
         ctx.body_rewritten = True
-    return await handler(request)

@@ -1,12 +1,12 @@
 """The rate-limit stage: admit or refuse, then settle what the request really used.
 
-Before the handler: check and reserve every rule of the request at once
+Before forwarding: check and reserve every rule of the request at once
 (requests, estimated input tokens, `max_tokens` output tokens, a concurrency
 slot; key and team). Refused → 429 `rate_limit_error` with `retry-after`;
 backend down under `fail_closed` → 503. The key's own rate-limit headers go
 on every response, errors included.
 
-After the handler (a stream has fully ended by then), on every path — normal
+Once the response has ended (`ctx.on_end`, run by the chain), on every path — normal
 end, upstream error, timeout, client disconnect (cancellation): reconcile the
 token reservation with the real usage and release the concurrency slot. The
 settlement runs as its own shielded task so a second cancellation cannot cut
@@ -16,7 +16,6 @@ it short.
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.auth.principal import ANONYMOUS
 from gateway.errors import RateLimited, Unavailable
@@ -24,7 +23,7 @@ from gateway.ratelimit.base import Decision
 from gateway.ratelimit.estimate import estimate_input_tokens
 from gateway.ratelimit.headers import rate_headers, refusal_message, retry_after
 from gateway.ratelimit.rules import Cost
-from gateway.state import CTX, RATELIMIT
+from gateway.state import RATELIMIT, RequestContext
 
 # Endpoint kinds that consume tokens; others (count_tokens, models) count requests only.
 TOKEN_ENDPOINTS = frozenset(
@@ -32,18 +31,16 @@ TOKEN_ENDPOINTS = frozenset(
 )
 
 
-@web.middleware
-async def ratelimit_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def ratelimit_stage(request: web.Request, ctx: RequestContext) -> None:
     rl = request.app.get(RATELIMIT)
     if rl is None or not rl.settings.enabled:
-        return await handler(request)
-    ctx = request[CTX]
+        return
     route = ctx.route
     tokens = route is not None and route.endpoint.kind in TOKEN_ENDPOINTS
     style = route.provider.name if route is not None else "anthropic"
     rules = rl.rules(ctx.principal or ANONYMOUS, tokens)
     if not rules:
-        return await handler(request)
+        return
     cost = Cost(
         requests=1,
         input_tokens=estimate_input_tokens(ctx.body, ctx.json) if tokens else 0,
@@ -59,13 +56,14 @@ async def ratelimit_stage(request: web.Request, handler: Handler) -> web.StreamR
     reservation = decision.reservation
     ctx.reservation = reservation
     ctx.extra_headers.update(rate_headers(decision, style))
-    try:
-        return await handler(request)
-    finally:
-        if reservation is not None:
+    if reservation is not None:
+
+        async def settle() -> None:
             # ctx.usage is read now, after the stream ended (or was cut off): it holds
             # what was used, which is what is charged.
             await rl.settle(reservation, ctx.usage)
+
+        ctx.on_end.append(settle)
 
 
 def _refuse(extra_headers: dict[str, str], decision: Decision, style: str) -> None:

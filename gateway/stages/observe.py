@@ -1,5 +1,6 @@
-"""The observe stage: request id and in-flight count; on the way out, metrics and the
-access log line, all from metadata in the RequestContext (never content)."""
+"""Observe: the request id, and once the response is over, metrics, the audit event and
+the access log line, all from metadata in the RequestContext (never content). The
+chain runner (gateway/chain.py) calls these around every request."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ import os
 import time
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
-from gateway.state import ACCESS_LOG, AUDIT, CTX, LABELS, METRICS, RequestContext
+from gateway.state import ACCESS_LOG, AUDIT, LABELS, METRICS, RequestContext
 
 log = logging.getLogger("gateway.access")
 # nginx's convention for "client closed the connection before the response ended".
@@ -19,26 +19,6 @@ CLIENT_CLOSED = 499
 
 def new_request_id() -> str:
     return "gw_" + os.urandom(12).hex()
-
-
-@web.middleware
-async def observe_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
-    ctx = RequestContext(request_id=new_request_id())
-    request[CTX] = ctx
-    metrics = request.app[METRICS]
-    metrics.in_flight.inc()
-    try:
-        response = await handler(request)
-        if not ctx.status:
-            ctx.status = response.status
-        return response
-    except BaseException:
-        ctx.status = ctx.status or CLIENT_CLOSED
-        ctx.error_type = ctx.error_type or "client_closed"
-        raise
-    finally:
-        metrics.in_flight.dec()
-        record(request, ctx)
 
 
 def record(request: web.Request, ctx: RequestContext) -> None:

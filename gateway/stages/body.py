@@ -6,18 +6,15 @@ import asyncio
 import json
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.errors import InvalidRequest, RequestTimeout, RequestTooLarge, UnsupportedMediaType
-from gateway.state import CONFIG, CTX, LABELS
+from gateway.state import CONFIG, LABELS, RequestContext
 
 
-@web.middleware
-async def body_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
-    ctx = request[CTX]
+async def body_stage(request: web.Request, ctx: RequestContext) -> None:
     assert ctx.route is not None
     if not ctx.route.endpoint.json_body:
-        return await handler(request)
+        return
     if request.content_type != "application/json":
         raise UnsupportedMediaType("Content-Type must be application/json.")
     server = request.app[CONFIG].server
@@ -48,7 +45,6 @@ async def body_stage(request: web.Request, handler: Handler) -> web.StreamRespon
     ctx.model = model
     ctx.model_label = request.app[LABELS].model(model)
     ctx.stream = doc.get("stream") is True
-    return await handler(request)
 
 
 async def _read_capped(request: web.Request, limit: int, seconds: float) -> bytes:

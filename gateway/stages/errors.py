@@ -1,4 +1,4 @@
-"""The errors stage: every failure becomes a provider-shaped error response.
+"""Errors: every failure becomes a provider-shaped error response.
 
 SECURITY: only gateway-authored messages reach the client or a log. An
 unexpected exception is reported by its class name alone, because its text
@@ -7,35 +7,26 @@ may quote request content.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.errors import GatewayError, InvalidRequest, NotFound, RequestTooLarge
-from gateway.state import CTX, ROUTER, RequestContext
+from gateway.state import ROUTER, RequestContext
 
 log = logging.getLogger("gateway.errors")
 
 
-@web.middleware
-async def errors_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
-    ctx = request[CTX]
-    try:
-        return await handler(request)
-    except GatewayError as err:
-        return error_response(request, ctx, err)
-    except web.HTTPException as exc:
-        return error_response(request, ctx, _from_http(exc))
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        log.error(
-            "unhandled exception",
-            extra={"request_id": ctx.request_id, "error_class": type(exc).__name__},
-        )
-        return error_response(request, ctx, GatewayError("Internal gateway error."))
+def to_gateway_error(exc: Exception, ctx: RequestContext) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, web.HTTPException):
+        return _from_http(exc)
+    log.error(
+        "unhandled exception",
+        extra={"request_id": ctx.request_id, "error_class": type(exc).__name__},
+    )
+    return GatewayError("Internal gateway error.")
 
 
 def error_response(request: web.Request, ctx: RequestContext, err: GatewayError) -> web.Response:

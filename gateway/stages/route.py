@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.errors import MethodNotAllowed, NotFound, RequestTooLarge
 from gateway.routes import Route
-from gateway.state import CONFIG, CTX, ROUTER
+from gateway.state import CONFIG, ROUTER, RequestContext
 
 
-@web.middleware
-async def route_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def route_stage(request: web.Request, ctx: RequestContext) -> None:
     hit = request.app[ROUTER].resolve(request.method, request.path)
     if hit is None:
         # The path is client text: it is not echoed back.
         raise NotFound("Not found: this gateway does not serve that path.")
     if not isinstance(hit, Route):
         raise MethodNotAllowed(f"Method not allowed: use {hit.method} for this endpoint.")
-    ctx = request[CTX]
     ctx.route = hit
     ctx.forward_headers = hit.provider.forward_request_headers(
         request.headers.items(), request.headers.get("connection")
@@ -26,4 +23,3 @@ async def route_stage(request: web.Request, handler: Handler) -> web.StreamRespo
     limit = request.app[CONFIG].server.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise RequestTooLarge(f"Request body exceeds the gateway's limit of {limit} bytes.")
-    return await handler(request)
