@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import IO, Any
+from typing import IO
 
 from gateway.audit import event as events
 from gateway.audit.chain import Chain
@@ -40,17 +40,21 @@ class Auditor:
             sink = NullSink()
         return cls(settings, sink)
 
-    def event(self, ctx: RequestContext, client_ip: str | None = None) -> dict[str, Any]:
-        ip_hash = None
+    def _ip_hash(self, client_ip: str | None) -> str | None:
         if self.settings.client_ip == "hashed" and client_ip and self.settings.client_ip_key:
-            ip_hash = events.hash_ip(client_ip, self.settings.client_ip_key)
-        event = events.build(ctx, client_ip_hash=ip_hash)
-        return self.chain.seal(event) if self.chain is not None else event
+            return events.hash_ip(client_ip, self.settings.client_ip_key)
+        return None
+
+    def line(self, ctx: RequestContext, client_ip: str | None = None) -> str:
+        event = events.build(ctx, client_ip_hash=self._ip_hash(client_ip))
+        if self.chain is not None:
+            return self.chain.seal_line(event)
+        return json.dumps(event, separators=(",", ":"))
 
     def emit(self, ctx: RequestContext, client_ip: str | None = None) -> None:
         if isinstance(self.sink, NullSink):
             return
-        line = json.dumps(self.event(ctx, client_ip), separators=(",", ":"))
+        line = self.line(ctx, client_ip)
         try:
             self.sink.write(line)
         except OSError as exc:

@@ -27,6 +27,21 @@ def test_intact_chain() -> None:
     assert json.loads(lines[1])["prev"] == first["hash"]
 
 
+@pytest.mark.parametrize("key", [None, b"k" * 32])
+def test_seal_line_is_seal_serialised_once(key: bytes | None) -> None:
+    by_dict, by_line = Chain(key), Chain(key)
+    by_line.id = by_dict.id
+    events = [{"audit": 1, "request_id": f"req_{i}", "team": "é", "status": 200} for i in range(4)]
+    lines = [by_line.seal_line(e) for e in events]
+    assert [json.loads(line) for line in lines] == [by_dict.seal(e) for e in events]
+    assert verify(lines, key).ok
+    assert all(line.endswith('"}') and '"hash":' in line for line in lines)
+    # One changed byte in the sealed text is caught.
+    lines[1] = lines[1].replace('"status":200', '"status":201')
+    report = verify(lines, key)
+    assert (report.ok, report.line) == (False, 2)
+
+
 def test_edited_line() -> None:
     lines = trail(5)
     lines[2] = lines[2].replace('"status": 200', '"status": 500')
