@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,8 +111,15 @@ def decide(
     return Decision(decisions=tuple(decisions), body=new_body, rewrites=tuple(rewrites))
 
 
+@functools.cache
+def _candidates(provider: str, endpoint: str) -> tuple[Rule, ...]:
+    """The rules that can match a request to this provider and endpoint kind: decided once
+    per pair (both bounded: the providers' route tables), not per request."""
+    return tuple(r for r in RULES if r.provider == provider and r.match.applies_to(endpoint))
+
+
 def _matched(provider: str, request: Request, settings: PolicySettings) -> list[Rule]:
-    rules = [r for r in RULES if r.provider == provider and r.match.matches(request)]
+    rules = [r for r in _candidates(provider, request.endpoint) if r.match.matches(request)]
     if provider == "anthropic" and _unlisted_betas(request.betas, settings):
         rules.append(UNLISTED_BETA)
     return rules

@@ -44,6 +44,9 @@ class Endpoint:
     def matches(self, r: Request) -> bool:
         return r.endpoint in self.kinds
 
+    def applies_to(self, endpoint: str) -> bool:
+        return endpoint in self.kinds
+
 
 @dataclass(frozen=True, slots=True)
 class ToolType:
@@ -51,6 +54,9 @@ class ToolType:
 
     prefixes: tuple[str, ...]
     endpoints: frozenset[str]
+
+    def applies_to(self, endpoint: str) -> bool:
+        return endpoint in self.endpoints
 
     def matches(self, r: Request) -> bool:
         if r.endpoint not in self.endpoints or r.body is None:
@@ -72,6 +78,9 @@ class BodyKey:
     key: str
     endpoints: frozenset[str]
 
+    def applies_to(self, endpoint: str) -> bool:
+        return endpoint in self.endpoints
+
     def matches(self, r: Request) -> bool:
         if r.endpoint not in self.endpoints or r.body is None or self.key not in r.body:
             return False
@@ -87,6 +96,9 @@ class BodyValueNot:
     default: Any
     endpoints: frozenset[str]
 
+    def applies_to(self, endpoint: str) -> bool:
+        return endpoint in self.endpoints
+
     def matches(self, r: Request) -> bool:
         if r.endpoint not in self.endpoints or r.body is None:
             return False
@@ -98,6 +110,9 @@ class Beta:
     """An `anthropic-beta` value matching one of the glob `patterns`."""
 
     patterns: tuple[str, ...]
+
+    def applies_to(self, endpoint: str) -> bool:
+        return True  # a header: any endpoint
 
     def matches(self, r: Request) -> bool:
         return any(fnmatch.fnmatchcase(b, p) for b in r.betas for p in self.patterns)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gateway.policy.decide import decide, parse_betas
-from gateway.policy.rules import BY_ID, RULES
+from gateway.policy.rules import BY_ID, RULES, Request
 from gateway.policy.settings import PolicySettings
 
 STRICT = PolicySettings()
@@ -224,6 +224,24 @@ def test_table_is_well_formed() -> None:
         assert rule.doc_url.startswith("https://")
         assert rule.doc_title
         assert (rule.action == "rewrite") == (rule.rewrite is not None)
+
+
+def test_prefilter_never_drops_a_rule_that_matches() -> None:
+    """`decide` only evaluates rules whose matcher `applies_to` the endpoint kind; a rule
+    that matches a request must therefore apply to that request's endpoint."""
+    kinds = {r[0] for r in REFUSED} | {r[0] for r in ALLOWED} | {"responses", "files"}
+    bodies = [r[1] for r in REFUSED] + [r[1] for r in ALLOWED]
+    betas = [parse_betas(r[2]) for r in REFUSED] + [()]
+    checked = 0
+    for kind in kinds:
+        for body in bodies:
+            for beta in betas:
+                request = Request(kind, body, beta)
+                for rule in RULES:
+                    if rule.match.matches(request):
+                        assert rule.match.applies_to(kind), (rule.id, kind)
+                        checked += 1
+    assert checked > len(RULES)  # the table really exercised the rules
 
 
 def test_message_never_quotes_the_request() -> None:
