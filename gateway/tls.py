@@ -13,6 +13,10 @@
   bundle), hostname checking on.
 
 Errors name the option and the file, never the file's contents.
+
+cryptography (~8 MiB resident) parses the files; it is imported when a file is
+read (TLS on, or an upstream `ca_file`), at start-up, and never by a plaintext
+gateway whose upstreams use the system CAs.
 """
 
 from __future__ import annotations
@@ -26,13 +30,13 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from typing import TYPE_CHECKING
 
 from gateway.config import ConfigError, TLSSettings
 from gateway.metrics import Metrics
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +104,9 @@ def client_context(ca_file: str | None, *, option: str = "upstreams[].ca_file") 
 def read_material(settings: TLSSettings) -> Material:
     """Read and validate the configured files: parseable, key matches certificate, and
     accepted by OpenSSL (on a scratch context, so a failure touches nothing live)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     # TLSSettings guarantees both files whenever TLS is enabled.
     assert settings.cert_file
     assert settings.key_file
@@ -177,6 +184,8 @@ def _read(option: str, path: str) -> bytes:
 
 
 def _certificates(option: str, path: str, pem: bytes) -> list[x509.Certificate]:
+    from cryptography import x509
+
     try:
         return x509.load_pem_x509_certificates(pem)
     except ValueError:

@@ -2,6 +2,10 @@
 
 Built from `AuthSettings` in one go (keys parsed, files read), so a reload
 either produces a complete new `Authenticator` or fails and changes nothing.
+
+PyJWT and cryptography (~9 MiB resident) are loaded by `build` when the settings
+need them (auth on, signing keys or OIDC issuers listed), at start-up rather than
+at the first request; with auth off and nothing listed they are never loaded.
 """
 
 from __future__ import annotations
@@ -9,20 +13,20 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import jwt
 
-from gateway.auth import tokens
 from gateway.auth.keyset import KeySet, load_keyset
 from gateway.auth.mtls import MTLSMap
-from gateway.auth.oidc import JWKSCache, OIDCVerifier
 from gateway.auth.principal import Principal
+from gateway.auth.rejected import MAX_TOKEN_BYTES, PREFIX, Rejected
 from gateway.auth.revocation import RedisRevocations, Revocations
 from gateway.auth.settings import AuthSettings, OIDCIssuer
-from gateway.auth.tokens import Rejected
 from gateway.metrics import Metrics
+
+if TYPE_CHECKING:
+    from gateway.auth.oidc import JWKSCache, OIDCVerifier
 
 # Verified gateway keys kept per Authenticator (only successes are kept: a flood of
 # bad tokens cannot fill it, and an attacker cannot make a bad token "verified").
@@ -40,6 +44,8 @@ class JWKSRegistry:
         ident = issuer.model_dump_json(include={"name", "jwks_url", "ca_file"})
         cache = self._caches.get(ident)
         if cache is None:
+            from gateway.auth.oidc import JWKSCache
+
             ctx = ssl.create_default_context(cafile=issuer.ca_file) if issuer.ca_file else None
             cache = self._caches[ident] = JWKSCache(issuer, self, self.metrics, ctx)
         cache.settings = issuer  # refresh intervals may have changed
@@ -81,9 +87,9 @@ class Authenticator:
     async def authenticate(self, credential: str) -> Principal:
         now = self._clock()
         leeway = self.settings.leeway_seconds
-        if credential.startswith(tokens.PREFIX):
+        if credential.startswith(PREFIX):
             return self._gateway_key(credential, now, leeway)
-        if len(credential) > tokens.MAX_TOKEN_BYTES:
+        if len(credential) > MAX_TOKEN_BYTES:
             raise Rejected("too_large")
         verifier = self.oidc.get(_unverified_issuer(credential) or "") if self.oidc else None
         if verifier is None:
@@ -96,6 +102,8 @@ class Authenticator:
     def _gateway_key(self, credential: str, now: float, leeway: int) -> Principal:
         principal = self._verified.get(credential)
         if principal is None:
+            from gateway.auth import tokens  # loaded by build() when auth is on
+
             principal = tokens.verify(credential, self.keyset, now, self.revoked, leeway)
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 del self._verified[next(iter(self._verified))]  # oldest first
@@ -124,9 +132,18 @@ def build(
     clock: Callable[[], float] = time.time,
 ) -> Authenticator:
     """Raises KeyLoadError / ValueError (naming the file) when a key or list cannot be read."""
-    verifiers = {
-        o.issuer: OIDCVerifier(o, jwks.cache_for(o), settings.leeway_seconds) for o in settings.oidc
-    }
+    if settings.enabled:
+        # Every gateway key is verified by `tokens` (PyJWT, cryptography): a broken
+        # install of either fails here, at start-up, not at the first request.
+        from gateway.auth import tokens  # noqa: F401
+    verifiers: dict[str, OIDCVerifier] = {}
+    if settings.oidc:
+        from gateway.auth.oidc import OIDCVerifier
+
+        verifiers = {
+            o.issuer: OIDCVerifier(o, jwks.cache_for(o), settings.leeway_seconds)
+            for o in settings.oidc
+        }
     return Authenticator(
         settings,
         load_keyset(settings.signing_keys),
@@ -139,6 +156,8 @@ def build(
 
 def _unverified_issuer(token: str) -> str | None:
     # Only to pick which issuer's keys to verify with; the issuer is verified afterwards.
+    import jwt  # loaded with the OIDC verifiers this is only called with
+
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.InvalidTokenError:

@@ -2,6 +2,9 @@
 
 `issue` prints the key, and only the key, on stdout (so `KEY=$(zdr-gateway keys
 issue …)` works); everything else goes to stderr. `inspect` never prints the key.
+
+`serve` registers these subcommands too: PyJWT and `tokens` are imported by the
+commands that use them, so that registering them does not load them.
 """
 
 from __future__ import annotations
@@ -16,9 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jwt
-
-from gateway.auth import tokens
 from gateway.auth.keyset import KeyLoadError, kid_of, load_private_key, write_key_pair
 from gateway.auth.principal import Limits
 from gateway.auth.revocation import RedisRevocations, Revocations, revoke
@@ -101,6 +101,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_issue(args: argparse.Namespace) -> int:
+    from gateway.auth import tokens
+
     try:
         key = load_private_key(args.signing_key)
         expires = parse_duration(args.expires_in)
@@ -144,6 +146,10 @@ def cmd_issue(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    import jwt
+
+    from gateway.auth import tokens
+
     credential = sys.stdin.readline().strip() if args.key == "-" else args.key.strip()
     try:
         jws = tokens.split(credential)
@@ -228,6 +234,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 
 async def _check(credential: str, config: Config) -> str | None:
+    from gateway.auth import tokens
     from gateway.auth.keyset import load_keyset
 
     keyset = load_keyset(config.auth.signing_keys)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from multidict import MultiMapping
 
-from gateway.auth.tokens import MAX_TOKEN_BYTES, Rejected
+from gateway.auth.rejected import MAX_TOKEN_BYTES, Rejected
 
 # Query parameters that carry credentials in other APIs (compared case-insensitively).
 QUERY_CREDENTIALS = frozenset(

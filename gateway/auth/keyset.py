@@ -2,6 +2,9 @@
 
 Rotation is configuration: list the new key next to the old one, issue with
 the new one, and remove the old public key when its keys should stop working.
+
+cryptography (~8 MiB resident) is imported by the functions that read or make
+keys, not by this module: a gateway that lists no signing keys never loads it.
 """
 
 from __future__ import annotations
@@ -9,21 +12,22 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from typing import TYPE_CHECKING
 
 from gateway.auth.settings import SigningKey
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 
 class KeyLoadError(Exception):
     """A key file is missing or is not an Ed25519 key. The message names the file only."""
 
 
-class KeySet(Mapping[str, Ed25519PublicKey]):
+class KeySet(Mapping[str, "Ed25519PublicKey"]):
     def __init__(self, keys: Mapping[str, Ed25519PublicKey]) -> None:
         self._keys = dict(keys)
 
@@ -42,6 +46,9 @@ def load_keyset(entries: Iterable[SigningKey]) -> KeySet:
 
 
 def load_public_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -56,6 +63,9 @@ def load_public_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
 
 
 def load_private_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -77,6 +87,9 @@ def kid_of(private_key_path: str | os.PathLike[str]) -> str:
 
 def write_key_pair(out_dir: str | os.PathLike[str], kid: str) -> tuple[Path, Path]:
     """A fresh Ed25519 pair: `KID.key.pem` (0600, created exclusively) and `KID.pub.pem`."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     private_path, public_path = out / f"{kid}.key.pem", out / f"{kid}.pub.pem"

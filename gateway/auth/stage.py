@@ -13,7 +13,7 @@ from aiohttp import web
 from gateway.auth import scopes
 from gateway.auth.credentials import extract
 from gateway.auth.principal import ANONYMOUS, Principal
-from gateway.auth.tokens import Rejected
+from gateway.auth.rejected import Rejected
 from gateway.errors import AuthenticationFailed
 from gateway.state import AUTH, METRICS, RequestContext
 

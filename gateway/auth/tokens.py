@@ -28,28 +28,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gateway.auth.keyset import KeySet
 from gateway.auth.principal import Limits, Principal
 
-PREFIX = "zdr_"
+# Re-exported under the names importers have always used (`tokens.Rejected`, ...).
+from gateway.auth.rejected import MAX_TOKEN_BYTES as MAX_TOKEN_BYTES
+from gateway.auth.rejected import PREFIX as PREFIX
+from gateway.auth.rejected import Rejected as Rejected
+
 ISSUER = "zdr-gateway"
 AUDIENCE = "zdr-gateway"
 ALGORITHM = "EdDSA"
-# SECURITY: checked before any decoding, so a huge header cannot cost memory or CPU.
-# Below aiohttp's 8190-byte header-line limit, so an oversized credential meets the
-# gateway's own generic 401 rather than the HTTP parser's 400 (which quotes the line).
-MAX_TOKEN_BYTES = 6 * 1024
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _MODEL_GLOB = re.compile(r"^[A-Za-z0-9._:@*?\[\]-]{1,128}$")
 _MAX_LIST = 64
 # A compact JWS: three base64url segments (an empty signature is refused by alg below).
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _LIMIT_KEYS = ("rpm", "input_tpm", "output_tpm", "concurrency")
-
-
-class Rejected(Exception):
-    """A credential was refused. `reason` is a bounded label, safe for metrics and audit."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

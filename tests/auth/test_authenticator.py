@@ -6,6 +6,7 @@ import pytest
 from auth_helpers import NOW, Signer
 
 from gateway.auth import authenticator as auth_mod
+from gateway.auth import tokens
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.mtls import MTLSMap
 from gateway.auth.revocation import Revocations
@@ -39,14 +40,14 @@ async def test_second_use_skips_the_signature_check(
     auth = make(signer, clock)
     key = signer.issue()
     calls = 0
-    real = auth_mod.tokens.verify
+    real = tokens.verify
 
     def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
         nonlocal calls
         calls += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(auth_mod.tokens, "verify", counting)
+    monkeypatch.setattr(tokens, "verify", counting)
     first = await auth.authenticate(key)
     second = await auth.authenticate(key)
     assert first == second

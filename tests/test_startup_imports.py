@@ -1,0 +1,92 @@
+"""`serve` loads PyJWT and cryptography only when its config needs them, and then at start-up.
+
+They are ~9 MiB of the gateway's idle RSS (bench/README.md). A child process runs the
+real `zdr-gateway serve` path (argument parsing with every subcommand registered,
+config load, hardening, TLS file checks, app build, listeners bound) and, once the
+gateway is listening, reports which of those modules are loaded — before any request,
+so a feature that needs them is proven to load them at start-up, not on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.auth.keyset import write_key_pair
+
+HEAVY = ("cryptography", "cryptography.x509", "jwt", "gateway.auth.tokens", "gateway.auth.oidc")
+
+CHILD = """
+import json, sys
+from gateway import cli, server
+
+async def serve(config, config_path=None, reuse_port=False):
+    running = await server.start(config, config_path=config_path)
+    await running.stop()
+
+server.serve = serve
+code = cli.main(["serve", "--config", sys.argv[1]])
+print(json.dumps({"code": code, "loaded": [m for m in sys.argv[2:] if m in sys.modules]}))
+"""
+
+
+def serve_once(tmp_path: Path, config: dict[str, Any]) -> set[str]:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), *HEAVY],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["code"] == 0, proc.stderr
+    return set(report["loaded"])
+
+
+def plain_config() -> dict[str, Any]:
+    """The bench's shape: plaintext listener, auth off, an upstream on the system CAs."""
+    return {
+        "server": {"host": "127.0.0.1", "port": 0, "tls": {"enabled": False}},
+        "admin": {"host": "127.0.0.1", "port": 0},
+        "upstreams": [
+            {"name": "a", "provider": "anthropic", "url": "http://127.0.0.1:9", "api_key": "k"}
+        ],
+        "auth": {"enabled": False},
+    }
+
+
+def test_plaintext_without_auth_loads_neither(tmp_path: Path) -> None:
+    assert serve_once(tmp_path, plain_config()) == set()
+
+
+@pytest.mark.parametrize(
+    ("feature", "expected"),
+    [
+        ("tls", {"cryptography", "cryptography.x509"}),
+        ("upstream_ca_file", {"cryptography", "cryptography.x509"}),
+        ("auth", {"cryptography", "jwt", "gateway.auth.tokens"}),
+    ],
+)
+def test_a_feature_that_needs_them_loads_them_at_startup(
+    feature: str, expected: set[str], tmp_path: Path, cert_files: dict[str, str]
+) -> None:
+    config = plain_config()
+    if feature == "tls":
+        tls = {"cert_file": cert_files["cert_file"], "key_file": cert_files["key_file"]}
+        config["server"]["tls"] = tls
+    elif feature == "upstream_ca_file":
+        config["upstreams"][0]["ca_file"] = cert_files["ca_file"]
+    else:
+        _, public = write_key_pair(tmp_path / "keys", "k1")
+        config["auth"] = {"signing_keys": [{"kid": "k1", "public_key_file": str(public)}]}
+    loaded = serve_once(tmp_path, config)
+    assert expected <= loaded, loaded
+    assert "gateway.auth.oidc" not in loaded  # no issuer listed
