@@ -38,13 +38,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
     metrics = request.app[METRICS]
     sent = time.monotonic()
     try:
-        async with asyncio.timeout(upstream.first_byte_timeout):
-            resp = await upstream.client.request(
-                request.method,
-                _target(route, request),
-                _request_headers(route, ctx).items(),
-                _body(ctx),
-            )
+        # Bounded by the upstream's connect, first-byte and total timeouts (the client's).
+        resp = await upstream.client.request(
+            request.method,
+            _target(route, request),
+            _request_headers(route, ctx).items(),
+            _body(ctx),
+        )
     except TimeoutError:
         metrics.upstream_errors.labels(upstream.name, "timeout").inc()
         raise UpstreamTimeout("The upstream API did not respond in time.") from None

@@ -17,7 +17,6 @@ class Upstream:
         self.prefix = settings.prefix
         # SECURITY: built once; the upstream credential exists only in this dict.
         self.credential_headers = self.provider.credential_headers(settings.api_key)
-        self.first_byte_timeout = settings.timeouts.first_byte
         self._client: Pool | None = None
 
     @property
@@ -34,6 +33,7 @@ class Upstream:
             tls=client_context(self.settings.ca_file) if url.startswith("https:") else None,
             limit=self.settings.max_connections,
             connect_timeout=t.connect,
+            first_byte_timeout=t.first_byte,
             total_timeout=t.total,
         )
 

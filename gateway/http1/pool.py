@@ -6,8 +6,14 @@
 - With `limit` connections open, requests queue (first come, first served): a
   connection coming back, or the slot of one that closed, goes to the first.
   Waiting for it, like each connection attempt, is bounded by `connect_timeout`.
-- `total_timeout` bounds the whole exchange: queueing, connecting, and the
-  response up to its last byte.
+- `first_byte_timeout` bounds request sent → response head; `total_timeout` the
+  whole exchange: queueing, connecting, and the response up to its last byte.
+
+Deadlines of exchanges in flight and idle expiry are checked by one timer per
+pool, every eighth of the shortest timeout (at most a second), not by a timer
+per request: a timer costs more than the rest of the client's bookkeeping for a
+request, and a deadline met within 12.5 % is as good (forward's idle deadline
+moves in the same steps).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ class Pool:
         tls: ssl.SSLContext | None,
         limit: int,
         connect_timeout: float,
+        first_byte_timeout: float,
         total_timeout: float,
         keepalive: float = KEEPALIVE_SECONDS,
     ) -> None:
@@ -58,13 +65,16 @@ class Pool:
         self.base_path = parts.path.rstrip("/")
         self._limit = limit
         self._connect_timeout = connect_timeout
+        self._first_byte_timeout = first_byte_timeout
         self._total_timeout = total_timeout
         self._keepalive = keepalive
+        self._tick_every = min(1.0, first_byte_timeout / 8, total_timeout / 8, keepalive / 8)
         self._open = 0  # connected, connecting, or a slot handed to a waiter
         self._all: set[Connection] = set()
         self._idle: list[Connection] = []
         self._waiters: deque[asyncio.Future[Connection | None]] = deque()
-        self._sweeper: asyncio.TimerHandle | None = None
+        self._in_flight: set[Response] = set()
+        self._ticker: asyncio.TimerHandle | None = None
         self._closed = False
 
     @property
@@ -94,11 +104,15 @@ class Pool:
             headers,
             None if body is None else len(body),
         )
-        deadline = asyncio.get_running_loop().time() + self._total_timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._total_timeout
         while True:
             conn = await self._acquire(deadline)
             reused = conn.exchanges > 0
-            resp = conn.send(head, body, method, deadline)
+            head_by = min(loop.time() + self._first_byte_timeout, deadline)
+            resp = conn.send(head, body, method, head_by, deadline)
+            self._in_flight.add(resp)
+            self._arm()
             try:
                 await resp.head
             except Reset:
@@ -117,9 +131,9 @@ class Pool:
 
     async def close(self) -> None:
         self._closed = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         self._idle = []
         for conn in list(self._all):
             conn.idle = False
@@ -169,7 +183,7 @@ class Pool:
                 if got is None:
                     self._free_slot()
                 else:
-                    self.put(got)
+                    self._put(got)
             else:
                 waiter.cancel()
                 if waiter in self._waiters:
@@ -205,8 +219,16 @@ class Pool:
         self._all.add(conn)
         return conn
 
-    def put(self, conn: Connection) -> None:
-        """A connection whose exchange completed and may carry another."""
+    def finished(self, conn: Connection, resp: Response, reusable: bool) -> None:
+        """An exchange ended: `reusable` when its response completed on a keep-alive
+        connection, which may then carry another."""
+        self._in_flight.discard(resp)
+        if reusable and not self._closed:
+            self._put(conn)
+        else:
+            conn.abort()
+
+    def _put(self, conn: Connection) -> None:
         if self._closed or conn.closed:
             conn.abort()
             return
@@ -220,8 +242,7 @@ class Pool:
         conn.idle = True
         conn.idle_since = loop.time()
         self._idle.append(conn)
-        if self._sweeper is None:
-            self._sweeper = loop.call_later(self._keepalive, self._sweep)
+        self._arm()
 
     def lost(self, conn: Connection) -> None:
         """A connection closed (by either side). Idempotent."""
@@ -242,15 +263,23 @@ class Pool:
                 return
         self._open -= 1
 
-    def _sweep(self) -> None:
-        """Close connections idle for longer than `keepalive` (the list is oldest first)."""
+    def _arm(self) -> None:
+        if self._ticker is None:
+            loop = asyncio.get_running_loop()
+            self._ticker = loop.call_later(self._tick_every, self._tick)
+
+    def _tick(self) -> None:
+        """Fail exchanges past a deadline; close connections idle longer than `keepalive`."""
         loop = asyncio.get_running_loop()
-        self._sweeper = None
-        idle = self._idle
-        cutoff = loop.time() - self._keepalive
+        self._ticker = None
+        now = loop.time()
+        for resp in [r for r in self._in_flight if r.expired(now)]:
+            resp.fail(TimeoutError())  # closes its connection: the upstream request ends
+        idle = self._idle  # oldest first
+        cutoff = now - self._keepalive
         while idle and idle[0].idle_since <= cutoff:
             conn = idle.pop(0)
             conn.idle = False
             conn.close()
-        if idle:
-            self._sweeper = loop.call_at(idle[0].idle_since + self._keepalive, self._sweep)
+        if self._in_flight or idle:
+            self._arm()

@@ -30,7 +30,7 @@ _NO_BODY_STATUS = frozenset({204, 304})
 class Owner(Protocol):
     """What a connection tells its pool."""
 
-    def put(self, conn: Connection) -> None: ...
+    def finished(self, conn: Connection, resp: Response, reusable: bool) -> None: ...
     def lost(self, conn: Connection) -> None: ...
 
 
@@ -69,9 +69,11 @@ class Connection(asyncio.Protocol):
             resp.connection_lost(exc)
         self.owner.lost(self)
 
-    def send(self, head: bytes, body: bytes | None, method: str, deadline: float) -> Response:
+    def send(
+        self, head: bytes, body: bytes | None, method: str, head_by: float, done_by: float
+    ) -> Response:
         """Write one request; its response arrives on the returned `Response`."""
-        resp = Response(self, method, deadline)
+        resp = Response(self, method, head_by, done_by)
         self.exchanges += 1
         transport = self.transport
         if transport is None or transport.is_closing():
@@ -90,10 +92,7 @@ class Connection(asyncio.Protocol):
     def finished(self, resp: Response, reusable: bool) -> None:
         if self._response is resp:
             self._response = None
-        if reusable and not self.closed:
-            self.owner.put(self)
-        else:
-            self.abort()
+        self.owner.finished(self, resp, reusable and not self.closed)
 
     def pause_reading(self) -> None:
         if self.transport is not None:
@@ -130,7 +129,7 @@ class Response:
     content_type: str
     content_length: int | None
 
-    def __init__(self, conn: Connection, method: str, deadline: float) -> None:
+    def __init__(self, conn: Connection, method: str, head_by: float, done_by: float) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._conn = conn
@@ -151,7 +150,9 @@ class Response:
         self._keep_alive = False
         self._head_only = method == "HEAD"
         self._released = False
-        self._timer: asyncio.TimerHandle | None = loop.call_at(deadline, self._expired)
+        # Loop times by which the head, and the whole response, must be in (`expired`).
+        self.head_by = head_by
+        self.done_by = done_by
 
     # --- the consumer's side -----------------------------------------------------------
 
@@ -184,9 +185,6 @@ class Response:
         if self._released:
             return
         self._released = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         reusable = self.complete and self._keep_alive and self._exc is None
         if reusable and self.paused:
             self.paused = False
@@ -232,9 +230,6 @@ class Response:
         if self._exc is not None or self.complete:
             return
         self._exc = exc
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         if not self.head.done():
             self.head.set_exception(exc)
             # Retrieved by the pool, unless the requester was cancelled meanwhile.
@@ -242,9 +237,10 @@ class Response:
         self._wake()
         self._conn.abort()
 
-    def _expired(self) -> None:
-        self._timer = None
-        self.fail(TimeoutError())
+    def expired(self, now: float) -> bool:
+        if self.complete or self._exc is not None:
+            return False
+        return now >= self.done_by or (now >= self.head_by and not self.head.done())
 
     def _wake(self) -> None:
         waiter = self._waiter

@@ -89,6 +89,7 @@ async def make_pool() -> AsyncIterator[MakePool]:
             "tls": None,
             "limit": 10,
             "connect_timeout": 2.0,
+            "first_byte_timeout": 5.0,
             "total_timeout": 10.0,
         }
         pool = Pool(url, **{**opts, **kw})

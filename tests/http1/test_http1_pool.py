@@ -12,7 +12,7 @@ import pytest
 import trustme
 from aiohttp import web
 
-from gateway.http1 import ConnectFailed, Pool, Reset, TLSFailed, UnsafeRequest
+from gateway.http1 import ConnectFailed, Reset, TLSFailed, UnsafeRequest
 from gateway.tls import client_context
 from tests.http1.conftest import MakePool, RawServer, StartRaw, read_all, until
 
@@ -236,25 +236,21 @@ async def test_a_connection_handed_to_a_cancelled_waiter_is_not_lost(
     assert server.connections == 1
 
 
-async def test_connect_refused() -> None:
+async def test_connect_refused(make_pool: MakePool) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # nothing listens once it is closed
-    pool = Pool(f"http://127.0.0.1:{port}", tls=None, limit=1, connect_timeout=2, total_timeout=5)
+    pool = make_pool(f"http://127.0.0.1:{port}")
     with pytest.raises(ConnectFailed) as info:
         await pool.request("GET", "/", [])
     assert info.value.kind == "connect"
     assert pool.open_connections == 0
-    await pool.close()
 
 
-async def test_unresolvable_host() -> None:
-    pool = Pool(
-        "http://no-such-host.invalid", tls=None, limit=1, connect_timeout=2, total_timeout=5
-    )
+async def test_unresolvable_host(make_pool: MakePool) -> None:
+    pool = make_pool("http://no-such-host.invalid")
     with pytest.raises(ConnectFailed):
         await pool.request("GET", "/", [])
-    await pool.close()
 
 
 async def test_total_deadline_bounds_the_whole_exchange(
@@ -275,13 +271,16 @@ async def test_total_deadline_bounds_the_whole_exchange(
     await until(lambda: server.closed_by_client == 1)  # the upstream request ended too
 
 
-async def test_total_deadline_before_the_head(raw_server: StartRaw, make_pool: MakePool) -> None:
+@pytest.mark.parametrize("timeout", ["first_byte_timeout", "total_timeout"])
+async def test_deadline_before_the_head(
+    raw_server: StartRaw, make_pool: MakePool, timeout: str
+) -> None:
     async def script(srv: RawServer, reader: Any, writer: Any) -> None:
         await srv.read_request(reader)
         await srv.read_request(reader)
 
     server = await raw_server(script)
-    pool = make_pool(server.url, total_timeout=0.2)
+    pool = make_pool(server.url, **{timeout: 0.2})
     with pytest.raises(TimeoutError):
         await pool.request("GET", "/", [])
     await until(lambda: server.closed_by_client == 1)
