@@ -35,6 +35,8 @@ COMPONENTS = [
     ("gateway/providers/", "gateway: provider adapter (headers, usage)"),
     ("gateway/auth/", "gateway: auth stage"),
     ("gateway/ratelimit/", "gateway: rate limiter"),
+    ("gateway/http1/", "gateway: upstream HTTP/1.1 client"),
+    ("httptools", "gateway: upstream HTTP/1.1 client"),
     ("gateway/", "gateway: stages and forward"),
     ("aiohttp/client", "aiohttp client (upstream request)"),
     ("aiohttp/connector", "aiohttp client (upstream request)"),

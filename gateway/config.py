@@ -102,6 +102,15 @@ class UpstreamSettings(Section):
             raise ValueError("expected an http(s) URL such as https://api.anthropic.com")
         return v.rstrip("/")
 
+    @field_validator("api_key")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        # SECURITY: it is sent as a header value; a CR or LF would end the header there
+        # (the usual cause: a trailing newline in the secret file behind ${VAR}).
+        if any(c in v for c in "\r\n\x00"):
+            raise ValueError("must be one line: no CR, LF or NUL (a trailing newline?)")
+        return v
+
 
 class MetricsSettings(Section):
     # Team label values; any other team is counted as `other`.

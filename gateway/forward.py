@@ -12,16 +12,22 @@ import json
 import time
 from urllib.parse import urlencode
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from yarl import URL
 
-from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.errors import InvalidRequest, UpstreamError, UpstreamTimeout
+from gateway.http1 import ClientError, Response, UnsafeRequest
 from gateway.providers import Provider
 from gateway.routes import Route
 from gateway.stages.observe import CLIENT_CLOSED
 from gateway.state import CTX, METRICS, RATELIMIT, RequestContext
+
+# The client's message per upstream failure kind; any other kind (reset) gets "protocol"'s.
+_FAILED = {
+    "tls": "The upstream API's TLS certificate could not be verified.",
+    "connect": "Could not connect to the upstream API.",
+    "protocol": "The upstream API request failed.",
+}
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -32,43 +38,40 @@ async def handle(request: web.Request) -> web.StreamResponse:
     metrics = request.app[METRICS]
     sent = time.monotonic()
     try:
-        async with asyncio.timeout(upstream.first_byte_timeout):
-            resp = await upstream.session.request(
-                request.method,
-                _url(route, request),
-                headers=_request_headers(route, ctx),
-                data=_body(ctx),
-                allow_redirects=False,
-            )
+        # Bounded by the upstream's connect, first-byte and total timeouts (the client's).
+        resp = await upstream.client.request(
+            request.method,
+            _target(route, request),
+            _request_headers(route, ctx).items(),
+            _body(ctx),
+        )
     except TimeoutError:
         metrics.upstream_errors.labels(upstream.name, "timeout").inc()
         raise UpstreamTimeout("The upstream API did not respond in time.") from None
-    except aiohttp.ClientSSLError:
-        metrics.upstream_errors.labels(upstream.name, "tls").inc()
-        raise UpstreamError("The upstream API's TLS certificate could not be verified.") from None
-    except aiohttp.ClientConnectorError:
-        metrics.upstream_errors.labels(upstream.name, "connect").inc()
-        raise UpstreamError("Could not connect to the upstream API.") from None
-    except aiohttp.ClientError:
-        metrics.upstream_errors.labels(upstream.name, "protocol").inc()
-        raise UpstreamError("The upstream API request failed.") from None
+    except UnsafeRequest:
+        # SECURITY: a CR, LF or NUL in a header, or a path HTTP cannot carry: refused
+        # rather than let it split into a second request upstream (smuggling).
+        raise InvalidRequest(
+            "The request cannot be forwarded: it contains characters HTTP does not allow.",
+            reason="unsafe_request",
+        ) from None
+    except ClientError as exc:
+        metrics.upstream_errors.labels(upstream.name, exc.kind).inc()
+        raise UpstreamError(_FAILED.get(exc.kind, _FAILED["protocol"])) from None
     try:
         return await _relay(request, ctx, route, resp)
     finally:
         # A complete response returns its connection to the pool; anything else
         # (client gone, upstream failure, cancellation) closes it, which ends the
         # upstream request at once.
-        if resp.content.at_eof():
-            resp.release()
-        else:
-            resp.close()
+        resp.release()
         metrics.upstream_duration.labels(route.provider.name, route.endpoint.kind).observe(
             time.monotonic() - sent
         )
 
 
 async def _relay(
-    request: web.Request, ctx: RequestContext, route: Route, resp: aiohttp.ClientResponse
+    request: web.Request, ctx: RequestContext, route: Route, resp: Response
 ) -> web.StreamResponse:
     provider = route.provider
     metrics = request.app[METRICS]
@@ -96,7 +99,7 @@ async def _relay(
         # One deadline, pushed forward as chunks flow: the relay must make progress every
         # `idle` seconds, whether the upstream stalls or the client stops reading.
         async with asyncio.timeout(idle) as deadline:
-            async for chunk in resp.content.iter_any():
+            async for chunk in resp:
                 now = time.monotonic()
                 if last:
                     gap.observe(now - last)
@@ -111,12 +114,15 @@ async def _relay(
                 if now_loop - pushed > step:
                     deadline.reschedule(now_loop + idle)
                     pushed = now_loop
-    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+    except (ClientError, ConnectionError, TimeoutError) as exc:
         if request.transport is None or request.transport.is_closing():
             # The client went away (a write to it failed): not an upstream failure.
             ctx.status, ctx.error_type = CLIENT_CLOSED, "client_closed"
             return out
-        kind = "timeout" if isinstance(exc, TimeoutError) else "reset"
+        if isinstance(exc, ClientError):
+            kind = exc.kind
+        else:
+            kind = "timeout" if isinstance(exc, TimeoutError) else "reset"
         metrics.upstream_errors.labels(route.upstream.name, kind).inc()
         ctx.stream_error = f"upstream_{kind}"
         await _abort(request, out, provider, ctx, event_stream)
@@ -156,15 +162,15 @@ async def _abort(
         request.transport.abort()
 
 
-def _url(route: Route, request: web.Request) -> URL:
-    base = str(route.upstream.base_url) + route.upstream_path
+def _target(route: Route, request: web.Request) -> str:
+    target = route.upstream_path
     allowed = route.provider.query_params
     if request.query_string:
         # Only known parameters pass; anything else (a credential, say) is dropped.
         kept = [(k, v) for k, v in request.query.items() if k in allowed]
         if kept:
-            base += "?" + urlencode(kept)
-    return URL(base, encoded=True)
+            target += "?" + urlencode(kept)
+    return target
 
 
 def _request_headers(route: Route, ctx: RequestContext) -> CIMultiDict[str]:

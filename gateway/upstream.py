@@ -1,11 +1,9 @@
-"""Upstreams: one pooled, verified-TLS `ClientSession` per configured model API."""
+"""Upstreams: one pooled, verified-TLS HTTP/1.1 client (`gateway.http1.Pool`) per model API."""
 
 from __future__ import annotations
 
-import aiohttp
-from yarl import URL
-
 from gateway.config import UpstreamSettings
+from gateway.http1 import Pool
 from gateway.metrics import Metrics
 from gateway.providers import PROVIDERS, Provider
 from gateway.tls import client_context
@@ -16,46 +14,33 @@ class Upstream:
         self.settings = settings
         self.name = settings.name
         self.provider: Provider = PROVIDERS[settings.provider]
-        self.base_url = URL(settings.url)
         self.prefix = settings.prefix
         # SECURITY: built once; the upstream credential exists only in this dict.
         self.credential_headers = self.provider.credential_headers(settings.api_key)
-        t = settings.timeouts
-        self.timeout = aiohttp.ClientTimeout(
-            total=t.total, sock_connect=t.connect, connect=t.connect, sock_read=t.idle
-        )
-        self.first_byte_timeout = t.first_byte
-        self._session: aiohttp.ClientSession | None = None
+        self._client: Pool | None = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("upstream session used before start()")
-        return self._session
+    def client(self) -> Pool:
+        if self._client is None:
+            raise RuntimeError("upstream client used before start()")
+        return self._client
 
     async def start(self) -> None:
-        ssl_ctx = client_context(self.settings.ca_file) if self.base_url.scheme == "https" else None
-        connector = aiohttp.TCPConnector(
+        url = self.settings.url
+        t = self.settings.timeouts
+        self._client = Pool(
+            url,
+            tls=client_context(self.settings.ca_file) if url.startswith("https:") else None,
             limit=self.settings.max_connections,
-            ssl=ssl_ctx if ssl_ctx is not None else False,
-            enable_cleanup_closed=True,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self.timeout,
-            auto_decompress=False,  # bytes pass through as the upstream sent them
-            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-            trust_env=False,  # SECURITY: no proxy from the environment sees our traffic
-            # SECURITY: one session serves every client, so a jar would replay cookies an
-            # upstream set in one client's response (e.g. a CDN's) on other clients'
-            # requests. It also spares a jar lookup and update on every request.
-            cookie_jar=aiohttp.DummyCookieJar(),
+            connect_timeout=t.connect,
+            first_byte_timeout=t.first_byte,
+            total_timeout=t.total,
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
 
 class UpstreamPool:

@@ -75,6 +75,13 @@ def test_plaintext_needs_explicit_opt_out() -> None:
     assert not cfg.server.tls.enabled
 
 
+def test_api_key_with_a_line_break_is_refused_and_not_echoed() -> None:
+    found = problems(MINIMAL, env={"KEY": "sk-secret-value\n"})
+    assert [p for p, _ in found] == ["upstreams[0].api_key"]
+    assert "one line" in found[0][1]
+    assert "sk-secret" not in repr(found)
+
+
 def test_missing_env_var_is_named_and_secret_never_echoed() -> None:
     found = problems(MINIMAL, env={})
     assert found == [("upstreams[0].api_key", "environment variable KEY is not set")]

@@ -281,3 +281,30 @@ async def test_stream_idle_timeout(
     async with asyncio.timeout(5):
         while upstream.stub.disconnects == 0:  # the silent upstream was closed
             await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        # Decoded by the server into a space: upstream, the rest would read as the version.
+        "/v1/files/a%20HTTP/1.1",
+        "/v1/files/caf%C3%A9",
+    ],
+)
+async def test_a_path_http_cannot_carry_is_refused(
+    start_gateway: StartGateway, config_dict: dict[str, Any], upstream: Upstream, path: str
+) -> None:
+    config_dict["policy"] = {"teams": {"anonymous": {"allow": ["anthropic.files"]}}}
+    gw = await start_gateway(config_dict)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(gw.url + path, headers=HEADERS, ssl=gw.client_ssl()) as resp,
+    ):
+        assert resp.status == 400
+        doc = _anthropic_error(await resp.read(), "invalid_request_error")
+    assert "HTTP/1.1" not in doc["error"]["message"]
+    assert upstream.stub.requests == []
+    # The refusal is the gateway's own: nothing was counted against the upstream.
+    assert (
+        gw.sample("zdr_gateway_upstream_errors_total", upstream="anthropic", kind="protocol") == 0
+    )
