@@ -7,7 +7,7 @@ import os
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from gateway import posture
+from gateway import SERVER_NAME, posture
 from gateway.config import Config
 from gateway.metrics import Metrics
 from gateway.ratelimit.service import RateLimit
@@ -32,7 +32,12 @@ def build_admin_app(
     if config is not None:
         app[CONFIG] = config
         app.router.add_get("/zdr/posture", posture_view)
+    app.on_response_prepare.append(_server_header)
     return app
+
+
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_NAME
 
 
 async def healthz(request: web.Request) -> web.Response:

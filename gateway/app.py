@@ -80,13 +80,7 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
         app.cleanup_ctx.append(_ratelimit_ctx)
     # Every path goes through the chain; the route stage decides what exists.
     app.router.add_route("*", "/{tail:.*}", Chain(STAGES, forward.handle).handle)
-    app.on_response_prepare.append(_server_header)
     return app
-
-
-async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
-    # SECURITY: aiohttp's default names the Python and aiohttp versions to every client.
-    response.headers["Server"] = "zdr-gateway"
 
 
 async def _upstreams_ctx(app: web.Application):  # type: ignore[no-untyped-def]

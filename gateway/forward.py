@@ -8,6 +8,7 @@ reader looks at the same bytes in passing to count tokens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from urllib.parse import urlencode
@@ -15,12 +16,31 @@ from urllib.parse import urlencode
 from aiohttp import web
 from multidict import CIMultiDict
 
+from gateway import SERVER_NAME
 from gateway.errors import InvalidRequest, UpstreamError, UpstreamTimeout
 from gateway.http1 import ClientError, Response, UnsafeRequest
 from gateway.providers import Provider
 from gateway.routes import Route
 from gateway.stages.observe import CLIENT_CLOSED
 from gateway.state import CTX, METRICS, RATELIMIT, RequestContext
+
+# A body at most this large, already received whole, is written without waiting: below
+# aiohttp's write buffer limit a write never waits for the client to drain.
+WHOLE_BODY_MAX = 64 * 1024
+_NO_DEADLINE = contextlib.nullcontext()
+
+
+class _WholeBodyResponse(web.StreamResponse):
+    """A response whose headers go out with the first body bytes, in one write.
+
+    aiohttp sends a StreamResponse's headers as soon as it is prepared, and holds
+    web.Response's until the body is written (`_send_headers_immediately`). A JSON answer
+    is useless to a client before its body, so it is relayed like web.Response: one
+    packet and one system call fewer. An event stream keeps the immediate headers.
+    """
+
+    _send_headers_immediately = False
+
 
 # The client's message per upstream failure kind; any other kind (reset) gets "protocol"'s.
 _FAILED = {
@@ -77,12 +97,14 @@ async def _relay(
     metrics = request.app[METRICS]
     ctx.upstream_status = resp.status
     ctx.upstream_request_id = provider.upstream_request_id(resp.headers)
-    out = web.StreamResponse(status=resp.status)
-    own_ratelimit = RATELIMIT in request.app
-    out.headers.update(provider.forward_response_headers(resp.headers, own_ratelimit))
-    out.headers["x-gateway-request-id"] = ctx.request_id
-    out.headers.update(ctx.extra_headers)
     event_stream = resp.content_type == "text/event-stream"
+    own_ratelimit = RATELIMIT in request.app
+    headers = provider.forward_response_headers(resp.headers, own_ratelimit)
+    headers["Server"] = SERVER_NAME
+    headers["x-gateway-request-id"] = ctx.request_id
+    headers.update(ctx.extra_headers)
+    response_class = web.StreamResponse if event_stream else _WholeBodyResponse
+    out = response_class(status=resp.status, headers=headers)
     if resp.content_length is not None and not event_stream:
         out.content_length = resp.content_length
     reader = provider.usage_reader(event_stream) if resp.status < 300 else None
@@ -95,10 +117,12 @@ async def _relay(
     loop = asyncio.get_running_loop()
     pushed = loop.time()
     last = 0.0
+    # One deadline, pushed forward as chunks flow: the relay must make progress every
+    # `idle` seconds, whether the upstream stalls or the client stops reading. A small
+    # body already in whole cannot stall either way, so it needs no timer.
+    whole = resp.complete and resp.buffered <= WHOLE_BODY_MAX
     try:
-        # One deadline, pushed forward as chunks flow: the relay must make progress every
-        # `idle` seconds, whether the upstream stalls or the client stops reading.
-        async with asyncio.timeout(idle) as deadline:
+        async with _NO_DEADLINE if whole else asyncio.timeout(idle) as deadline:
             async for chunk in resp:
                 now = time.monotonic()
                 if last:
@@ -110,6 +134,8 @@ async def _relay(
                 ctx.bytes_out += len(chunk)
                 if reader is not None:
                     reader.feed(chunk)
+                if deadline is None:
+                    continue
                 now_loop = loop.time()
                 if now_loop - pushed > step:
                     deadline.reschedule(now_loop + idle)

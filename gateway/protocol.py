@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from gateway import SERVER_NAME
 from gateway.providers.base import json_error
 
 log = logging.getLogger("gateway.http")
@@ -45,6 +46,7 @@ class _QuietHandler(RequestHandler):
         )
         body = json_error({"type": "error", "error": {"type": kind, "message": text}})
         resp = web.Response(status=status, body=body, content_type="application/json")
+        resp.headers["Server"] = SERVER_NAME
         resp.force_close()
         return resp
 

@@ -308,3 +308,50 @@ async def test_a_path_http_cannot_carry_is_refused(
     assert (
         gw.sample("zdr_gateway_upstream_errors_total", upstream="anthropic", kind="protocol") == 0
     )
+
+
+async def test_json_body_that_stalls_midway_hits_the_idle_deadline(
+    aiohttp_server: Any, start_gateway: StartGateway, config_dict: dict[str, Any]
+) -> None:
+    """Only a body already in whole skips the idle timer: one still arriving keeps it."""
+    from aiohttp import web
+
+    release = asyncio.Event()
+
+    async def messages(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "application/json"})
+        resp.content_length = 100
+        await resp.prepare(request)
+        await resp.write(b'{"type":"message",')  # then silent for longer than `idle`
+        await release.wait()
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", messages)
+    stalled = await aiohttp_server(app)
+    config_dict["upstreams"][0]["url"] = f"http://127.0.0.1:{stalled.port}"
+    config_dict["upstreams"][0].pop("ca_file")
+    config_dict["upstreams"][0]["timeouts"]["idle"] = 0.3
+    gw = await start_gateway(config_dict)
+    with pytest.raises(aiohttp.ClientPayloadError):
+        async with asyncio.timeout(5):
+            await post(gw)
+    assert gw.sample("zdr_gateway_upstream_errors_total", upstream="anthropic", kind="timeout") == 1
+    release.set()
+
+
+def test_whole_json_bodies_keep_headers_for_the_first_write() -> None:
+    """forward's one-write JSON relay rests on aiohttp's `_send_headers_immediately`
+    (what web.Response uses): an aiohttp that drops it must fail here, not go slow."""
+    from aiohttp import web
+
+    from gateway.forward import _WholeBodyResponse
+
+    assert web.StreamResponse._send_headers_immediately is True
+    assert web.Response._send_headers_immediately is False
+    assert _WholeBodyResponse._send_headers_immediately is False
+
+
+async def test_admin_responses_do_not_advertise_versions(gateway: Gateway) -> None:
+    async with aiohttp.ClientSession() as http, http.get(gateway.admin_url + "/healthz") as r:
+        assert r.headers["Server"] == "zdr-gateway"

@@ -35,6 +35,9 @@ async def test_malformed_request_is_not_echoed(
     writer.close()
     head, _, body = response.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400") or head.startswith(b"HTTP/1.0 400")
+    # Not aiohttp's default banner, which names the Python and aiohttp versions.
+    assert b"\r\nServer: zdr-gateway\r\n" in head + b"\r\n"
+    assert b"aiohttp" not in head
     assert CANARY.encode() not in response
     assert json.loads(body)["error"]["type"] == "invalid_request_error"
     formatter = logging.Formatter()

@@ -11,6 +11,7 @@ import logging
 
 from aiohttp import web
 
+from gateway import SERVER_NAME
 from gateway.errors import GatewayError, InvalidRequest, NotFound, RequestTooLarge
 from gateway.state import ROUTER, RequestContext
 
@@ -36,6 +37,7 @@ def error_response(request: web.Request, ctx: RequestContext, err: GatewayError)
     ctx.error_reason = err.reason
     body = upstream.provider.error_body(err.type, err.message, ctx.request_id)
     response = web.Response(status=err.status, body=body, content_type="application/json")
+    response.headers["Server"] = SERVER_NAME
     response.headers["request-id"] = ctx.request_id
     response.headers["x-gateway-request-id"] = ctx.request_id
     response.headers.update(err.headers)
