@@ -7,9 +7,10 @@ is logged as metadata (exception class) and does not fail the request.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import IO
+
+import orjson
 
 from gateway.audit import event as events
 from gateway.audit.chain import Chain
@@ -49,7 +50,7 @@ class Auditor:
         event = events.build(ctx, client_ip_hash=self._ip_hash(client_ip))
         if self.chain is not None:
             return self.chain.seal_line(event)
-        return json.dumps(event, separators=(",", ":"))
+        return orjson.dumps(event).decode()
 
     def emit(self, ctx: RequestContext, client_ip: str | None = None) -> None:
         if isinstance(self.sink, NullSink):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+import orjson
 from multidict import CIMultiDictProxy
 
 from gateway.providers.base import (
@@ -146,7 +146,7 @@ class AnthropicStreamUsage(UsageReader):
             self._deltas += 1  # counted, never decoded
             return
         try:
-            payload = json.loads(data)
+            payload = orjson.loads(data)
         except ValueError:
             return
         if not isinstance(payload, dict):

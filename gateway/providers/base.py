@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.usage import Usage
@@ -145,7 +146,7 @@ class JSONUsage(UsageReader):
         if self._size > self._cap or not parts:
             return
         try:
-            payload = json.loads(b"".join(parts))
+            payload = orjson.loads(b"".join(parts))
         except ValueError:
             return
         if isinstance(payload, dict):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+import orjson
 from multidict import CIMultiDictProxy
 
 from gateway.providers.base import (
@@ -133,7 +133,7 @@ class OpenAIStreamUsage(UsageReader):
         if b'"usage"' not in data and b'"error"' not in data:
             return
         try:
-            payload = json.loads(data)
+            payload = orjson.loads(data)
         except ValueError:
             return
         if not isinstance(payload, dict):

@@ -42,6 +42,26 @@ def test_seal_line_is_seal_serialised_once(key: bytes | None) -> None:
     assert (report.ok, report.line) == (False, 2)
 
 
+def test_canonical_form_is_the_json_modules_for_gateway_events() -> None:
+    """orjson writes the canonical form; for every event the gateway builds it must be
+    the text `json.dumps(sort_keys=True)` gives, so any JSON tool can re-derive a hash."""
+    from gateway.audit.chain import canonical
+    from gateway.audit.event import build
+    from gateway.state import RequestContext
+    from gateway.usage import Usage
+
+    ctx = RequestContext(request_id="gw_0123456789abcdef01234567", started=0.0)
+    ctx.status, ctx.stream, ctx.bytes_in, ctx.bytes_out = 200, True, 1234, 98765
+    ctx.ttfb, ctx.decisions = 0.0004567, ["rewrite:openai.store"]
+    ctx.usage = Usage(input_tokens=10, output_tokens=2**40, cache_read_input_tokens=3)
+    for ended in (0.000001, 1.5, 599.9999, 86400.0):
+        event = Chain().seal(build(ctx, now=1_790_000_000.123, ended=ended))
+        stdlib = json.dumps(
+            {k: v for k, v in event.items() if k != "hash"}, sort_keys=True, separators=(",", ":")
+        )
+        assert canonical(event) == stdlib.encode()
+
+
 def test_edited_line() -> None:
     lines = trail(5)
     lines[2] = lines[2].replace('"status": 200', '"status": 500')
