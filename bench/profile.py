@@ -60,9 +60,10 @@ def component(stack: list[str]) -> str:
     return "other"
 
 
-def summarise(raw: Path, top: int) -> None:
+def summarise(raw: Path, top: int, lines: bool = False) -> None:
     by_component: collections.Counter[str] = collections.Counter()
     by_function: collections.Counter[str] = collections.Counter()
+    by_line: collections.Counter[str] = collections.Counter()
     total = 0
     for line in raw.read_text().splitlines():
         if not line.strip():
@@ -72,6 +73,8 @@ def summarise(raw: Path, top: int) -> None:
         stack = stack_text.split(";")
         total += count
         by_component[component(stack)] += count
+        if "gateway/" in stack[-1]:
+            by_line[re.sub(r"\(.*(gateway/)", "(gateway/", stack[-1])] += count
         leaf = re.sub(r":\d+\)$", ")", stack[-1])
         by_function[re.sub(r"\(.*(site-packages|python3\.\d+|wt/[^/]+)/", "(", leaf)] += count
     print(f"{total} samples of the gateway's active threads")
@@ -81,6 +84,10 @@ def summarise(raw: Path, top: int) -> None:
     print(f"\ntop {top} functions by self time:")
     for name, n in by_function.most_common(top):
         print(f"  {100 * n / total:5.1f} %  {name}")
+    if lines:
+        print(f"\ntop {top} lines of the gateway's own code by self time:")
+        for name, n in by_line.most_common(top):
+            print(f"  {100 * n / total:5.1f} %  {name}")
 
 
 def main() -> int:
@@ -90,6 +97,7 @@ def main() -> int:
     parser.add_argument("--auth", action="store_true", help="auth on, a gateway-issued key")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--lines", action="store_true", help="also the gateway's hottest lines")
     args = parser.parse_args()
     spy = shutil.which("py-spy")
     if spy is None:
@@ -144,7 +152,7 @@ def main() -> int:
             for proc, _ in rig.stubs.values():
                 proc.stop()
         print(f"{args.workload}{' (TLS)' if args.tls else ''}: {done}, gateway CPU {cpu:.2f} s")
-        summarise(raw, args.top)
+        summarise(raw, args.top, args.lines)
     return 0
 
 

@@ -14,7 +14,8 @@ class AuditSettings(Section):
     # file: appended to `path`, the only file the gateway ever writes. none: off.
     sink: Literal["stdout", "file", "none"] = "stdout"
     path: str | None = None
-    # fsync after each event (file sink): survives a node crash, costs a disk flush each.
+    # fsync after each write (file sink; the events of one loop turn go in one write):
+    # survives a node crash, costs a disk flush per write.
     fsync: bool = False
     # Tamper evidence: each event carries `seq`, `prev` (previous hash) and `hash`.
     chain: bool = True

@@ -1,8 +1,8 @@
 """Where audit lines go: stdout, an append-only file, or nowhere.
 
 The file sink is the ONLY file the gateway process ever opens for writing
-(THREAT_MODEL.md). It is opened once at start-up with O_APPEND (each line is
-one write, so concurrent appenders cannot interleave within a line) and mode
+(THREAT_MODEL.md). It is opened once at start-up with O_APPEND (whole lines go
+in one write, so concurrent appenders cannot interleave within a line) and mode
 0600, and it continues the hash chain from the file's last line.
 """
 
@@ -16,13 +16,15 @@ TAIL_BYTES = 64 * 1024
 
 
 class Sink(Protocol):
-    def write(self, line: str) -> None: ...
+    def write(self, lines: str) -> None:
+        """Whole lines, each ending in a newline, in one write."""
+
     def last_line(self) -> str | None: ...
     def close(self) -> None: ...
 
 
 class NullSink:
-    def write(self, line: str) -> None:
+    def write(self, lines: str) -> None:
         pass
 
     def last_line(self) -> str | None:
@@ -33,14 +35,14 @@ class NullSink:
 
 
 class StreamSink:
-    """JSON lines on a text stream (stdout), flushed per event."""
+    """JSON lines on a text stream (stdout), flushed per write."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self._stream = stream
 
-    def write(self, line: str) -> None:
+    def write(self, lines: str) -> None:
         stream = self._stream if self._stream is not None else sys.stdout
-        stream.write(line + "\n")
+        stream.write(lines)
         stream.flush()
 
     def last_line(self) -> str | None:
@@ -57,8 +59,8 @@ class FileSink:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
         self._fd = os.open(path, flags, 0o600)
 
-    def write(self, line: str) -> None:
-        data = (line + "\n").encode()
+    def write(self, lines: str) -> None:
+        data = lines.encode()
         written = os.write(self._fd, data)
         if written != len(data):  # a short write on a full disk: finish or fail loudly
             os.write(self._fd, data[written:])

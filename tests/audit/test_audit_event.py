@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import pytest
+
 from gateway.audit import event as events
 from gateway.auth.principal import Principal
 from gateway.state import RequestContext
@@ -84,3 +86,23 @@ def test_client_ip_is_keyed_hash() -> None:
     assert h == events.hash_ip("203.0.113.7", "k" * 16)
     e = events.build(ctx(), client_ip_hash=h)
     assert e["client_ip_hash"] == h
+
+
+@pytest.mark.parametrize(
+    "wall",
+    [
+        1_790_000_000.0,
+        1_790_000_000.0005,  # rounds up to the next microsecond, not millisecond
+        1_790_000_000.9995,
+        1_790_000_000.9999996,  # rounds into the next second
+        1_790_000_059.999,
+        0.0015,
+        *[1_790_000_000 + i * 0.1234567 for i in range(50)],
+    ],
+)
+def test_iso_time_is_datetime_isoformat(wall: float) -> None:
+    from datetime import UTC, datetime
+
+    assert events.iso_time(wall) == datetime.fromtimestamp(wall, UTC).isoformat(
+        timespec="milliseconds"
+    )

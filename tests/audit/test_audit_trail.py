@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -106,3 +107,55 @@ def test_bad_settings(kwargs: dict[str, object], message: str) -> None:
 
 def test_bare_yaml_off_means_off() -> None:
     assert AuditSettings(client_ip=False).client_ip == "off"  # type: ignore[arg-type]
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, s: str) -> int:
+        self.writes += 1
+        return super().write(s)
+
+
+async def test_requests_ending_in_one_loop_turn_share_one_write() -> None:
+    out = CountingStream()
+    a = Auditor.open(AuditSettings(), stdout=out)
+    for i in range(5):
+        a.emit(ctx(i))
+    assert out.writes == 0  # sealed, not yet written: the end of this turn writes them
+    await asyncio.sleep(0)
+    assert out.writes == 1
+    a.emit(ctx(5))
+    await asyncio.sleep(0)
+    assert out.writes == 2
+    lines = out.getvalue().splitlines()
+    assert [json.loads(line)["request_id"] for line in lines] == [f"req_{i}" for i in range(6)]
+    assert verify(lines).ok
+
+
+async def test_close_writes_what_is_pending(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    a = Auditor.open(AuditSettings(sink="file", path=str(path)))
+    a.emit(ctx(0))
+    a.emit(ctx(1))
+    a.close()  # before the loop turn ends: shutdown must not lose them
+    assert len(path.read_text().splitlines()) == 2
+    await asyncio.sleep(0)  # the scheduled write finds nothing left and does nothing
+    assert verify(path.read_text().splitlines()).ok
+
+
+async def test_a_failed_batched_write_counts_every_event(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    a = Auditor.open(AuditSettings(sink="file", path=str(path)))
+    os.close(a.sink._fd)  # type: ignore[attr-defined]
+    a.sink._fd = os.open(os.devnull, os.O_RDONLY)  # type: ignore[attr-defined]
+    for i in range(3):
+        a.emit(ctx(i))
+    await asyncio.sleep(0)
+    assert a.failures == 3
+    a.emit(ctx(3))  # the next turn tries again
+    await asyncio.sleep(0)
+    assert a.failures == 4
+    a.close()
