@@ -115,6 +115,8 @@ class Beta:
         return True  # a header: any endpoint
 
     def matches(self, r: Request) -> bool:
+        if not r.betas:  # most requests: no generator to build
+            return False
         return any(fnmatch.fnmatchcase(b, p) for b in r.betas for p in self.patterns)
 
 
