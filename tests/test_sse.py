@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -59,6 +60,29 @@ def test_split_at_every_byte_position_crlf() -> None:
     crlf = STREAM.replace(b"\n", b"\r\n")
     for i in range(1, len(crlf)):
         assert _usage([crlf[:i], crlf[i:]]) == EXPECTED, i
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_random_chunkings_see_every_event_once(newline: bytes) -> None:
+    """Three and more chunks, cut at random places: every event reaches the caller once,
+    whole, in order, whatever the cuts (a pending event, then events in the chunk)."""
+    rng = random.Random(7)
+    stream = STREAM.replace(b"\n", newline) * 3
+    wanted = frozenset({b"message_start", b"ping", b"message_delta", b"message_stop"})
+
+    def events(chunks: list[bytes]) -> list[tuple[bytes, bytes]]:
+        seen: list[tuple[bytes, bytes]] = []
+        splitter = SSESplitter(wanted, lambda name, data: seen.append((name, data)))
+        for chunk in chunks:
+            splitter.feed(chunk)
+        return seen
+
+    whole = events([stream])
+    assert len(whole) == 15
+    for _ in range(300):
+        cuts = sorted(rng.sample(range(1, len(stream)), rng.randint(2, 12)))
+        chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+        assert events(chunks) == whole, cuts
 
 
 def test_one_byte_chunks() -> None:
