@@ -104,6 +104,13 @@ class SSESplitter:
                 # Counted, not read: text deltas are nearly all of a stream's bytes.
                 self._on_event(name, b"")
                 return
+            if not self._cr and line_end >= 0:
+                # The usual shape, "event: <name>\ndata: <one line>": the data as it is.
+                rest = line_end + 1
+                if data.startswith(b"data:", rest) and data.find(b"\n", rest, end) < 0:
+                    value = data[rest + 5 : end]
+                    self._on_event(name, value[1:] if value.startswith(b" ") else value)
+                    return
         raw = data[start:end]
         event = b"message"
         lines: list[bytes] = []

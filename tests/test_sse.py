@@ -160,3 +160,22 @@ def test_names_only_events_are_reported_without_their_data() -> None:
         splitter.feed(STREAM[i:])
         assert [e for e, _ in seen] == [b"content_block_delta", b"message_delta", b"message_delta"]
         assert seen[0][1] == b""  # the delta's text is not handed over
+
+
+@pytest.mark.parametrize(
+    ("raw", "data"),
+    [
+        (b"event: e\ndata: {}\n\n", b"{}"),
+        (b"event: e\ndata:{}\n\n", b"{}"),  # the space after the colon is optional
+        (b"event: e\ndata:  {}\n\n", b" {}"),  # only one space is removed
+        (b"event: e\ndata: a\ndata: b\n\n", b"a\nb"),  # several data lines join with \n
+        (b"event: e\n: a comment\ndata: x\n\n", b"x"),
+        (b"event: e\nid: 7\ndata: x\n\n", b"x"),
+        (b"event: e\ndata: x\r\n\r\n", b"x"),
+    ],
+)
+def test_event_data_per_the_sse_spec(raw: bytes, data: bytes) -> None:
+    seen: list[bytes] = []
+    splitter = SSESplitter(frozenset({b"e"}), lambda name, value: seen.append(value))
+    splitter.feed(raw)
+    assert seen == [data]
