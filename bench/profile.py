@@ -97,6 +97,7 @@ def main() -> int:
     parser.add_argument("--auth", action="store_true", help="auth on, a gateway-issued key")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--lines", action="store_true", help="also the gateway's hottest lines")
     args = parser.parse_args()
     spy = shutil.which("py-spy")
@@ -120,7 +121,12 @@ def main() -> int:
             body = payload(stream=args.workload == "sse")
             if args.workload != "stream":
                 wrk.run(
-                    url + "/v1/messages", body, headers, connections=32, seconds=1, core=load_core
+                    url + "/v1/messages",
+                    body,
+                    headers,
+                    connections=args.connections,
+                    seconds=1,
+                    core=load_core,
                 )
             # Sample active threads only (not idle waits), 400 Hz.
             record = [spy, "record", "-p", str(gw.pid), "-r", "400", "-f", "raw"]
@@ -139,7 +145,7 @@ def main() -> int:
                     url + "/v1/messages",
                     body,
                     headers,
-                    connections=32,
+                    connections=args.connections,
                     seconds=args.seconds,
                     core=load_core,
                 )
