@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from gateway.auth.principal import Principal
 from gateway.ratelimit.settings import LimitSpec, RateLimitSettings
@@ -49,11 +51,78 @@ class Rule:
         return self.dimension == "concurrency"
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
+class Cost(NamedTuple):
+    """What one request asks of its rules. A named tuple: immutable, and built on every
+    request at a third of a frozen dataclass's cost."""
+
     requests: int = 1
     input_tokens: int = 0
     output_tokens: int = 0
+
+
+class RuleSet(tuple[Rule, ...]):
+    """The rules of one request, with the per-rule values read on every request laid out
+    once as parallel tuples (rule sets are memoised per key by the service, so this is paid
+    once per key and config, not per request). Any sequence of rules works where a
+    RuleSet is expected (`RuleSet.of`); the tuple is what every backend iterates."""
+
+    names: tuple[str, ...]
+    limit_texts: tuple[str, ...]
+    keys: tuple[str, ...]
+    caps: tuple[float, ...]
+    rates: tuple[float, ...]
+    shadows: tuple[bool, ...]
+    concurrent: tuple[bool, ...]
+    dimensions: tuple[str, ...]
+    # Indexes of the token rules (input, output) and of the concurrency rules.
+    token_indexes: tuple[int, ...]
+    slot_indexes: tuple[int, ...]
+    # Layouts other modules derive once per rule set (header plans, Redis arguments).
+    memo: dict[str, Any]
+    # For `costs`: 1.0 per request or slot rule (0.0 placeholders for token rules), then
+    # where the input tokens go (clamped to the bucket, see `rule_cost`) and the output.
+    _unit: tuple[float, ...]
+    _inputs: tuple[tuple[int, int | None], ...]
+    _outputs: tuple[int, ...]
+
+    def __new__(cls, rules: Iterable[Rule] = ()) -> RuleSet:
+        self = super().__new__(cls, rules)
+        self.names = tuple(r.name for r in self)
+        self.limit_texts = tuple(str(r.limit) for r in self)
+        self.keys = tuple(r.key for r in self)
+        self.caps = tuple(r.capacity for r in self)
+        self.rates = tuple(r.rate for r in self)
+        self.shadows = tuple(r.shadow for r in self)
+        self.concurrent = tuple(r.concurrent for r in self)
+        self.dimensions = tuple(r.dimension for r in self)
+        tokens = tuple(d in ("input_tokens", "output_tokens") for d in self.dimensions)
+        self.token_indexes = tuple(i for i, t in enumerate(tokens) if t)
+        self.slot_indexes = tuple(i for i, c in enumerate(self.concurrent) if c)
+        self.memo = {}
+        self._unit = tuple(0.0 if t else 1.0 for t in tokens)
+        self._inputs = tuple(
+            (i, int(r.capacity) if r.capacity >= 1 else None)
+            for i, r in enumerate(self)
+            if r.dimension == "input_tokens"
+        )
+        self._outputs = tuple(i for i, r in enumerate(self) if r.dimension == "output_tokens")
+        return self
+
+    @classmethod
+    def of(cls, rules: Iterable[Rule]) -> RuleSet:
+        return rules if isinstance(rules, RuleSet) else cls(rules)
+
+    def costs(self, cost: Cost) -> list[float]:
+        """`rule_cost` of every rule, without a branch per rule."""
+        out = list(self._unit)
+        tokens = cost.input_tokens
+        for i, clamp in self._inputs:
+            out[i] = float(tokens if clamp is None else min(tokens, clamp))
+        if self._outputs:
+            tokens_out = float(cost.output_tokens)
+            for i in self._outputs:
+                out[i] = tokens_out
+        return out
 
 
 def rule_cost(rule: Rule, cost: Cost) -> float:
@@ -70,7 +139,7 @@ def rule_cost(rule: Rule, cost: Cost) -> float:
     return 1.0
 
 
-def rules_for(settings: RateLimitSettings, principal: Principal, tokens: bool) -> list[Rule]:
+def rules_for(settings: RateLimitSettings, principal: Principal, tokens: bool) -> RuleSet:
     """The rules of one request; `tokens` is false for endpoints that generate nothing."""
     tag = f"{settings.redis_key_prefix}:{{t.{_safe(principal.team)}}}"
     claims = principal.limits
@@ -109,7 +178,7 @@ def rules_for(settings: RateLimitSettings, principal: Principal, tokens: bool) -
                     shadow=setting in spec.shadow,
                 )
             )
-    return out
+    return RuleSet(out)
 
 
 def _safe(value: str) -> str:
