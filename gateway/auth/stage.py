@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.auth import scopes
+from gateway.auth.authenticator import Authenticator
 from gateway.auth.credentials import extract
 from gateway.auth.principal import ANONYMOUS, Principal
 from gateway.auth.rejected import Rejected
@@ -26,14 +27,13 @@ async def auth_stage(request: web.Request, ctx: RequestContext) -> None:
         ctx.principal = ANONYMOUS
         return
     try:
-        ctx.principal = await _authenticate(request)
+        ctx.principal = await _authenticate(request, auth)
     except Rejected as exc:
         request.app[METRICS].auth_failures.labels(exc.reason).inc()
         raise AuthenticationFailed(MESSAGE, reason=f"auth_{exc.reason}") from None
 
 
-async def _authenticate(request: web.Request) -> Principal:
-    auth = request.app[AUTH].current
+async def _authenticate(request: web.Request, auth: Authenticator) -> Principal:
     credential = extract(request.headers, request.rel_url.query)
     if credential is not None:
         return await auth.authenticate(credential)
