@@ -70,10 +70,15 @@ class MemoryLimiter(Limiter):
                 held = slots.get(key)
                 level = 0.0 if held is None else float(held.count(now))
             else:
-                state = buckets.get(key)  # gcra.drain, inline
-                level = (
-                    0.0 if state is None else max(0.0, state[0] - max(0.0, now - state[1]) * rate)
-                )
+                state = buckets.get(key)
+                if state is None:
+                    level = 0.0
+                else:  # gcra.drain, inline: its two max() calls cost more than the rest
+                    level, elapsed = state[0], now - state[1]
+                    if elapsed > 0.0:
+                        level -= elapsed * rate
+                    if not level > 0.0:
+                        level = 0.0
             ok = level + c <= cap + eps  # gcra.fits
             if not ok and not shadow:
                 allowed = False
