@@ -44,8 +44,9 @@ _LIMIT_TEXT = {
 
 
 # Per header name: its three header names (limit, remaining, reset) and the indexes of
-# the rules that can feed it; in the order names first appear among the rules.
-Plan = tuple[tuple[tuple[str, str, str], tuple[int, ...]], ...]
+# the rules that can feed it (the first, the others); in the order names first appear
+# among the rules.
+Plan = tuple[tuple[tuple[str, str, str], int, tuple[int, ...]], ...]
 
 
 def rate_headers(decision: Decision, style: str = "anthropic") -> dict[str, str]:
@@ -58,11 +59,10 @@ def rate_headers(decision: Decision, style: str = "anthropic") -> dict[str, str]
     caps, rates, limits, levels = rules.caps, rules.rates, rules.limit_texts, decision.levels
     now, eps, floor = decision.now, gcra.EPS, math.floor
     out: dict[str, str] = {}
-    for (limit_name, remaining_name, reset_name), candidates in plan:
+    for (limit_name, remaining_name, reset_name), best, others in plan:
         # The most constraining rule (the first of equals), as RuleResult.remaining.
-        best = candidates[0]
         least = max(0, floor(caps[best] - levels[best] + eps))
-        for i in candidates[1:]:
+        for i in others:
             left = max(0, floor(caps[i] - levels[i] + eps))
             if left < least:
                 best, least = i, left
@@ -91,7 +91,7 @@ def _plan(rules: RuleSet, openai: bool) -> Plan:
         else:
             prefix = f"anthropic-ratelimit-{name}"
             header = (f"{prefix}-limit", f"{prefix}-remaining", f"{prefix}-reset")
-        plan.append((header, tuple(indexes)))
+        plan.append((header, indexes[0], tuple(indexes[1:])))
     return tuple(plan)
 
 

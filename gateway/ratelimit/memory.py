@@ -104,32 +104,40 @@ class MemoryLimiter(Limiter):
         return Decision(True, now, Reservation(rid, rs, costs, oks), False, rs, costs, oks, levels)
 
     async def reconcile(self, reservation: Reservation, usage: Usage, now: float) -> None:
-        self._reconcile(reservation, usage, now)
+        if not reservation.reconciled:
+            reservation.reconciled = True
+            self._charge(reservation, usage, now)
 
     async def release(self, reservation: Reservation, now: float) -> None:
-        self._release(reservation)
+        if not reservation.released:
+            reservation.released = True
+            self._free(reservation)
 
     async def settle(self, reservation: Reservation, usage: Usage, now: float) -> None:
-        # One call instead of two awaited coroutines; the slot is freed whatever happens.
-        try:
-            self._reconcile(reservation, usage, now)
-        finally:
-            self._release(reservation)
+        # Both steps in one call (no awaited coroutine per step); the slot is freed first:
+        # it cannot fail, so no path leaves it held.
+        if not reservation.released:
+            reservation.released = True
+            self._free(reservation)
+        if not reservation.reconciled:
+            reservation.reconciled = True
+            self._charge(reservation, usage, now)
 
-    def _reconcile(self, reservation: Reservation, usage: Usage, now: float) -> None:
-        if reservation.reconciled:
-            return
-        reservation.reconciled = True
+    def _charge(self, reservation: Reservation, usage: Usage, now: float) -> None:
         buckets = self._buckets
         for rule, delta in deltas(reservation, usage):
             state = buckets.get(rule.key)
-            level = 0.0 if state is None else gcra.drain(state[0], state[1], rule.rate, now)
-            buckets[rule.key] = (gcra.adjust(level, delta), now, rule.rate)
+            level = 0.0
+            if state is not None:  # gcra.drain, inline (as in acquire)
+                level, elapsed = state[0], now - state[1]
+                if elapsed > 0.0:
+                    level -= elapsed * rule.rate
+                if not level > 0.0:
+                    level = 0.0
+            level += delta  # gcra.adjust: never below empty
+            buckets[rule.key] = (level if level > 0.0 else 0.0, now, rule.rate)
 
-    def _release(self, reservation: Reservation) -> None:
-        if reservation.released:
-            return
-        reservation.released = True
+    def _free(self, reservation: Reservation) -> None:
         rs, oks = reservation.rules, reservation.oks
         for i in rs.slot_indexes:
             if oks[i]:

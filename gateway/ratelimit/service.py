@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -86,12 +86,17 @@ class RateLimit:
         detail = f"rate limiter: {status.reason}; limited requests refused (fail_closed)"
         return not self.settings.unready_on_redis_failure, detail
 
-    async def acquire(self, rules: RuleSet, cost: Cost) -> Decision:
+    def acquire(self, rules: RuleSet, cost: Cost) -> Awaitable[Decision]:
         """The backend's acquire, shielded from the caller's cancellation: a client that goes
         away while Redis answers must not leave a reservation that nobody settles (its
-        concurrency slot would stay held until the lease expires)."""
-        if not self.limiter.suspends:  # cannot be interrupted: no task needed
-            return await self.limiter.acquire(rules, cost, self.clock())
+        concurrency slot would stay held until the lease expires). A backend that never
+        suspends cannot be interrupted: its own coroutine is handed back, with no task
+        and no extra coroutine around it."""
+        if not self.limiter.suspends:
+            return self.limiter.acquire(rules, cost, self.clock())
+        return self._acquire_shielded(rules, cost)
+
+    async def _acquire_shielded(self, rules: RuleSet, cost: Cost) -> Decision:
         task = self._spawn(self.limiter.acquire(rules, cost, self.clock()))
         try:
             return await asyncio.shield(task)
@@ -99,11 +104,11 @@ class RateLimit:
             task.add_done_callback(self._settle_orphan)
             raise
 
-    async def settle(self, reservation: Reservation, usage: Usage) -> None:
+    def settle(self, reservation: Reservation, usage: Usage) -> Awaitable[None]:
         """Reconcile and release, to completion even if the caller is cancelled again."""
         if not self.limiter.suspends:
-            return await self.limiter.settle(reservation, usage, self.clock())
-        await asyncio.shield(self._spawn(self.limiter.settle(reservation, usage, self.clock())))
+            return self.limiter.settle(reservation, usage, self.clock())
+        return asyncio.shield(self._spawn(self.limiter.settle(reservation, usage, self.clock())))
 
     def _settle_orphan(self, task: asyncio.Task[Decision]) -> None:
         if task.cancelled() or task.exception() is not None:

@@ -32,6 +32,9 @@ TOKEN_ENDPOINTS = frozenset(
 )
 
 
+_REQUEST_ONLY = Cost(1, 0, 0)
+
+
 async def ratelimit_stage(request: web.Request, ctx: RequestContext) -> None:
     rl = request.app.get(RATELIMIT)
     if rl is None or not rl.settings.enabled:
@@ -42,14 +45,13 @@ async def ratelimit_stage(request: web.Request, ctx: RequestContext) -> None:
     rules = rl.rules(ctx.principal or ANONYMOUS, tokens)
     if not rules:
         return
-    cost = Cost(
-        requests=1,
-        input_tokens=estimate_input_tokens(ctx.body, ctx.json) if tokens else 0,
-        # The provider's output cap (the body stage reads it under the provider's name).
+    if tokens:
+        # Output: the provider's cap (the body stage reads it under the provider's name).
         # Absent (OpenAI allows it): nothing is reserved for output, and the real count
         # is charged when the response ends.
-        output_tokens=max(0, ctx.max_tokens or 0) if tokens else 0,
-    )
+        cost = Cost(1, estimate_input_tokens(ctx.body, ctx.json), max(0, ctx.max_tokens or 0))
+    else:
+        cost = _REQUEST_ONLY
     decision = await rl.acquire(rules, cost)
     rl.count(rules, decision)
     if not decision.allowed:
