@@ -53,12 +53,14 @@ def rate_headers(decision: Decision, style: str = "anthropic") -> dict[str, str]
     rules = decision.rules
     openai = style == "openai"
     memo = "headers:openai" if openai else "headers:anthropic"
-    plan: Plan | None = rules.memo.get(memo)
-    if plan is None:
-        plan = rules.memo[memo] = _plan(rules, openai)
+    planned: tuple[Plan, dict[str, str]] | None = rules.memo.get(memo)
+    if planned is None:
+        planned = rules.memo[memo] = _plan(rules, openai)
+    plan, template = planned
     caps, rates, limits, levels = rules.caps, rules.rates, rules.limit_texts, decision.levels
     now, eps, floor = decision.now, gcra.EPS, math.floor
-    out: dict[str, str] = {}
+    # Every name already in place, in order: values are replaced, the dict never grows.
+    out = template.copy()
     for (limit_name, remaining_name, reset_name), best, others in plan:
         # The most constraining rule (the first of equals), as RuleResult.remaining.
         least = max(0, floor(caps[best] - levels[best] + eps))
@@ -74,7 +76,7 @@ def rate_headers(decision: Decision, style: str = "anthropic") -> dict[str, str]
     return out
 
 
-def _plan(rules: RuleSet, openai: bool) -> Plan:
+def _plan(rules: RuleSet, openai: bool) -> tuple[Plan, dict[str, str]]:
     names = _OPENAI_NAMES if openai else _HEADER_NAMES
     candidates: dict[str, list[int]] = {}
     for i, rule in enumerate(rules):
@@ -92,7 +94,7 @@ def _plan(rules: RuleSet, openai: bool) -> Plan:
             prefix = f"anthropic-ratelimit-{name}"
             header = (f"{prefix}-limit", f"{prefix}-remaining", f"{prefix}-reset")
         plan.append((header, indexes[0], tuple(indexes[1:])))
-    return tuple(plan)
+    return tuple(plan), dict.fromkeys((name for header, _, _ in plan for name in header), "")
 
 
 def duration(seconds: float) -> str:
