@@ -175,6 +175,16 @@ class Limiter(ABC):
     # so callers need no shielding task.
     suspends = True
 
+    def acquire_now(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision | None:
+        """`acquire` done at once by a backend that never suspends, without a coroutine on
+        the request path; None from one that does (then `await acquire(...)`)."""
+        return None
+
+    def settle_now(self, reservation: Reservation, usage: Usage, now: float) -> bool:
+        """`settle` done at once by a backend that never suspends; False from one that
+        does (then `await settle(...)`)."""
+        return False
+
     @abstractmethod
     async def acquire(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
         """Check and reserve every rule atomically; raise `Unavailable` when the

@@ -52,6 +52,9 @@ class MemoryLimiter(Limiter):
         self._ids = reservation_ids()
 
     async def acquire(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
+        return self.acquire_now(rules, cost, now)
+
+    def acquire_now(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
         # `base.decide` fused with reading and writing the state: one pass to check, one
         # to reserve (tests/ratelimit/test_memory.py holds it to `decide`).
         self._ops += 1
@@ -114,14 +117,18 @@ class MemoryLimiter(Limiter):
             self._free(reservation)
 
     async def settle(self, reservation: Reservation, usage: Usage, now: float) -> None:
-        # Both steps in one call (no awaited coroutine per step); the slot is freed first:
-        # it cannot fail, so no path leaves it held.
+        self.settle_now(reservation, usage, now)
+
+    def settle_now(self, reservation: Reservation, usage: Usage, now: float) -> bool:
+        # Both steps in one call; the slot is freed first: freeing cannot fail, so no
+        # path leaves it held.
         if not reservation.released:
             reservation.released = True
             self._free(reservation)
         if not reservation.reconciled:
             reservation.reconciled = True
             self._charge(reservation, usage, now)
+        return True
 
     def _charge(self, reservation: Reservation, usage: Usage, now: float) -> None:
         buckets = self._buckets

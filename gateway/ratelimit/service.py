@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -86,17 +86,19 @@ class RateLimit:
         detail = f"rate limiter: {status.reason}; limited requests refused (fail_closed)"
         return not self.settings.unready_on_redis_failure, detail
 
-    def acquire(self, rules: RuleSet, cost: Cost) -> Awaitable[Decision]:
+    def acquire_now(self, rules: RuleSet, cost: Cost) -> Decision | None:
+        """The decision at once from a backend that never suspends (memory): nothing to
+        wait for, nothing to shield, no coroutine. None: `await acquire(...)`."""
+        if self.limiter.suspends:
+            return None
+        return self.limiter.acquire_now(rules, cost, self.clock())
+
+    async def acquire(self, rules: RuleSet, cost: Cost) -> Decision:
         """The backend's acquire, shielded from the caller's cancellation: a client that goes
         away while Redis answers must not leave a reservation that nobody settles (its
-        concurrency slot would stay held until the lease expires). A backend that never
-        suspends cannot be interrupted: its own coroutine is handed back, with no task
-        and no extra coroutine around it."""
-        if not self.limiter.suspends:
-            return self.limiter.acquire(rules, cost, self.clock())
-        return self._acquire_shielded(rules, cost)
-
-    async def _acquire_shielded(self, rules: RuleSet, cost: Cost) -> Decision:
+        concurrency slot would stay held until the lease expires)."""
+        if not self.limiter.suspends:  # cannot be interrupted: no task needed
+            return await self.limiter.acquire(rules, cost, self.clock())
         task = self._spawn(self.limiter.acquire(rules, cost, self.clock()))
         try:
             return await asyncio.shield(task)
@@ -104,11 +106,17 @@ class RateLimit:
             task.add_done_callback(self._settle_orphan)
             raise
 
-    def settle(self, reservation: Reservation, usage: Usage) -> Awaitable[None]:
+    def settle_now(self, reservation: Reservation, usage: Usage) -> bool:
+        """`settle` done at once by a backend that never suspends; False: await `settle`."""
+        if self.limiter.suspends:
+            return False
+        return self.limiter.settle_now(reservation, usage, self.clock())
+
+    async def settle(self, reservation: Reservation, usage: Usage) -> None:
         """Reconcile and release, to completion even if the caller is cancelled again."""
         if not self.limiter.suspends:
-            return self.limiter.settle(reservation, usage, self.clock())
-        return asyncio.shield(self._spawn(self.limiter.settle(reservation, usage, self.clock())))
+            return await self.limiter.settle(reservation, usage, self.clock())
+        await asyncio.shield(self._spawn(self.limiter.settle(reservation, usage, self.clock())))
 
     def _settle_orphan(self, task: asyncio.Task[Decision]) -> None:
         if task.cancelled() or task.exception() is not None:

@@ -52,7 +52,9 @@ async def ratelimit_stage(request: web.Request, ctx: RequestContext) -> None:
         cost = Cost(1, estimate_input_tokens(ctx.body, ctx.json), max(0, ctx.max_tokens or 0))
     else:
         cost = _REQUEST_ONLY
-    decision = await rl.acquire(rules, cost)
+    decision = rl.acquire_now(rules, cost)
+    if decision is None:  # a backend that suspends (Redis), shielded from cancellation
+        decision = await rl.acquire(rules, cost)
     rl.count(rules, decision)
     if not decision.allowed:
         _refuse(ctx.extra_headers, decision, style)
@@ -84,7 +86,7 @@ class _Settle:
 
     async def run(self) -> None:
         ctx, self.ctx = self.ctx, None
-        if ctx is not None:
+        if ctx is not None and not self.rl.settle_now(self.reservation, ctx.usage):
             await self.rl.settle(self.reservation, ctx.usage)
 
 

@@ -117,3 +117,20 @@ async def test_counting_stays_right_when_its_lookup_table_is_emptied(
     assert sample("key_rpm", "refused") == 6
     assert sample("team_rpm", "allowed") == 2
     assert sample("team_rpm", "shadow_refused") == 10
+
+
+async def test_only_a_backend_that_never_suspends_answers_at_once() -> None:
+    memory = RateLimit(
+        RateLimitSettings(), MemoryLimiter(), Metrics(CollectorRegistry()), clock=lambda: T0
+    )
+    rules = memory.rules(principal(concurrency=1), tokens=False)
+    d = memory.acquire_now(rules, Cost())
+    assert d is not None
+    assert d.reservation is not None
+    assert await memory.limiter.in_flight(rules[0], T0) == 1
+    assert memory.settle_now(d.reservation, Usage())
+    assert await memory.limiter.in_flight(rules[0], T0) == 0
+    # A backend that answers later (Redis) is always awaited, shielded: never "now".
+    slow = RateLimit(RateLimitSettings(), SlowLimiter(), Metrics(CollectorRegistry()))
+    assert slow.acquire_now(rules, Cost()) is None
+    assert not slow.settle_now(d.reservation, Usage())
