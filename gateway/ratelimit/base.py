@@ -68,13 +68,13 @@ class Reservation:
     def charges(self) -> list[tuple[Rule, float]]:
         """Token rules reserved, with what was reserved against each."""
         rs = self.rules
-        return [(rs[i], self.costs[i]) for i in rs.token_indexes if self.oks[i]]
+        return [(rs.rules[i], self.costs[i]) for i in rs.token_indexes if self.oks[i]]
 
     @property
     def slots(self) -> list[Rule]:
         """Concurrency rules holding a slot."""
         rs = self.rules
-        return [rs[i] for i in rs.slot_indexes if self.oks[i]]
+        return [rs.rules[i] for i in rs.slot_indexes if self.oks[i]]
 
 
 @dataclass(slots=True)
@@ -97,7 +97,7 @@ class Decision:
         return [
             RuleResult(rule, ok, cost, level, self.allowed and ok)
             for rule, ok, cost, level in zip(
-                self.rules, self.oks, self.costs, self.levels, strict=True
+                self.rules.rules, self.oks, self.costs, self.levels, strict=True
             )
         ]
 
@@ -156,7 +156,7 @@ def deltas(reservation: Reservation, usage: Usage) -> list[tuple[Rule, float]]:
             actual = used_input if rs.dimensions[i] == "input_tokens" else usage.output_tokens
             delta = actual - costs[i]
             if delta:
-                out.append((rs[i], float(delta)))
+                out.append((rs.rules[i], float(delta)))
     return out
 
 

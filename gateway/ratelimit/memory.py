@@ -60,15 +60,13 @@ class MemoryLimiter(Limiter):
         self._ops += 1
         if self._ops % _SWEEP_EVERY == 0:
             self._sweep(now)
-        rs = RuleSet.of(rules)
+        rs = rules if isinstance(rules, RuleSet) else RuleSet(rules)
         costs = rs.costs(cost)
-        buckets, slots, eps = self._buckets, self._slots, gcra.EPS
+        buckets, slots = self._buckets, self._slots
         levels: list[float] = []
         oks: list[bool] = []
         allowed = True
-        for key, rate, concurrent, cap, c, shadow in zip(
-            rs.keys, rs.rates, rs.concurrent, rs.caps, costs, rs.shadows, strict=True
-        ):
+        for (key, rate, concurrent, bound, shadow), c in zip(rs.rows, costs, strict=False):
             if concurrent:
                 held = slots.get(key)
                 level = 0.0 if held is None else float(held.count(now))
@@ -82,7 +80,7 @@ class MemoryLimiter(Limiter):
                         level -= elapsed * rate
                     if not level > 0.0:
                         level = 0.0
-            ok = level + c <= cap + eps  # gcra.fits
+            ok = level + c <= bound  # gcra.fits
             if not ok and not shadow:
                 allowed = False
             levels.append(level)
@@ -91,19 +89,21 @@ class MemoryLimiter(Limiter):
             return Decision(False, now, None, False, rs, costs, oks, levels)
         rid = next(self._ids)
         expiry = now + self._lease
-        for i, ok in enumerate(oks):
+        i = -1
+        for (key, rate, concurrent, _, _), ok in zip(rs.rows, oks, strict=False):
+            i += 1
             if not ok:
                 continue  # a shadow rule that would refuse: counted, not reserved
             level = levels[i] = levels[i] + costs[i]
-            if rs.concurrent[i]:
-                held = slots.get(rs.keys[i])
+            if concurrent:
+                held = slots.get(key)
                 if held is None:
-                    held = slots[rs.keys[i]] = _Slots()
+                    held = slots[key] = _Slots()
                 held.held[rid] = expiry
                 if expiry < held.next_expiry:
                     held.next_expiry = expiry
             else:
-                buckets[rs.keys[i]] = (level, now, rs.rates[i])
+                buckets[key] = (level, now, rate)
         return Decision(True, now, Reservation(rid, rs, costs, oks), False, rs, costs, oks, levels)
 
     async def reconcile(self, reservation: Reservation, usage: Usage, now: float) -> None:

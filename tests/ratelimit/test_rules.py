@@ -75,7 +75,7 @@ def test_rule_set_costs_match_rule_cost_for_every_kind() -> None:
 def test_rule_set_lays_out_its_rules_once() -> None:
     rules = rules_for(SETTINGS, principal(input_tpm=100), tokens=True)
     assert RuleSet.of(rules) is rules
-    assert RuleSet.of(list(rules)) == rules
+    assert RuleSet.of(list(rules)).rules == rules.rules == tuple(rules)
     assert rules.keys == tuple(r.key for r in rules)
     assert rules.limit_texts == tuple(str(r.limit) for r in rules)
     assert [rules[i].name for i in rules.token_indexes] == ["key_input_tpm", "key_output_tpm"]
