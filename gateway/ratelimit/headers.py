@@ -58,21 +58,25 @@ def rate_headers(decision: Decision, style: str = "anthropic") -> dict[str, str]
         planned = rules.memo[memo] = _plan(rules, openai)
     plan, template = planned
     caps, rates, limits, levels = rules.caps, rules.rates, rules.limit_texts, decision.levels
-    now, eps, floor = decision.now, gcra.EPS, math.floor
+    now, eps, floor, ceil = decision.now, gcra.EPS, math.floor, math.ceil
     # Every name already in place, in order: values are replaced, the dict never grows.
     out = template.copy()
     for (limit_name, remaining_name, reset_name), best, others in plan:
         # The most constraining rule (the first of equals), as RuleResult.remaining.
-        least = max(0, floor(caps[best] - levels[best] + eps))
+        least = floor(caps[best] - levels[best] + eps)
+        if least < 0:
+            least = 0
         for i in others:
-            left = max(0, floor(caps[i] - levels[i] + eps))
+            left = floor(caps[i] - levels[i] + eps)
+            if left < 0:
+                left = 0
             if left < least:
                 best, least = i, left
         rate = rates[best]
         full_in = levels[best] / rate if rate > 0 else 0.0
         out[limit_name] = limits[best]
         out[remaining_name] = str(least)
-        out[reset_name] = duration(full_in) if openai else _rfc3339(math.ceil(now + full_in))
+        out[reset_name] = duration(full_in) if openai else _rfc3339(ceil(now + full_in))
     return out
 
 
