@@ -8,6 +8,9 @@ connection. A refusal names the missing scope but never echoes client text
 from __future__ import annotations
 
 import fnmatch
+import functools
+import re
+from collections.abc import Callable
 
 from gateway.auth.principal import Principal
 from gateway.errors import PermissionDenied
@@ -29,7 +32,7 @@ def check(
     if (
         model is not None
         and principal.models is not None
-        and not any(fnmatch.fnmatchcase(model, p) for p in principal.models)
+        and not model_allowed(principal.models, model)
     ):
         allowed = ", ".join(principal.models) or "none"
         raise PermissionDenied(
@@ -45,3 +48,21 @@ def check(
             reason="scope_max_tokens",
         )
     return max_tokens
+
+
+def model_allowed(patterns: tuple[str, ...], model: str) -> bool:
+    """`any(fnmatch.fnmatchcase(model, p) for p in patterns)`, as one compiled regex."""
+    return _matcher(patterns)(model) is not None
+
+
+@functools.lru_cache(maxsize=1024)  # one entry per distinct scope, bounded
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
+    if not patterns:
+        return _nothing
+    # fnmatch.translate anchors each pattern (`(?s:...)\Z`, no named groups): their
+    # alternation matches exactly when one of them does.
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
+
+
+def _nothing(model: str) -> None:
+    return None

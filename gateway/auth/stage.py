@@ -11,9 +11,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.auth import scopes
+from gateway.auth.authenticator import Authenticator
 from gateway.auth.credentials import extract
 from gateway.auth.principal import ANONYMOUS, Principal
-from gateway.auth.rejected import Rejected
+from gateway.auth.rejected import PREFIX, Rejected
 from gateway.errors import AuthenticationFailed
 from gateway.state import AUTH, METRICS, RequestContext
 
@@ -26,15 +27,19 @@ async def auth_stage(request: web.Request, ctx: RequestContext) -> None:
         ctx.principal = ANONYMOUS
         return
     try:
-        ctx.principal = await _authenticate(request)
+        credential = extract(request.headers, request.rel_url.query)
+        if credential is not None and credential.startswith(PREFIX):
+            ctx.principal = auth.gateway_key(credential)
+        else:
+            ctx.principal = await _authenticate(request, auth, credential)
     except Rejected as exc:
         request.app[METRICS].auth_failures.labels(exc.reason).inc()
         raise AuthenticationFailed(MESSAGE, reason=f"auth_{exc.reason}") from None
 
 
-async def _authenticate(request: web.Request) -> Principal:
-    auth = request.app[AUTH].current
-    credential = extract(request.headers, request.rel_url.query)
+async def _authenticate(
+    request: web.Request, auth: Authenticator, credential: str | None
+) -> Principal:
     if credential is not None:
         return await auth.authenticate(credential)
     if auth.mtls and request.transport is not None:

@@ -14,14 +14,15 @@ and `release` are idempotent: a reservation is settled at most once.
 
 from __future__ import annotations
 
+import itertools
 import math
-import uuid
+import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from gateway.ratelimit import gcra
-from gateway.ratelimit.rules import Cost, Rule, rule_cost
+from gateway.ratelimit.rules import Cost, Rule, RuleSet
 from gateway.usage import Usage
 
 
@@ -53,30 +54,68 @@ class RuleResult:
 
 @dataclass(slots=True)
 class Reservation:
+    """What one admitted request holds: every rule of `rules` that fitted (`oks`), with
+    its cost (`costs`): token rules hold their cost, concurrency rules a slot."""
+
     id: str
-    # Token rules reserved, with what was reserved against each.
-    charges: list[tuple[Rule, float]]
-    slots: list[Rule]
+    rules: RuleSet
+    costs: Sequence[float]
+    oks: Sequence[bool]
     reconciled: bool = False
     released: bool = False
+
+    @property
+    def charges(self) -> list[tuple[Rule, float]]:
+        """Token rules reserved, with what was reserved against each."""
+        rs = self.rules
+        return [(rs.rules[i], self.costs[i]) for i in rs.token_indexes if self.oks[i]]
+
+    @property
+    def slots(self) -> list[Rule]:
+        """Concurrency rules holding a slot."""
+        rs = self.rules
+        return [rs.rules[i] for i in rs.slot_indexes if self.oks[i]]
 
 
 @dataclass(slots=True)
 class Decision:
     allowed: bool
     now: float
-    results: list[RuleResult] = field(default_factory=list)
     reservation: Reservation | None = None
     # The backend failed and `fail_open` admitted the request unchecked.
     error: bool = False
+    # Per rule, in order: the rule set, each rule's cost, whether it fitted, and its level
+    # after the decision (after the reservation if it was made). Parallel arrays rather
+    # than a RuleResult per rule: the request path reads them in tight loops.
+    rules: RuleSet = field(default_factory=RuleSet)
+    costs: Sequence[float] = ()
+    oks: Sequence[bool] = ()
+    levels: Sequence[float] = ()
+
+    @property
+    def results(self) -> list[RuleResult]:
+        return [
+            RuleResult(rule, ok, cost, level, self.allowed and ok)
+            for rule, ok, cost, level in zip(
+                self.rules.rules, self.oks, self.costs, self.levels, strict=True
+            )
+        ]
 
     @property
     def refused(self) -> list[RuleResult]:
         return [r for r in self.results if not r.ok and not r.rule.shadow]
 
 
-def new_id() -> str:
-    return uuid.uuid4().hex
+def reservation_ids() -> Iterator[str]:
+    """Reservation ids for one limiter: a counter behind 96 random bits.
+
+    The id only names a reservation's concurrency slot (a member of the slot set, in
+    memory or in Redis until released or its lease expires), so it must be unique among
+    live slots, across every replica sharing Redis: the random prefix makes it so
+    (limiters are built in each process, workers are spawned, never forked with one),
+    and the counter keeps it unique within the process at a fraction of uuid4's cost.
+    """
+    return map(f"{secrets.token_hex(12)}.{{}}".format, itertools.count(1))
 
 
 def decide(
@@ -88,47 +127,37 @@ def decide(
     enforcing it would have done); every other rule is reserved only if no
     enforced rule refuses.
     """
-    oks = [_fits(r, c, lv) for r, c, lv in zip(rules, costs, levels, strict=True)]
-    allowed = all(ok or r.shadow for r, ok in zip(rules, oks, strict=True))
-    results = []
-    for rule, cost, level, ok in zip(rules, costs, levels, oks, strict=True):
-        applied = allowed and ok
-        results.append(RuleResult(rule, ok, cost, level + cost if applied else level, applied))
-    reservation = None
-    if allowed:
-        reservation = Reservation(
-            rid,
-            [(r.rule, r.cost) for r in results if r.applied and _is_tokens(r.rule)],
-            [r.rule for r in results if r.applied and r.rule.concurrent],
-        )
-    return Decision(allowed, now, results, reservation)
+    rs = RuleSet.of(rules)
+    if len(costs) != len(rs) or len(levels) != len(rs):
+        raise ValueError("one cost and one level per rule")
+    eps = gcra.EPS
+    oks = [lv + c <= cap + eps for lv, c, cap in zip(levels, costs, rs.caps, strict=True)]
+    after = list(levels)
+    for i, ok in enumerate(oks):
+        if ok:
+            after[i] += costs[i]
+        elif not rs.shadows[i]:
+            return Decision(False, now, None, False, rs, costs, oks, levels)
+    return Decision(True, now, Reservation(rid, rs, costs, oks), False, rs, costs, oks, after)
 
 
 def costs_of(rules: Sequence[Rule], cost: Cost) -> list[float]:
-    return [rule_cost(r, cost) for r in rules]
+    return RuleSet.of(rules).costs(cost)
 
 
 def deltas(reservation: Reservation, usage: Usage) -> list[tuple[Rule, float]]:
     """Real usage minus what was reserved, per token rule (input counts cache writes,
     as the provider's input-token limit does; cache reads are not counted)."""
-    actual = {
-        "input_tokens": usage.input_tokens + usage.cache_creation_input_tokens,
-        "output_tokens": usage.output_tokens,
-    }
+    used_input = usage.input_tokens + usage.cache_creation_input_tokens
+    rs, oks, costs = reservation.rules, reservation.oks, reservation.costs
     out = []
-    for rule, reserved in reservation.charges:
-        delta = actual[rule.dimension] - reserved
-        if delta:
-            out.append((rule, float(delta)))
+    for i in rs.token_indexes:
+        if oks[i]:
+            actual = used_input if rs.dimensions[i] == "input_tokens" else usage.output_tokens
+            delta = actual - costs[i]
+            if delta:
+                out.append((rs.rules[i], float(delta)))
     return out
-
-
-def _fits(rule: Rule, cost: float, level: float) -> bool:
-    return gcra.fits(level, cost, rule.capacity)
-
-
-def _is_tokens(rule: Rule) -> bool:
-    return rule.dimension in ("input_tokens", "output_tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +174,16 @@ class Limiter(ABC):
     # False when no method ever awaits (memory): a call cannot be interrupted halfway,
     # so callers need no shielding task.
     suspends = True
+
+    def acquire_now(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision | None:
+        """`acquire` done at once by a backend that never suspends, without a coroutine on
+        the request path; None from one that does (then `await acquire(...)`)."""
+        return None
+
+    def settle_now(self, reservation: Reservation, usage: Usage, now: float) -> bool:
+        """`settle` done at once by a backend that never suspends; False from one that
+        does (then `await settle(...)`)."""
+        return False
 
     @abstractmethod
     async def acquire(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:

@@ -19,7 +19,9 @@ import functools
 import math
 from datetime import UTC, datetime
 
+from gateway.ratelimit import gcra
 from gateway.ratelimit.base import Decision, RuleResult
+from gateway.ratelimit.rules import RuleSet
 
 # Dimension -> header names it feeds; `tokens` is the tighter of input and output
 # (Anthropic's `anthropic-ratelimit-tokens-*`, OpenAI's only token header).
@@ -41,27 +43,62 @@ _LIMIT_TEXT = {
 }
 
 
+# Per header name: its three header names (limit, remaining, reset) and the indexes of
+# the rules that can feed it (the first, the others); in the order names first appear
+# among the rules.
+Plan = tuple[tuple[tuple[str, str, str], int, tuple[int, ...]], ...]
+
+
 def rate_headers(decision: Decision, style: str = "anthropic") -> dict[str, str]:
-    names = _OPENAI_NAMES if style == "openai" else _HEADER_NAMES
-    tightest: dict[str, RuleResult] = {}
-    for res in decision.results:
-        for name in names.get(res.rule.dimension, ()):
-            best = tightest.get(name)
-            if best is None or res.remaining < best.remaining:
-                tightest[name] = res
-    out: dict[str, str] = {}
-    for name, res in tightest.items():
-        full_in = res.level / res.rule.rate if res.rule.rate > 0 else 0.0
-        if style == "openai":
-            out[f"x-ratelimit-limit-{name}"] = str(res.rule.limit)
-            out[f"x-ratelimit-remaining-{name}"] = str(res.remaining)
-            out[f"x-ratelimit-reset-{name}"] = duration(full_in)
+    rules = decision.rules
+    openai = style == "openai"
+    memo = "headers:openai" if openai else "headers:anthropic"
+    planned: tuple[Plan, dict[str, str]] | None = rules.memo.get(memo)
+    if planned is None:
+        planned = rules.memo[memo] = _plan(rules, openai)
+    plan, template = planned
+    caps, rates, limits, levels = rules.caps, rules.rates, rules.limit_texts, decision.levels
+    now, eps, floor, ceil = decision.now, gcra.EPS, math.floor, math.ceil
+    # Every name already in place, in order: values are replaced, the dict never grows.
+    out = template.copy()
+    for (limit_name, remaining_name, reset_name), best, others in plan:
+        # The most constraining rule (the first of equals), as RuleResult.remaining.
+        least = floor(caps[best] - levels[best] + eps)
+        if least < 0:
+            least = 0
+        for i in others:
+            left = floor(caps[i] - levels[i] + eps)
+            if left < 0:
+                left = 0
+            if left < least:
+                best, least = i, left
+        rate = rates[best]
+        full_in = levels[best] / rate if rate > 0 else 0.0
+        out[limit_name] = limits[best]
+        out[remaining_name] = str(least)
+        out[reset_name] = duration(full_in) if openai else _rfc3339(ceil(now + full_in))
+    return out
+
+
+def _plan(rules: RuleSet, openai: bool) -> tuple[Plan, dict[str, str]]:
+    names = _OPENAI_NAMES if openai else _HEADER_NAMES
+    candidates: dict[str, list[int]] = {}
+    for i, rule in enumerate(rules):
+        for name in names.get(rule.dimension, ()):
+            candidates.setdefault(name, []).append(i)
+    plan = []
+    for name, indexes in candidates.items():
+        if openai:
+            header = (
+                f"x-ratelimit-limit-{name}",
+                f"x-ratelimit-remaining-{name}",
+                f"x-ratelimit-reset-{name}",
+            )
         else:
             prefix = f"anthropic-ratelimit-{name}"
-            out[f"{prefix}-limit"] = str(res.rule.limit)
-            out[f"{prefix}-remaining"] = str(res.remaining)
-            out[f"{prefix}-reset"] = rfc3339(decision.now + full_in)
-    return out
+            header = (f"{prefix}-limit", f"{prefix}-remaining", f"{prefix}-reset")
+        plan.append((header, indexes[0], tuple(indexes[1:])))
+    return tuple(plan), dict.fromkeys((name for header, _, _ in plan for name in header), "")
 
 
 def duration(seconds: float) -> str:

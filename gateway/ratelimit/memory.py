@@ -8,15 +8,36 @@ says so).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from gateway.ratelimit import gcra
-from gateway.ratelimit.base import Decision, Limiter, Reservation, costs_of, decide, deltas, new_id
-from gateway.ratelimit.rules import Cost, Rule
+from gateway.ratelimit.base import Decision, Limiter, Reservation, deltas, reservation_ids
+from gateway.ratelimit.rules import Cost, Rule, RuleSet
 from gateway.usage import Usage
 
 # Drained buckets and empty slot sets are dropped every this many acquires (bounded memory).
 _SWEEP_EVERY = 4096
+
+
+class _Slots:
+    """The concurrency slots held against one rule: reservation id -> lease expiry."""
+
+    __slots__ = ("held", "next_expiry")
+
+    def __init__(self) -> None:
+        self.held: dict[str, float] = {}
+        # No lease ends before this: a lookup scans for expired leases only once one may
+        # have (a request that never released: a bug or a crash), not on every request.
+        self.next_expiry = math.inf
+
+    def count(self, now: float) -> int:
+        if self.next_expiry <= now:
+            held = self.held
+            for rid in [rid for rid, expiry in held.items() if expiry <= now]:
+                del held[rid]
+            self.next_expiry = min(held.values(), default=math.inf)
+        return len(self.held)
 
 
 class MemoryLimiter(Limiter):
@@ -26,45 +47,110 @@ class MemoryLimiter(Limiter):
         self._lease = lease_seconds
         # key -> (level, ts, rate)
         self._buckets: dict[str, tuple[float, float, float]] = {}
-        # key -> {reservation id: lease expiry}
-        self._slots: dict[str, dict[str, float]] = {}
+        self._slots: dict[str, _Slots] = {}
         self._ops = 0
+        self._ids = reservation_ids()
 
     async def acquire(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
+        return self.acquire_now(rules, cost, now)
+
+    def acquire_now(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
+        # `base.decide` fused with reading and writing the state: one pass to check, one
+        # to reserve (tests/ratelimit/test_memory.py holds it to `decide`).
         self._ops += 1
         if self._ops % _SWEEP_EVERY == 0:
             self._sweep(now)
-        costs = costs_of(rules, cost)
-        levels = [self._level(r, now) for r in rules]
-        decision = decide(rules, costs, levels, now, new_id())
-        if decision.reservation is not None:
-            for res in decision.results:
-                if not res.applied:
-                    continue
-                if res.rule.concurrent:
-                    self._slots.setdefault(res.rule.key, {})[decision.reservation.id] = (
-                        now + self._lease
-                    )
-                else:
-                    self._buckets[res.rule.key] = (res.level, now, res.rule.rate)
-        return decision
+        rs = rules if isinstance(rules, RuleSet) else RuleSet(rules)
+        costs = rs.costs(cost)
+        buckets, slots = self._buckets, self._slots
+        levels: list[float] = []
+        oks: list[bool] = []
+        allowed = True
+        for (key, rate, concurrent, bound, shadow), c in zip(rs.rows, costs, strict=False):
+            if concurrent:
+                held = slots.get(key)
+                level = 0.0 if held is None else float(held.count(now))
+            else:
+                state = buckets.get(key)
+                if state is None:
+                    level = 0.0
+                else:  # gcra.drain, inline: its two max() calls cost more than the rest
+                    level, elapsed = state[0], now - state[1]
+                    if elapsed > 0.0:
+                        level -= elapsed * rate
+                    if not level > 0.0:
+                        level = 0.0
+            ok = level + c <= bound  # gcra.fits
+            if not ok and not shadow:
+                allowed = False
+            levels.append(level)
+            oks.append(ok)
+        if not allowed:
+            return Decision(False, now, None, False, rs, costs, oks, levels)
+        rid = next(self._ids)
+        expiry = now + self._lease
+        i = -1
+        for (key, rate, concurrent, _, _), ok in zip(rs.rows, oks, strict=False):
+            i += 1
+            if not ok:
+                continue  # a shadow rule that would refuse: counted, not reserved
+            level = levels[i] = levels[i] + costs[i]
+            if concurrent:
+                held = slots.get(key)
+                if held is None:
+                    held = slots[key] = _Slots()
+                held.held[rid] = expiry
+                if expiry < held.next_expiry:
+                    held.next_expiry = expiry
+            else:
+                buckets[key] = (level, now, rate)
+        return Decision(True, now, Reservation(rid, rs, costs, oks), False, rs, costs, oks, levels)
 
     async def reconcile(self, reservation: Reservation, usage: Usage, now: float) -> None:
-        if reservation.reconciled:
-            return
-        reservation.reconciled = True
-        for rule, delta in deltas(reservation, usage):
-            level = gcra.adjust(self._level(rule, now), delta)
-            self._buckets[rule.key] = (level, now, rule.rate)
+        if not reservation.reconciled:
+            reservation.reconciled = True
+            self._charge(reservation, usage, now)
 
     async def release(self, reservation: Reservation, now: float) -> None:
-        if reservation.released:
-            return
-        reservation.released = True
-        for rule in reservation.slots:
-            held = self._slots.get(rule.key)
-            if held is not None:
-                held.pop(reservation.id, None)
+        if not reservation.released:
+            reservation.released = True
+            self._free(reservation)
+
+    async def settle(self, reservation: Reservation, usage: Usage, now: float) -> None:
+        self.settle_now(reservation, usage, now)
+
+    def settle_now(self, reservation: Reservation, usage: Usage, now: float) -> bool:
+        # Both steps in one call; the slot is freed first: freeing cannot fail, so no
+        # path leaves it held.
+        if not reservation.released:
+            reservation.released = True
+            self._free(reservation)
+        if not reservation.reconciled:
+            reservation.reconciled = True
+            self._charge(reservation, usage, now)
+        return True
+
+    def _charge(self, reservation: Reservation, usage: Usage, now: float) -> None:
+        buckets = self._buckets
+        for rule, delta in deltas(reservation, usage):
+            state = buckets.get(rule.key)
+            level = 0.0
+            if state is not None:  # gcra.drain, inline (as in acquire)
+                level, elapsed = state[0], now - state[1]
+                if elapsed > 0.0:
+                    level -= elapsed * rule.rate
+                if not level > 0.0:
+                    level = 0.0
+            level += delta  # gcra.adjust: never below empty
+            buckets[rule.key] = (level if level > 0.0 else 0.0, now, rule.rate)
+
+    def _free(self, reservation: Reservation) -> None:
+        rs, oks = reservation.rules, reservation.oks
+        for i in rs.slot_indexes:
+            if oks[i]:
+                held = self._slots.get(rs.keys[i])
+                if held is not None:
+                    held.held.pop(reservation.id, None)
 
     async def in_flight(self, rule: Rule, now: float) -> int:
         return int(self._level(rule, now))
@@ -72,11 +158,7 @@ class MemoryLimiter(Limiter):
     def _level(self, rule: Rule, now: float) -> float:
         if rule.concurrent:
             held = self._slots.get(rule.key)
-            if not held:
-                return 0.0
-            for rid in [rid for rid, expiry in held.items() if expiry <= now]:
-                del held[rid]  # the lease of a request that never released (bug or crash)
-            return float(len(held))
+            return 0.0 if held is None else float(held.count(now))
         state = self._buckets.get(rule.key)
         if state is None:
             return 0.0
@@ -88,5 +170,5 @@ class MemoryLimiter(Limiter):
             if gcra.drain(level, ts, rate, now) <= 0.0:
                 del self._buckets[key]
         for key, held in list(self._slots.items()):
-            if not any(expiry > now for expiry in held.values()):
+            if not held.count(now):
                 del self._slots[key]

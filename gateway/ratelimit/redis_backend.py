@@ -36,12 +36,11 @@ from gateway.ratelimit.base import (
     Limiter,
     Reservation,
     Status,
-    costs_of,
     decide,
     deltas,
-    new_id,
+    reservation_ids,
 )
-from gateway.ratelimit.rules import Cost, Rule
+from gateway.ratelimit.rules import Cost, Rule, RuleSet
 from gateway.ratelimit.settings import RateLimitSettings
 from gateway.usage import Usage
 
@@ -76,23 +75,31 @@ class RedisLimiter(Limiter):
         self._healthy = True
         self._reason = ""
         self._probe: asyncio.Task[None] | None = None
+        self._ids = reservation_ids()
 
     async def acquire(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
-        if not rules:
-            return decide(rules, [], [], now, new_id())
-        costs = costs_of(rules, cost)
-        rid = new_id()
+        rs = RuleSet.of(rules)
+        if not rs:
+            return decide(rs, [], [], now, next(self._ids))
+        costs = rs.costs(cost)
+        rid = next(self._ids)
         lease = self._settings.concurrency_lease_seconds
         args: list[Any] = [repr(now), rid, repr(now + lease), int(lease * 1000)]
-        for rule, c in zip(rules, costs, strict=True):
-            kind = "c" if rule.concurrent else "r"
-            args.append(f"{kind} {rule.capacity!r} {rule.rate!r} {c!r} {int(rule.shadow)}")
+        specs: list[tuple[str, str]] | None = rs.memo.get("redis")
+        if specs is None:
+            # "kind capacity rate " and " shadow" around each cost: fixed per rule set.
+            specs = rs.memo["redis"] = [
+                (f"{'c' if r.concurrent else 'r'} {r.capacity!r} {r.rate!r} ", f" {int(r.shadow)}")
+                for r in rs
+            ]
+        for (head, tail), c in zip(specs, costs, strict=True):
+            args.append(f"{head}{c!r}{tail}")
         try:
-            reply = await self._call("acquire", self._acquire, [r.key for r in rules], args)
+            reply = await self._call("acquire", self._acquire, list(rs.keys), args)
         except BackendError:
             return Decision(allowed=self._settings.fail_open, now=now, error=True)
         levels = [float(v) for v in reply[1:]]
-        decision = decide(rules, costs, levels, now, rid)
+        decision = decide(rs, costs, levels, now, rid)
         if decision.allowed != bool(int(reply[0])):  # pragma: no cover - formulas mirror
             log.error("ratelimit script and decide() disagree", extra={"rules": len(rules)})
         return decision

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple, overload
 
 from gateway.auth.principal import Principal
+from gateway.ratelimit import gcra
 from gateway.ratelimit.settings import LimitSpec, RateLimitSettings
 
 # (setting name, dimension) in header order.
@@ -49,11 +52,109 @@ class Rule:
         return self.dimension == "concurrency"
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
+class Cost(NamedTuple):
+    """What one request asks of its rules. A named tuple: immutable, and built on every
+    request at a third of a frozen dataclass's cost."""
+
     requests: int = 1
     input_tokens: int = 0
     output_tokens: int = 0
+
+
+class RuleSet(Sequence[Rule]):
+    """The rules of one request, with the per-rule values read on every request laid out
+    once as parallel tuples (rule sets are memoised per key by the service, so this is paid
+    once per key and config, not per request). Any sequence of rules works where a
+    RuleSet is expected (`RuleSet.of`).
+
+    A class with slots rather than a tuple subclass: an attribute of a tuple subclass
+    lives in a per-instance dict that the interpreter cannot specialise its lookups for
+    (measured: 0.46 µs per request on the memory backend's loop alone).
+    """
+
+    __slots__ = (
+        "_inputs",
+        "_outputs",
+        "_unit",
+        "caps",
+        "concurrent",
+        "dimensions",
+        "keys",
+        "limit_texts",
+        "memo",
+        "names",
+        "rates",
+        "rows",
+        "rules",
+        "shadows",
+        "slot_indexes",
+        "token_indexes",
+    )
+
+    def __init__(self, rules: Iterable[Rule] = ()) -> None:
+        self.rules = rs = tuple(rules)
+        self.names = tuple(r.name for r in rs)
+        self.limit_texts = tuple(str(r.limit) for r in rs)
+        self.keys = tuple(r.key for r in rs)
+        self.caps = tuple(r.capacity for r in rs)
+        self.rates = tuple(r.rate for r in rs)
+        self.shadows = tuple(r.shadow for r in rs)
+        self.concurrent = tuple(r.concurrent for r in rs)
+        self.dimensions = tuple(r.dimension for r in rs)
+        tokens = tuple(d in ("input_tokens", "output_tokens") for d in self.dimensions)
+        # Indexes of the token rules (input, output) and of the concurrency rules.
+        self.token_indexes = tuple(i for i, t in enumerate(tokens) if t)
+        self.slot_indexes = tuple(i for i, c in enumerate(self.concurrent) if c)
+        # Per rule, for the memory backend's loop: (key, rate, concurrent, capacity + EPS,
+        # shadow): one tuple to unpack instead of five sequences to zip.
+        self.rows = tuple(
+            (r.key, r.rate, r.concurrent, r.capacity + gcra.EPS, r.shadow) for r in rs
+        )
+        # Layouts other modules derive once per rule set (header plans, Redis arguments).
+        self.memo: dict[str, Any] = {}
+        # For `costs`: 1.0 per request or slot rule (0.0 placeholders for token rules), then
+        # where the input tokens go (clamped to the bucket, see `rule_cost`) and the output.
+        self._unit = tuple(0.0 if t else 1.0 for t in tokens)
+        self._inputs = tuple(
+            (i, int(r.capacity) if r.capacity >= 1 else None)
+            for i, r in enumerate(rs)
+            if r.dimension == "input_tokens"
+        )
+        self._outputs = tuple(i for i, r in enumerate(rs) if r.dimension == "output_tokens")
+
+    @classmethod
+    def of(cls, rules: Iterable[Rule]) -> RuleSet:
+        return rules if isinstance(rules, RuleSet) else cls(rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules)
+
+    @overload
+    def __getitem__(self, index: int) -> Rule: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Rule, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Rule | tuple[Rule, ...]:
+        return self.rules[index]
+
+    def __repr__(self) -> str:
+        return f"RuleSet({list(self.rules)!r})"
+
+    def costs(self, cost: Cost) -> list[float]:
+        """`rule_cost` of every rule, without a branch per rule."""
+        out = list(self._unit)
+        tokens = cost.input_tokens
+        for i, clamp in self._inputs:
+            out[i] = float(tokens if clamp is None else min(tokens, clamp))
+        if self._outputs:
+            tokens_out = float(cost.output_tokens)
+            for i in self._outputs:
+                out[i] = tokens_out
+        return out
 
 
 def rule_cost(rule: Rule, cost: Cost) -> float:
@@ -70,7 +171,7 @@ def rule_cost(rule: Rule, cost: Cost) -> float:
     return 1.0
 
 
-def rules_for(settings: RateLimitSettings, principal: Principal, tokens: bool) -> list[Rule]:
+def rules_for(settings: RateLimitSettings, principal: Principal, tokens: bool) -> RuleSet:
     """The rules of one request; `tokens` is false for endpoints that generate nothing."""
     tag = f"{settings.redis_key_prefix}:{{t.{_safe(principal.team)}}}"
     claims = principal.limits
@@ -109,7 +210,7 @@ def rules_for(settings: RateLimitSettings, principal: Principal, tokens: bool) -
                     shadow=setting in spec.shadow,
                 )
             )
-    return out
+    return RuleSet(out)
 
 
 def _safe(value: str) -> str:

@@ -17,11 +17,12 @@ from gateway.auth.principal import Limits, Principal
 from gateway.metrics import Metrics
 from gateway.ratelimit.base import Decision, Limiter, Reservation, Status
 from gateway.ratelimit.memory import MemoryLimiter
-from gateway.ratelimit.rules import Cost, Rule, rules_for
+from gateway.ratelimit.rules import Cost, RuleSet, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
 from gateway.usage import Usage
 
 _RULES_CACHE = 10_000
+_TALLIES = 1024
 T = TypeVar("T")
 
 
@@ -33,10 +34,12 @@ class RateLimit:
     clock: Callable[[], float] = time.time
     # Backend calls still running on their own (shielded): awaited before the backend closes.
     pending: set[asyncio.Task[Any]] = field(default_factory=set)
-    _rules: dict[tuple[str, str, Limits, bool], list[Rule]] = field(default_factory=dict)
+    _rules: dict[tuple[str, str, Limits, bool], RuleSet] = field(default_factory=dict)
     _counters: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # A decision's outcomes (see `count`) -> the counter children it increments.
+    _tallies: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
 
-    def rules(self, principal: Principal, tokens: bool) -> list[Rule]:
+    def rules(self, principal: Principal, tokens: bool) -> RuleSet:
         """`rules_for`, memoised: a principal's rules only change with the config."""
         key = (principal.key_id, principal.team, principal.limits, tokens)
         hit = self._rules.get(key)
@@ -46,18 +49,27 @@ class RateLimit:
             hit = self._rules[key] = rules_for(self.settings, principal, tokens)
         return hit
 
-    def count(self, rules: list[Rule], decision: Decision) -> None:
+    def count(self, rules: RuleSet, decision: Decision) -> None:
         """zdr_gateway_ratelimit_decisions_total, one sample per rule evaluated."""
-        pairs = (
-            [(r.name, "error") for r in rules]
-            if decision.error
-            else [(r.rule.name, r.outcome) for r in decision.results]
-        )
-        for pair in pairs:  # label values are bounded: 8 rule names x 4 outcomes
-            child = self._counters.get(pair)
-            if child is None:
-                child = self._counters[pair] = self.metrics.ratelimit_decisions.labels(*pair)
+        # The outcomes follow from these; the children to increment are looked up once
+        # per combination (bounded: 8 rule names, 4 outcomes; in practice a handful).
+        if not decision.error and all(decision.oks):
+            key: tuple[Any, ...] = rules.names  # every rule "allowed", shadow or not
+        else:
+            key = (rules.names, rules.shadows, tuple(decision.oks), decision.error)
+        children = self._tallies.get(key)
+        if children is None:
+            if len(self._tallies) >= _TALLIES:
+                self._tallies.clear()
+            children = self._tallies[key] = [self._counter(p) for p in _outcomes(rules, decision)]
+        for child in children:
             child.inc()
+
+    def _counter(self, pair: tuple[str, str]) -> Any:
+        child = self._counters.get(pair)
+        if child is None:  # label values are bounded: 8 rule names x 4 outcomes
+            child = self._counters[pair] = self.metrics.ratelimit_decisions.labels(*pair)
+        return child
 
     def status(self) -> Status:
         return self.limiter.status()
@@ -74,7 +86,14 @@ class RateLimit:
         detail = f"rate limiter: {status.reason}; limited requests refused (fail_closed)"
         return not self.settings.unready_on_redis_failure, detail
 
-    async def acquire(self, rules: list[Rule], cost: Cost) -> Decision:
+    def acquire_now(self, rules: RuleSet, cost: Cost) -> Decision | None:
+        """The decision at once from a backend that never suspends (memory): nothing to
+        wait for, nothing to shield, no coroutine. None: `await acquire(...)`."""
+        if self.limiter.suspends:
+            return None
+        return self.limiter.acquire_now(rules, cost, self.clock())
+
+    async def acquire(self, rules: RuleSet, cost: Cost) -> Decision:
         """The backend's acquire, shielded from the caller's cancellation: a client that goes
         away while Redis answers must not leave a reservation that nobody settles (its
         concurrency slot would stay held until the lease expires)."""
@@ -86,6 +105,12 @@ class RateLimit:
         except asyncio.CancelledError:
             task.add_done_callback(self._settle_orphan)
             raise
+
+    def settle_now(self, reservation: Reservation, usage: Usage) -> bool:
+        """`settle` done at once by a backend that never suspends; False: await `settle`."""
+        if self.limiter.suspends:
+            return False
+        return self.limiter.settle_now(reservation, usage, self.clock())
 
     async def settle(self, reservation: Reservation, usage: Usage) -> None:
         """Reconcile and release, to completion even if the caller is cancelled again."""
@@ -115,6 +140,12 @@ class RateLimit:
             if self.pending:
                 await asyncio.wait(set(self.pending), timeout=5)
             await self.limiter.close()
+
+
+def _outcomes(rules: RuleSet, decision: Decision) -> list[tuple[str, str]]:
+    if decision.error:
+        return [(name, "error") for name in rules.names]
+    return [(r.rule.name, r.outcome) for r in decision.results]
 
 
 def build(

@@ -19,16 +19,20 @@ from aiohttp import web
 
 from gateway.auth.principal import ANONYMOUS
 from gateway.errors import RateLimited, Unavailable
-from gateway.ratelimit.base import Decision
+from gateway.ratelimit.base import Decision, Reservation
 from gateway.ratelimit.estimate import estimate_input_tokens
 from gateway.ratelimit.headers import rate_headers, refusal_message, retry_after
 from gateway.ratelimit.rules import Cost
+from gateway.ratelimit.service import RateLimit
 from gateway.state import RATELIMIT, RequestContext
 
 # Endpoint kinds that consume tokens; others (count_tokens, models) count requests only.
 TOKEN_ENDPOINTS = frozenset(
     {"messages", "chat_completions", "responses", "completions", "embeddings"}
 )
+
+
+_REQUEST_ONLY = Cost(1, 0, 0)
 
 
 async def ratelimit_stage(request: web.Request, ctx: RequestContext) -> None:
@@ -41,29 +45,49 @@ async def ratelimit_stage(request: web.Request, ctx: RequestContext) -> None:
     rules = rl.rules(ctx.principal or ANONYMOUS, tokens)
     if not rules:
         return
-    cost = Cost(
-        requests=1,
-        input_tokens=estimate_input_tokens(ctx.body, ctx.json) if tokens else 0,
-        # The provider's output cap (the body stage reads it under the provider's name).
+    if tokens:
+        # Output: the provider's cap (the body stage reads it under the provider's name).
         # Absent (OpenAI allows it): nothing is reserved for output, and the real count
         # is charged when the response ends.
-        output_tokens=max(0, ctx.max_tokens or 0) if tokens else 0,
-    )
-    decision = await rl.acquire(rules, cost)
+        cost = Cost(1, estimate_input_tokens(ctx.body, ctx.json), max(0, ctx.max_tokens or 0))
+    else:
+        cost = _REQUEST_ONLY
+    decision = rl.acquire_now(rules, cost)
+    if decision is None:  # a backend that suspends (Redis), shielded from cancellation
+        decision = await rl.acquire(rules, cost)
     rl.count(rules, decision)
     if not decision.allowed:
         _refuse(ctx.extra_headers, decision, style)
     reservation = decision.reservation
     ctx.reservation = reservation
-    ctx.extra_headers.update(rate_headers(decision, style))
+    headers = rate_headers(decision, style)
+    if ctx.extra_headers:
+        ctx.extra_headers.update(headers)
+    else:
+        ctx.extra_headers = headers
     if reservation is not None:
+        ctx.on_end.append(_Settle(rl, reservation, ctx).run)
 
-        async def settle() -> None:
-            # ctx.usage is read now, after the stream ended (or was cut off): it holds
-            # what was used, which is what is charged.
-            await rl.settle(reservation, ctx.usage)
 
-        ctx.on_end.append(settle)
+class _Settle:
+    """The `on_end` callback that settles a reservation with what the request used.
+
+    It reads `ctx.usage` when it runs, after the stream ended (or was cut off): that is
+    what was used, and what is charged. It lets go of the context once run: the context
+    holds it (`ctx.on_end`), and a closure over `ctx` would make every request a reference
+    cycle that only the garbage collector frees (measured: ~9 µs of GC per request).
+    """
+
+    __slots__ = ("ctx", "reservation", "rl")
+
+    def __init__(self, rl: RateLimit, reservation: Reservation, ctx: RequestContext) -> None:
+        self.rl, self.reservation = rl, reservation
+        self.ctx: RequestContext | None = ctx
+
+    async def run(self) -> None:
+        ctx, self.ctx = self.ctx, None
+        if ctx is not None and not self.rl.settle_now(self.reservation, ctx.usage):
+            await self.rl.settle(self.reservation, ctx.usage)
 
 
 def _refuse(extra_headers: dict[str, str], decision: Decision, style: str) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 import pytest
 
 from gateway.auth.principal import Principal
-from gateway.auth.scopes import check
+from gateway.auth.scopes import check, model_allowed
 from gateway.errors import PermissionDenied
 
 P = Principal(
@@ -73,3 +75,40 @@ def test_empty_model_list_allows_no_model() -> None:
     none = Principal(key_id="k", team="t", source="key", models=())
     with pytest.raises(PermissionDenied):
         check(none, "messages", "claude-sonnet-4-5", 1)
+
+
+PATTERNS = [
+    (),
+    ("claude-*",),
+    ("claude-sonnet-*", "claude-haiku-4-5"),
+    ("*",),
+    ("a*b*c", "[!x]?*", "claude-[sh]*-4-?"),
+    ("exact", "ex*ct", "e[x]act"),
+    ("claude-*\n",),  # a newline is text to fnmatch, never a line end
+    ("(claude)|.*", "a.b"),  # regex syntax is literal in fnmatch
+]
+MODELS = [
+    "",
+    "claude-sonnet-4-5",
+    "claude-haiku-4-5",
+    "claude-haiku-4-5-20251001",
+    "claude-h-4-9",
+    "CLAUDE-SONNET-4-5",
+    "abc",
+    "axxbyyc",
+    "x12",
+    "y",
+    "exact",
+    "exact\n",
+    "claude-\n",
+    "(claude)|.*",
+    "axb",
+    "a.b",
+]
+
+
+@pytest.mark.parametrize("patterns", PATTERNS)
+def test_compiled_model_scopes_match_exactly_as_fnmatchcase(patterns: tuple[str, ...]) -> None:
+    for model in MODELS:
+        want = any(fnmatch.fnmatchcase(model, p) for p in patterns)
+        assert model_allowed(patterns, model) is want, (patterns, model)

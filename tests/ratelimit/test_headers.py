@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from gateway.ratelimit.base import costs_of, decide
+import random
+
+from gateway.ratelimit.base import Decision, RuleResult, costs_of, decide
 from gateway.ratelimit.headers import (
     duration,
     rate_headers,
@@ -85,3 +87,86 @@ def test_openai_style_headers_and_durations() -> None:
         "1m0s",
         "6m1s",
     ]
+
+
+def test_both_styles_from_one_rule_set_and_decision() -> None:
+    # Each style's header layout is kept on the rule set: one must not serve the other.
+    rules = rules_for(SETTINGS, principal(rpm=10, input_tpm=3000, output_tpm=6000), True)
+    d = decide(rules, [1, 300, 100, 1, 100], [4.0, 0.0, 0.0, 15.0, 0.0], T0, "r")
+    for _ in range(2):
+        assert set(rate_headers(d, "openai")) == {
+            f"x-ratelimit-{what}-{name}"
+            for what in ("limit", "remaining", "reset")
+            for name in ("requests", "tokens")
+        }
+        anthropic = rate_headers(d)
+        assert len(anthropic) == 12
+        assert anthropic["anthropic-ratelimit-requests-remaining"] == "4"
+
+
+def test_headers_match_each_rule_results_remaining_and_reset() -> None:
+    # The header loop reads the decision's arrays; RuleResult is the reference.
+    rules = rules_for(SETTINGS, principal(rpm=10, input_tpm=3000, output_tpm=6000), True)
+    for levels in ([4.0, 0.0, 0.0, 15.0, 0.0], [0.0, 2999.5, 5999.0, 0.0, 499.0]):
+        d = decide(rules, [1, 0, 0, 1, 0], levels, T0, "r")
+        h = rate_headers(d)
+        for dim, name in (("input_tokens", "input-tokens"), ("requests", "requests")):
+            res = min((r for r in d.results if r.rule.dimension == dim), key=lambda r: r.remaining)
+            assert h[f"anthropic-ratelimit-{name}-remaining"] == str(res.remaining)
+            assert h[f"anthropic-ratelimit-{name}-reset"] == rfc3339(T0 + res.level / res.rule.rate)
+
+
+def test_no_rules_no_headers() -> None:
+    assert rate_headers(decide([], [], [], T0, "r")) == {}
+    assert rate_headers(decide([], [], [], T0, "r"), "openai") == {}
+
+
+def reference_headers(d: Decision, style: str) -> dict[str, str]:
+    """The headers as first written, one RuleResult at a time: the content (and order)
+    the request path's loop over the decision's arrays must reproduce."""
+    names = (
+        {"requests": ("requests",), "input_tokens": ("tokens",), "output_tokens": ("tokens",)}
+        if style == "openai"
+        else {
+            "requests": ("requests",),
+            "input_tokens": ("input-tokens", "tokens"),
+            "output_tokens": ("output-tokens", "tokens"),
+        }
+    )
+    tightest: dict[str, RuleResult] = {}
+    for res in d.results:
+        for name in names.get(res.rule.dimension, ()):
+            best = tightest.get(name)
+            if best is None or res.remaining < best.remaining:
+                tightest[name] = res
+    out: dict[str, str] = {}
+    for name, res in tightest.items():
+        full_in = res.level / res.rule.rate if res.rule.rate > 0 else 0.0
+        if style == "openai":
+            out[f"x-ratelimit-limit-{name}"] = str(res.rule.limit)
+            out[f"x-ratelimit-remaining-{name}"] = str(res.remaining)
+            out[f"x-ratelimit-reset-{name}"] = duration(full_in)
+        else:
+            out[f"anthropic-ratelimit-{name}-limit"] = str(res.rule.limit)
+            out[f"anthropic-ratelimit-{name}-remaining"] = str(res.remaining)
+            out[f"anthropic-ratelimit-{name}-reset"] = rfc3339(d.now + full_in)
+    return out
+
+
+def test_headers_equal_the_per_result_reference_in_content_and_order() -> None:
+    rng = random.Random(3)
+    settings = RateLimitSettings.model_validate(
+        {"teams": {"t1": {"rpm": 20, "input_tpm": 800, "output_tpm": 500, "concurrency": 3}}}
+    )
+    rules = rules_for(
+        settings, principal(rpm=10, input_tpm=3000, output_tpm=600, concurrency=2), True
+    )
+    for _ in range(300):
+        levels = [rng.uniform(0, r.capacity * 1.2) for r in rules]
+        costs = costs_of(
+            rules, Cost(input_tokens=rng.randrange(500), output_tokens=rng.randrange(99))
+        )
+        d = decide(rules, costs, levels, T0 + rng.uniform(0, 100), "r")
+        for style in ("anthropic", "openai"):
+            got = rate_headers(d, style)
+            assert list(got.items()) == list(reference_headers(d, style).items())

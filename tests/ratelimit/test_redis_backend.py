@@ -133,3 +133,17 @@ async def test_a_hung_redis_times_out_instead_of_hanging(own_redis: RedisServer)
     finally:
         own_redis.proc.send_signal(18)  # SIGCONT
         await limiter.close()
+
+
+async def test_redis_never_answers_without_a_round_trip(redis_server: RedisServer) -> None:
+    s = settings(redis_server.url, redis_key_prefix="now")
+    limiter = RedisLimiter(s, Metrics())
+    try:
+        rules = rules_for(s, principal(rpm=1), tokens=False)
+        assert limiter.acquire_now(rules, Cost(), time.time()) is None
+        d = await limiter.acquire(rules, Cost(), time.time())
+        assert d.reservation is not None
+        assert not limiter.settle_now(d.reservation, Usage(), time.time())
+        assert not d.reservation.released  # nothing was done: settle is still to come
+    finally:
+        await limiter.close()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from gateway.auth.principal import ANONYMOUS
-from gateway.ratelimit.rules import Cost, rule_cost, rules_for
+from gateway.ratelimit.rules import Cost, RuleSet, rule_cost, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
 
 from .test_backends import principal
@@ -59,3 +59,25 @@ def test_costs() -> None:
     assert rule_cost(rules["key_input_tpm"], cost) == 200  # clamped to the bucket (burst 2)
     assert rule_cost(rules["key_output_tpm"], cost) == 300
     assert rule_cost(rules["key_rpm"], cost) == 1
+
+
+def test_rule_set_costs_match_rule_cost_for_every_kind() -> None:
+    settings = RateLimitSettings.model_validate(
+        {"burst": 2, "defaults": {"rpm": 60, "concurrency": 3}, "team_default": {"input_tpm": 50}}
+    )
+    for limits in ({"input_tpm": 100, "output_tpm": 10}, {"input_tpm": 0}, {}):
+        rules = rules_for(settings, principal(**limits), tokens=True)
+        assert isinstance(rules, RuleSet)
+        for cost in (Cost(), Cost(input_tokens=7, output_tokens=3), Cost(input_tokens=5000)):
+            assert rules.costs(cost) == [rule_cost(r, cost) for r in rules]
+
+
+def test_rule_set_lays_out_its_rules_once() -> None:
+    rules = rules_for(SETTINGS, principal(input_tpm=100), tokens=True)
+    assert RuleSet.of(rules) is rules
+    assert RuleSet.of(list(rules)).rules == rules.rules == tuple(rules)
+    assert rules.keys == tuple(r.key for r in rules)
+    assert rules.limit_texts == tuple(str(r.limit) for r in rules)
+    assert [rules[i].name for i in rules.token_indexes] == ["key_input_tpm", "key_output_tpm"]
+    assert [rules[i].name for i in rules.slot_indexes] == ["team_concurrency"]
+    assert RuleSet().costs(Cost()) == []

@@ -7,6 +7,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway.metrics import Metrics
+from gateway.ratelimit import service
 from gateway.ratelimit.base import Decision
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.rules import Cost, Rule
@@ -92,3 +93,44 @@ async def test_settle_survives_a_second_cancellation() -> None:
         await settling
     await asyncio.gather(*rl.pending)
     assert await limiter.in_flight(rules[0], T0) == 0
+
+
+async def test_counting_stays_right_when_its_lookup_table_is_emptied(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(service, "_TALLIES", 2)
+    registry = CollectorRegistry()
+    rl = build(RateLimitSettings(teams={"t1": {"rpm": 1, "shadow": ["rpm"]}}), Metrics(registry))
+    decisions = []
+    for key in ("a", "b", "c"):
+        rules = rl.rules(principal(key, rpm=1), tokens=False)
+        decisions += [(rules, await rl.limiter.acquire(rules, Cost(), T0)) for _ in range(2)]
+    for rules, d in decisions * 2:
+        rl.count(rules, d)
+    assert len(rl._tallies) <= 2
+
+    def sample(limit: str, outcome: str) -> float | None:
+        labels = {"limit": limit, "outcome": outcome}
+        return registry.get_sample_value("zdr_gateway_ratelimit_decisions_total", labels)
+
+    assert sample("key_rpm", "allowed") == 6
+    assert sample("key_rpm", "refused") == 6
+    assert sample("team_rpm", "allowed") == 2
+    assert sample("team_rpm", "shadow_refused") == 10
+
+
+async def test_only_a_backend_that_never_suspends_answers_at_once() -> None:
+    memory = RateLimit(
+        RateLimitSettings(), MemoryLimiter(), Metrics(CollectorRegistry()), clock=lambda: T0
+    )
+    rules = memory.rules(principal(concurrency=1), tokens=False)
+    d = memory.acquire_now(rules, Cost())
+    assert d is not None
+    assert d.reservation is not None
+    assert await memory.limiter.in_flight(rules[0], T0) == 1
+    assert memory.settle_now(d.reservation, Usage())
+    assert await memory.limiter.in_flight(rules[0], T0) == 0
+    # A backend that answers later (Redis) is always awaited, shielded: never "now".
+    slow = RateLimit(RateLimitSettings(), SlowLimiter(), Metrics(CollectorRegistry()))
+    assert slow.acquire_now(rules, Cost()) is None
+    assert not slow.settle_now(d.reservation, Usage())
