@@ -106,6 +106,11 @@ def main() -> None:
         )
         loop.close()
         print(f"a repeat key costs ~{max(cached - baseline, 0):.1f} µs instead of {fast:.1f} µs")
+        bench(
+            "Authenticator.gateway_key, seen before (the stage's call)",
+            lambda: auth.gateway_key(key),
+            n,
+        )
 
 
 async def _noop() -> None:

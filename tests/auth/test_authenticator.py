@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from auth_helpers import NOW, Signer
 
@@ -88,3 +90,29 @@ async def test_failures_are_not_cached_and_the_cache_is_bounded(
     for i in range(10):
         await auth.authenticate(signer.issue(key_id=f"app-{i}"))
     assert len(auth._verified) == 3
+
+
+def test_stage_entry_point_rechecks_revocation_and_expiry_on_every_hit(
+    signer: Signer, tmp_path: Path
+) -> None:
+    # The auth stage calls gateway_key directly (no coroutine): a cached key must still
+    # meet a revocation written to revoked_file, and its expiry, on the next request.
+    clock = Clock()
+    ticks = [0.0]
+    path = tmp_path / "revoked.txt"
+    path.write_text("")
+    revoked = Revocations([], str(path), None, clock=lambda: ticks[0])
+    auth = Authenticator(AuthSettings(), signer.keyset(), revoked, {}, MTLSMap([]), clock)
+    key = signer.issue(expires_at=NOW + 100)
+    assert auth.gateway_key(key) is auth.gateway_key(key)  # verified once, then cached
+    path.write_text("app-1\n")
+    ticks[0] = 5.0  # the file is looked at again at most once a second
+    with pytest.raises(Rejected, match="revoked"):
+        auth.gateway_key(key)
+    path.write_text("")
+    ticks[0] = 10.0
+    assert auth.gateway_key(key).key_id == "app-1"
+    clock.now = NOW + 100 + auth.settings.leeway_seconds + 1
+    with pytest.raises(Rejected, match="expired"):
+        auth.gateway_key(key)
+    assert key not in auth._verified

@@ -7,7 +7,7 @@ import fnmatch
 import pytest
 
 from gateway.auth.principal import Principal
-from gateway.auth.scopes import check, model_allowed
+from gateway.auth.scopes import _matcher, check, model_allowed
 from gateway.errors import PermissionDenied
 
 P = Principal(
@@ -112,3 +112,15 @@ def test_compiled_model_scopes_match_exactly_as_fnmatchcase(patterns: tuple[str,
     for model in MODELS:
         want = any(fnmatch.fnmatchcase(model, p) for p in patterns)
         assert model_allowed(patterns, model) is want, (patterns, model)
+
+
+def test_compiled_scopes_follow_the_patterns_and_stay_bounded() -> None:
+    # Keyed by the patterns themselves: a key re-issued (or a grant reloaded) with other
+    # models gets its own matcher, never a stale one; at most 1024 are kept.
+    assert model_allowed(("claude-*",), "claude-x")
+    assert not model_allowed(("gpt-*",), "claude-x")
+    for i in range(1100):
+        model_allowed((f"m{i}-*",), "m1-x")
+    info = _matcher.cache_info()
+    assert info.maxsize == 1024
+    assert info.currsize <= 1024
