@@ -57,7 +57,8 @@ class Reservation:
     """What one admitted request holds: every rule of `rules` that fitted (`oks`), with
     its cost (`costs`): token rules hold their cost, concurrency rules a slot."""
 
-    id: str
+    # Names the reservation's concurrency slots (see `reservation_ids`; memory: a counter).
+    id: str | int
     rules: RuleSet
     costs: Sequence[float]
     oks: Sequence[bool]
@@ -107,19 +108,25 @@ class Decision:
 
 
 def reservation_ids() -> Iterator[str]:
-    """Reservation ids for one limiter: a counter behind 96 random bits.
+    """Reservation ids for a limiter shared between processes: a counter behind 96 random
+    bits.
 
-    The id only names a reservation's concurrency slot (a member of the slot set, in
-    memory or in Redis until released or its lease expires), so it must be unique among
-    live slots, across every replica sharing Redis: the random prefix makes it so
-    (limiters are built in each process, workers are spawned, never forked with one),
-    and the counter keeps it unique within the process at a fraction of uuid4's cost.
+    The id only names a reservation's concurrency slot (a member of the slot set in
+    Redis until released or its lease expires), so it must be unique among live slots
+    across every replica sharing Redis: the random prefix makes it so (limiters are
+    built in each process, workers are spawned, never forked with one), and the counter
+    keeps it unique within the process at a fraction of uuid4's cost. In memory, slots
+    are the process's own: a plain counter is enough.
     """
     return map(f"{secrets.token_hex(12)}.{{}}".format, itertools.count(1))
 
 
 def decide(
-    rules: Sequence[Rule], costs: Sequence[float], levels: Sequence[float], now: float, rid: str
+    rules: Sequence[Rule],
+    costs: Sequence[float],
+    levels: Sequence[float],
+    now: float,
+    rid: str | int,
 ) -> Decision:
     """From each rule's level before the request, the all-or-nothing decision.
 

@@ -8,11 +8,12 @@ says so).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
 from gateway.ratelimit import gcra
-from gateway.ratelimit.base import Decision, Limiter, Reservation, deltas, reservation_ids
+from gateway.ratelimit.base import Decision, Limiter, Reservation, deltas
 from gateway.ratelimit.rules import Cost, Rule, RuleSet
 from gateway.usage import Usage
 
@@ -26,7 +27,7 @@ class _Slots:
     __slots__ = ("held", "next_expiry")
 
     def __init__(self) -> None:
-        self.held: dict[str, float] = {}
+        self.held: dict[str | int, float] = {}
         # No lease ends before this: a lookup scans for expired leases only once one may
         # have (a request that never released: a bug or a crash), not on every request.
         self.next_expiry = math.inf
@@ -49,7 +50,8 @@ class MemoryLimiter(Limiter):
         self._buckets: dict[str, tuple[float, float, float]] = {}
         self._slots: dict[str, _Slots] = {}
         self._ops = 0
-        self._ids = reservation_ids()
+        # Reservation ids: this process's slots only, so a counter is unique enough.
+        self._ids = itertools.count(1)
 
     async def acquire(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
         return self.acquire_now(rules, cost, now)
