@@ -73,22 +73,26 @@ class Rig:
 AUTH_KID = "bench"
 
 
-def enable_auth(rig: Rig) -> None:
-    """A signing key pair in the rig's tmp dir and one gateway key, valid now, with limits
-    far above what one core can serve: the auth and limiter stages run, never refuse."""
-    private_path, _ = write_key_pair(rig.tmp, AUTH_KID)
-    now = int(time.time())
-    claims = tokens.KeyClaims(
+def bench_claims(now: int, ttl: int) -> tokens.KeyClaims:
+    """The bench's gateway key: every stage runs, with limits far above one core."""
+    return tokens.KeyClaims(
         key_id="bench-1",
         team="bench",
         issued_at=now - 60,
         not_before=now - 60,
-        expires_at=now + 24 * 3600,
+        expires_at=now + ttl,
         endpoints=("messages", "count_tokens", "models"),
         models=("claude-*",),
         max_tokens=1 << 20,  # the 1 GiB stream asks for 32768
         limits=Limits(rpm=10**8, input_tpm=10**12, output_tpm=10**12, concurrency=10**4),
     )
+
+
+def enable_auth(rig: Rig) -> None:
+    """A signing key pair in the rig's tmp dir and one gateway key, valid now, with limits
+    far above what one core can serve: the auth and limiter stages run, never refuse."""
+    private_path, _ = write_key_pair(rig.tmp, AUTH_KID)
+    claims = bench_claims(int(time.time()), ttl=24 * 3600)
     rig.gateway_key = tokens.issue(claims, load_private_key(private_path), AUTH_KID)
 
 

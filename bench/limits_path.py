@@ -24,10 +24,10 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from prometheus_client import CollectorRegistry
 
+from bench.__main__ import bench_claims
 from gateway.app import build_app
 from gateway.auth import tokens
 from gateway.auth.keyset import load_private_key, write_key_pair
-from gateway.auth.principal import Limits
 from gateway.auth.stage import auth_stage, enforce_scopes
 from gateway.config import Config
 from gateway.metrics import Metrics
@@ -50,18 +50,7 @@ def config(tmp: Path, auth: bool) -> tuple[Config, str | None]:
     if not auth:
         return Config.model_validate(cfg), None
     private, public = write_key_pair(tmp, "bench")
-    now = int(time.time())
-    claims = tokens.KeyClaims(
-        key_id="bench-1",
-        team="bench",
-        issued_at=now - 60,
-        not_before=now - 60,
-        expires_at=now + 3600,
-        endpoints=("messages", "count_tokens", "models"),
-        models=("claude-*",),
-        max_tokens=1 << 20,
-        limits=Limits(rpm=10**8, input_tpm=10**12, output_tpm=10**12, concurrency=10**4),
-    )
+    claims = bench_claims(int(time.time()), ttl=3600)
     key = tokens.issue(claims, load_private_key(private), "bench")
     cfg["auth"] = {"signing_keys": [{"kid": "bench", "public_key_file": str(public)}]}
     return Config.model_validate(cfg), key
