@@ -19,6 +19,12 @@ from tests.http1.conftest import MakePool, RawServer, StartRaw, read_all, until
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
+async def answer_ok(srv: RawServer, reader: Any, writer: Any) -> None:
+    """A raw server script: every request on the connection gets OK."""
+    while await srv.read_request(reader) is not None:
+        writer.write(OK)
+
+
 async def echo_server(aiohttp_server: Any, **kw: Any) -> tuple[Any, list[tuple[str, int]]]:
     """An aiohttp server that answers every request; records each request's client port."""
     peers: list[tuple[str, int]] = []
@@ -191,11 +197,7 @@ async def test_connection_limit_under_concurrency(aiohttp_server: Any, make_pool
 async def test_waiting_for_a_connection_is_bounded(
     raw_server: StartRaw, make_pool: MakePool
 ) -> None:
-    async def script(srv: RawServer, reader: Any, writer: Any) -> None:
-        while await srv.read_request(reader) is not None:
-            writer.write(OK)
-
-    server = await raw_server(script)
+    server = await raw_server(answer_ok)
     pool = make_pool(server.url, limit=1, connect_timeout=0.1)
     held = await pool.request("GET", "/", [])
     with pytest.raises(TimeoutError):
@@ -217,11 +219,7 @@ async def test_waiting_for_a_connection_is_bounded(
 async def test_a_connection_handed_to_a_cancelled_waiter_is_not_lost(
     raw_server: StartRaw, make_pool: MakePool
 ) -> None:
-    async def script(srv: RawServer, reader: Any, writer: Any) -> None:
-        while await srv.read_request(reader) is not None:
-            writer.write(OK)
-
-    server = await raw_server(script)
+    server = await raw_server(answer_ok)
     pool = make_pool(server.url, limit=1, connect_timeout=0.5)
     held = await pool.request("GET", "/", [])
     waiter = asyncio.create_task(pool.request("GET", "/", []))
