@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import forward
 from gateway.audit.trail import Auditor
 from gateway.auth.runtime import AuthRuntime
 from gateway.auth.stage import auth_stage
@@ -35,6 +34,7 @@ from gateway.policy.stage import policy_stage
 from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routes import Router
+from gateway.stages import forward
 from gateway.stages.body import body_stage
 from gateway.stages.route import route_stage
 from gateway.state import (
