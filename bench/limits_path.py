@@ -32,7 +32,7 @@ from gateway.auth.stage import auth_stage, enforce_scopes
 from gateway.config import Config
 from gateway.metrics import Metrics
 from gateway.ratelimit.stage import ratelimit_stage
-from gateway.routes import Route
+from gateway.routing.router import Route
 from gateway.state import ROUTER, RequestContext
 from gateway.usage import Usage
 

@@ -33,7 +33,7 @@ from gateway.metrics import Labels, Metrics
 from gateway.policy.stage import policy_stage
 from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage
-from gateway.routes import Router
+from gateway.routing.router import Router
 from gateway.stages import forward
 from gateway.stages.body import body_stage
 from gateway.stages.route import route_stage

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.metrics import Labels, Metrics
     from gateway.ratelimit.service import RateLimit
-    from gateway.routes import Route, Router
+    from gateway.routing.router import Route, Router
     from gateway.upstream import UpstreamPool
 
 

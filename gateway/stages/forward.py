@@ -20,7 +20,7 @@ from gateway import SERVER_NAME
 from gateway.errors import InvalidRequest, UpstreamError, UpstreamTimeout
 from gateway.http1 import ClientError, Response, UnsafeRequest
 from gateway.providers import Provider
-from gateway.routes import Route
+from gateway.routing.router import Route
 from gateway.stages.observe import CLIENT_CLOSED
 from gateway.state import CTX, METRICS, RATELIMIT, RequestContext
 

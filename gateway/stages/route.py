@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.errors import MethodNotAllowed, NotFound, RequestTooLarge
-from gateway.routes import Route
+from gateway.routing.router import Route
 from gateway.state import CONFIG, ROUTER, RequestContext
 
 
