@@ -34,6 +34,7 @@ from gateway.policy.stage import policy_stage
 from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routing.router import Router
+from gateway.routing.upstream import UpstreamPool
 from gateway.stages import forward
 from gateway.stages.body import body_stage
 from gateway.stages.route import route_stage
@@ -49,7 +50,6 @@ from gateway.state import (
     ROUTER,
     UPSTREAMS,
 )
-from gateway.upstream import UpstreamPool
 
 STAGES: tuple[Stage, ...] = (route_stage, auth_stage, body_stage, policy_stage, ratelimit_stage)
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from gateway.metrics import Labels, Metrics
     from gateway.ratelimit.service import RateLimit
     from gateway.routing.router import Route, Router
-    from gateway.upstream import UpstreamPool
+    from gateway.routing.upstream import UpstreamPool
 
 
 @dataclass(slots=True)
