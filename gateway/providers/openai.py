@@ -17,7 +17,7 @@ from gateway.providers.base import (
     json_error,
     valid_model_id,
 )
-from gateway.sse import SSESplitter
+from gateway.providers.sse import SSESplitter
 from gateway.usage import Usage
 
 _POST = {
