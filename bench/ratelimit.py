@@ -30,7 +30,6 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from gateway import server
 from gateway.auth.principal import Limits, Principal
 from gateway.metrics import Metrics
 from gateway.ratelimit.base import Limiter
@@ -38,6 +37,7 @@ from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.redis_backend import RedisLimiter
 from gateway.ratelimit.rules import Cost, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
+from gateway.serve import server
 from gateway.stub import StubUpstream
 from gateway.usage import Usage
 

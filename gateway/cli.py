@@ -57,7 +57,8 @@ def _load(path: str) -> config_mod.Config | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway import harden, logs, server
+    from gateway import harden, logs
+    from gateway.serve import server
 
     cfg = _load(args.config)
     if cfg is None:

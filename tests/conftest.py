@@ -34,8 +34,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from gateway import config as config_mod
-from gateway import server
 from gateway.metrics import Metrics
+from gateway.serve import server
 from gateway.stub import StubUpstream
 from gateway.stub_openai import StubOpenAI
 

@@ -25,7 +25,7 @@ from gateway.metrics import Metrics
 from gateway.state import AUTH, RATELIMIT, READY
 from gateway.tls import CertReloader, server_context
 
-log = logging.getLogger("gateway.server")
+log = logging.getLogger("gateway.serve.server")
 
 
 @dataclass
