@@ -59,7 +59,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics_view(request: web.Request) -> web.Response:
     registry = request.app[METRICS].registry
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # `serve --workers N`: every worker's samples, aggregated (see gateway/workers.py).
+        # `serve --workers N`: every worker's samples, aggregated (see gateway/serve/workers.py).
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     body = generate_latest(registry)

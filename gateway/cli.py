@@ -78,7 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
         # read them here first, so a bad one is named once, before any worker starts.
         _check_tls_files(cfg)
         if cfg.server.workers > 1:
-            from gateway import workers
+            from gateway.serve import workers
 
             return workers.supervise(cfg, config_path=args.config)
         server.run(server.serve(cfg, config_path=args.config))

@@ -179,8 +179,8 @@ def _running(pid: int) -> bool:
 def test_workers_refuse_to_start_without_a_memory_backed_metrics_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from gateway import workers
     from gateway.config import parse
+    from gateway.serve import workers
 
     cfg = parse(
         yaml.safe_dump(

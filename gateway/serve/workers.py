@@ -29,7 +29,7 @@ from types import FrameType
 
 from gateway.config import Config
 
-log = logging.getLogger("gateway.workers")
+log = logging.getLogger("gateway.serve.workers")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SHM = "/dev/shm"  # noqa: S108 (memory-backed; see supervise)
 # A worker that dies sooner than this after its start is failing, not crashing.
