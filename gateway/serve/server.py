@@ -18,10 +18,10 @@ from typing import Any
 from aiohttp import web
 
 from gateway import logs, protocol
-from gateway.admin import build_admin_app
 from gateway.app import build_app
 from gateway.config import Config
 from gateway.metrics import Metrics
+from gateway.serve.admin import build_admin_app
 from gateway.state import AUTH, RATELIMIT, READY
 from gateway.tls import CertReloader, server_context
 
