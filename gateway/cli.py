@@ -89,7 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check_tls_files(cfg: config_mod.Config) -> None:
-    from gateway import tls
+    from gateway.serve import tls
 
     if cfg.server.tls.enabled:
         tls.read_material(cfg.server.tls)

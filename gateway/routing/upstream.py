@@ -6,7 +6,7 @@ from gateway.config import UpstreamSettings
 from gateway.http1 import Pool
 from gateway.metrics import Metrics
 from gateway.providers import PROVIDERS, Provider
-from gateway.tls import client_context
+from gateway.serve.tls import client_context
 
 
 class Upstream:

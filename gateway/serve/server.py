@@ -22,8 +22,8 @@ from gateway.app import build_app
 from gateway.config import Config
 from gateway.metrics import Metrics
 from gateway.serve.admin import build_admin_app
+from gateway.serve.tls import CertReloader, server_context
 from gateway.state import AUTH, RATELIMIT, READY
-from gateway.tls import CertReloader, server_context
 
 log = logging.getLogger("gateway.serve.server")
 
