@@ -57,8 +57,8 @@ def _load(path: str) -> config_mod.Config | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway import harden, logs
-    from gateway.serve import server
+    from gateway import logs
+    from gateway.serve import harden, server
 
     cfg = _load(args.config)
     if cfg is None:

@@ -110,8 +110,8 @@ def _spawn(
 
 
 def _worker(config: Config, config_path: str | None, supervisor: int) -> None:
-    from gateway import harden, logs
-    from gateway.serve import server
+    from gateway import logs
+    from gateway.serve import harden, server
 
     _die_with(supervisor)
     logs.configure(config.logging.level)

@@ -39,11 +39,10 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from multidict import CIMultiDictProxy
 
-from gateway import harden
 from gateway.auth import tokens
 from gateway.auth.keyset import load_private_key, write_key_pair
 from gateway.auth.principal import Limits
-from gateway.serve import server
+from gateway.serve import harden, server
 from gateway.stub import Behaviour, StubUpstream
 from tests.conftest import free_port, wait_until_ready
 
