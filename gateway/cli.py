@@ -57,7 +57,7 @@ def _load(path: str) -> config_mod.Config | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway import logs
+    from gateway.observe import logs
     from gateway.serve import harden, server
 
     cfg = _load(args.config)
