@@ -30,7 +30,7 @@ from gateway.auth import tokens
 from gateway.auth.keyset import load_private_key, write_key_pair
 from gateway.auth.stage import auth_stage, enforce_scopes
 from gateway.config import Config
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routing.router import Route
 from gateway.state import ROUTER, RequestContext

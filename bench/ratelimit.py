@@ -31,7 +31,7 @@ import yaml
 from aiohttp import web
 
 from gateway.auth.principal import Limits, Principal
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit.base import Limiter
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.redis_backend import RedisLimiter

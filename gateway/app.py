@@ -29,7 +29,7 @@ from gateway.auth.runtime import AuthRuntime
 from gateway.auth.stage import auth_stage
 from gateway.chain import Chain, Stage
 from gateway.config import Config
-from gateway.metrics import Labels, Metrics
+from gateway.observe.metrics import Labels, Metrics
 from gateway.policy.stage import policy_stage
 from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage

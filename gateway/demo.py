@@ -20,8 +20,8 @@ from aiohttp import web
 from gateway import config as config_mod
 from gateway.audit.sinks import StreamSink
 from gateway.auth.demo_key import issue_demo_key
-from gateway.metrics import Metrics
 from gateway.observe.logs import configure
+from gateway.observe.metrics import Metrics
 from gateway.selfsigned import make_ca_and_leaf, memory_file
 from gateway.serve import server
 from gateway.state import AUDIT

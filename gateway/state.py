@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from gateway.auth.principal import Principal
     from gateway.auth.runtime import AuthRuntime
     from gateway.config import Config
-    from gateway.metrics import Labels, Metrics
+    from gateway.observe.metrics import Labels, Metrics
     from gateway.ratelimit.service import RateLimit
     from gateway.routing.router import Route, Router
     from gateway.routing.upstream import UpstreamPool

@@ -34,7 +34,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from gateway import config as config_mod
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.serve import server
 from gateway.stub import StubUpstream
 from gateway.stub_openai import StubOpenAI

@@ -16,7 +16,7 @@ from gateway import config as config_mod
 from gateway.app import build_app
 from gateway.chain import Chain, Stage
 from gateway.errors import PermissionDenied
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.stages.route import route_stage
 from gateway.state import ACCESS_LOG, AUDIT, CONFIG, LABELS, METRICS, ROUTER, RequestContext
 

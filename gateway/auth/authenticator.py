@@ -23,7 +23,7 @@ from gateway.auth.principal import Principal
 from gateway.auth.rejected import MAX_TOKEN_BYTES, PREFIX, Rejected
 from gateway.auth.revocation import RedisRevocations, Revocations
 from gateway.auth.settings import AuthSettings, OIDCIssuer
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 
 if TYPE_CHECKING:
     from gateway.auth.oidc import JWKSCache, OIDCVerifier

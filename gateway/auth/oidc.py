@@ -32,7 +32,7 @@ from gateway.auth.grants import principal_for
 from gateway.auth.principal import Principal
 from gateway.auth.settings import OIDCGrant, OIDCIssuer
 from gateway.auth.tokens import Rejected, jwt_errors
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 
 if TYPE_CHECKING:
     from gateway.auth.authenticator import JWKSRegistry

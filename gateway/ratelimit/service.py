@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gateway.auth.principal import Limits, Principal
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit.base import Decision, Limiter, Reservation, Status
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.rules import Cost, RuleSet, rules_for

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.config import UpstreamSettings
 from gateway.http1 import Pool
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.providers import PROVIDERS, Provider
 from gateway.serve.tls import client_context
 

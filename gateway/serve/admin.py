@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from gateway import SERVER_NAME, posture
 from gateway.config import Config
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit.service import RateLimit
 from gateway.state import CONFIG, METRICS, RATELIMIT, READY
 

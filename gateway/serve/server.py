@@ -19,8 +19,8 @@ from aiohttp import web
 
 from gateway.app import build_app
 from gateway.config import Config
-from gateway.metrics import Metrics
 from gateway.observe import logs
+from gateway.observe.metrics import Metrics
 from gateway.serve import quiet
 from gateway.serve.admin import build_admin_app
 from gateway.serve.tls import CertReloader, server_context

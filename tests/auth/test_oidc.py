@@ -26,7 +26,7 @@ from gateway.auth.authenticator import Authenticator, JWKSRegistry, build
 from gateway.auth.oidc import parse_jwks
 from gateway.auth.settings import AuthSettings, OIDCIssuer
 from gateway.auth.tokens import Rejected
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 
 ISSUER = "https://login.corp.example/"
 AUD = "zdr-gateway-prod"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit.base import Limiter
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.redis_backend import RedisLimiter

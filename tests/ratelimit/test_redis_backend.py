@@ -9,7 +9,7 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit.redis_backend import RedisLimiter
 from gateway.ratelimit.rules import Cost, rules_for
 from gateway.ratelimit.settings import RateLimitSettings

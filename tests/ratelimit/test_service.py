@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit import service
 from gateway.ratelimit.base import Decision
 from gateway.ratelimit.memory import MemoryLimiter

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from prometheus_client import CollectorRegistry
 
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit import service
 from gateway.ratelimit.settings import RateLimitSettings
 from gateway.ratelimit.stage import ratelimit_stage
