@@ -111,9 +111,9 @@ def _with_workers(cfg: config_mod.Config, n: int, source: str) -> config_mod.Con
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway import demo
+    from gateway.demo import run
 
-    return demo.main()
+    return run.main()
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway import demo
+from gateway.demo import run as demo
 
 
 def test_demo_runs_and_shows_stream_metrics_and_log_line() -> None:
