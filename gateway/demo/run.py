@@ -63,7 +63,7 @@ async def _demo() -> None:
         "ZDR_DEMO_UPSTREAM_KEY": stub.api_key,
         "ZDR_DEMO_SIGNING_PUB": memory_file("demo-signing-pub", demo_key.public_pem),
     }
-    text = resources.files("gateway").joinpath("demo.yaml").read_text()
+    text = resources.files("gateway.demo").joinpath("demo.yaml").read_text()
     cfg = config_mod.parse(text, source="demo.yaml", env=env)
     running = await server.start(cfg, Metrics())
     # The audit line joins the log lines in the buffer shown at the end.
