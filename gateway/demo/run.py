@@ -20,12 +20,12 @@ from aiohttp import web
 from gateway import config as config_mod
 from gateway.audit.sinks import StreamSink
 from gateway.auth.demo_key import issue_demo_key
+from gateway.demo.stub_anthropic import StubUpstream
 from gateway.observe.logs import configure
 from gateway.observe.metrics import Metrics
 from gateway.selfsigned import make_ca_and_leaf, memory_file
 from gateway.serve import server
 from gateway.state import AUDIT
-from gateway.stub import StubUpstream
 
 PROMPT = "Say hello through the gateway."
 REPLY = (
