@@ -35,9 +35,9 @@ from prometheus_client import CollectorRegistry
 
 from gateway import config as config_mod
 from gateway.demo.stub_anthropic import StubUpstream
+from gateway.demo.stub_openai import StubOpenAI
 from gateway.observe.metrics import Metrics
 from gateway.serve import server
-from gateway.stub_openai import StubOpenAI
 
 
 @dataclass
