@@ -20,10 +20,10 @@ from aiohttp import web
 from gateway import config as config_mod
 from gateway.audit.sinks import StreamSink
 from gateway.auth.demo_key import issue_demo_key
+from gateway.demo.certs import make_ca_and_leaf, memory_file
 from gateway.demo.stub_anthropic import StubUpstream
 from gateway.observe.logs import configure
 from gateway.observe.metrics import Metrics
-from gateway.selfsigned import make_ca_and_leaf, memory_file
 from gateway.serve import server
 from gateway.state import AUDIT
 
