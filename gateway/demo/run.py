@@ -19,8 +19,8 @@ from aiohttp import web
 
 from gateway import config as config_mod
 from gateway.audit.sinks import StreamSink
-from gateway.auth.demo_key import issue_demo_key
 from gateway.demo.certs import make_ca_and_leaf, memory_file
+from gateway.demo.key import issue_demo_key
 from gateway.demo.stub_anthropic import StubUpstream
 from gateway.observe.logs import configure
 from gateway.observe.metrics import Metrics
