@@ -31,6 +31,7 @@ import yaml
 from aiohttp import web
 
 from gateway.auth.principal import Limits, Principal
+from gateway.context import Usage
 from gateway.demo.stub_anthropic import StubUpstream
 from gateway.observe.metrics import Metrics
 from gateway.ratelimit.base import Limiter
@@ -39,7 +40,6 @@ from gateway.ratelimit.redis_backend import RedisLimiter
 from gateway.ratelimit.rules import Cost, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
 from gateway.serve import server
-from gateway.usage import Usage
 
 BIG = {"rpm": 10**9, "input_tpm": 10**12, "output_tpm": 10**12, "concurrency": 10**6}
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gateway.usage import Usage
+from gateway.context import Usage
 
 if TYPE_CHECKING:
     from gateway.audit.trail import Auditor

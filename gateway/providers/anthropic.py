@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from multidict import CIMultiDictProxy
 
+from gateway.context import Usage
 from gateway.providers.base import (
     Endpoint,
     JSONUsage,
@@ -18,7 +19,6 @@ from gateway.providers.base import (
     valid_model_id,
 )
 from gateway.providers.sse import SSESplitter
-from gateway.usage import Usage
 
 MESSAGES = Endpoint("messages", "POST", zdr_eligible=True, json_body=True)
 COUNT_TOKENS = Endpoint("count_tokens", "POST", zdr_eligible=True, json_body=True)

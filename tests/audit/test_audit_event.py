@@ -9,8 +9,8 @@ import pytest
 
 from gateway.audit import event as events
 from gateway.auth.principal import Principal
+from gateway.context import Usage
 from gateway.state import RequestContext
-from gateway.usage import Usage
 
 CANARY = "CANARY-audit-event-55d1"
 

@@ -9,11 +9,11 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
+from gateway.context import Usage
 from gateway.observe.metrics import Metrics
 from gateway.ratelimit.redis_backend import RedisLimiter
 from gateway.ratelimit.rules import Cost, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
-from gateway.usage import Usage
 from tests.redis_server import RedisServer
 
 from .test_backends import principal
