@@ -30,11 +30,11 @@ from gateway.auth import tokens
 from gateway.auth.keyset import load_private_key, write_key_pair
 from gateway.auth.stage import auth_stage, enforce_scopes
 from gateway.config import Config
-from gateway.context import Usage
+from gateway.context import RequestContext, Usage
 from gateway.observe.metrics import Metrics
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routing.router import Route
-from gateway.state import ROUTER, RequestContext
+from gateway.state import ROUTER
 
 BODY = b'{"model":"claude-sonnet-5-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}'
 

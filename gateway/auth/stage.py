@@ -15,8 +15,9 @@ from gateway.auth.authenticator import Authenticator
 from gateway.auth.credentials import extract
 from gateway.auth.principal import ANONYMOUS, Principal
 from gateway.auth.rejected import PREFIX, Rejected
+from gateway.context import RequestContext
 from gateway.errors import AuthenticationFailed
-from gateway.state import AUTH, METRICS, RequestContext
+from gateway.state import AUTH, METRICS
 
 MESSAGE = "Invalid, expired, revoked or missing credential."
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.auth.stage import enforce_scopes
+from gateway.context import RequestContext
 from gateway.errors import PermissionDenied
 from gateway.policy.decide import BETA_HEADER, decide
-from gateway.state import CONFIG, METRICS, RequestContext
+from gateway.state import CONFIG, METRICS
 
 
 async def policy_stage(request: web.Request, ctx: RequestContext) -> None:

@@ -1,4 +1,4 @@
-"""gateway/observe/logs.py: whatever a caller passes, only allow-listed metadata reaches the line."""
+"""gateway/observe/logs.py: whatever a caller passes, only allow-listed metadata is logged."""
 
 from __future__ import annotations
 
