@@ -35,7 +35,7 @@ from gateway.auth.tokens import Rejected, jwt_errors
 from gateway.observe.metrics import Metrics
 
 if TYPE_CHECKING:
-    from gateway.auth.authenticator import JWKSRegistry
+    from gateway.auth.jwks import JWKSRegistry
 
 MAX_JWKS_BYTES = 512 * 1024
 MAX_JWKS_KEYS = 64

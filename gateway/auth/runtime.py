@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from gateway.auth.authenticator import Authenticator, JWKSRegistry, build
+from gateway.auth.authenticator import Authenticator, build
+from gateway.auth.jwks import JWKSRegistry
 from gateway.auth.keyset import KeyLoadError
 from gateway.auth.revocation import RedisRevocations, file_stamp
 from gateway.config import Config, ConfigError, load
