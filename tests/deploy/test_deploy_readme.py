@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from deploy_support import ROOT, alert_rules, find, metrics_table
+from tests.deploy.deploy_support import ROOT, Rendered, alert_rules, find, metrics_table
 
 README = ROOT / "README.md"
 
@@ -16,7 +16,7 @@ def readme() -> str:
     return README.read_text(encoding="utf-8")
 
 
-def test_metrics_table_is_generated_from_metrics_py():
+def test_metrics_table_is_generated_from_metrics_py() -> None:
     text = readme()
     match = re.search(
         r"<!-- metrics-table:start -->\n(.*?)\n<!-- metrics-table:end -->", text, re.S
@@ -29,7 +29,7 @@ def test_metrics_table_is_generated_from_metrics_py():
     )
 
 
-def test_alerts_table_lists_exactly_the_alert_rules():
+def test_alerts_table_lists_exactly_the_alert_rules() -> None:
     section = readme().split("## Alerts", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `(ZdrGateway\w+)` \|", section, re.M))
     assert listed == {r["alert"] for r in alert_rules()}
@@ -51,7 +51,7 @@ def secret_refs(docs: list[dict[str, Any]]) -> set[tuple[str, str | None]]:
     return refs
 
 
-def test_every_secret_the_pods_read_is_documented(rendered, overlay):
+def test_every_secret_the_pods_read_is_documented(rendered: Rendered, overlay: str) -> None:
     text = readme()
     for name, key in secret_refs(rendered[overlay]):
         assert name in text, f"README does not explain the Secret {name}"
