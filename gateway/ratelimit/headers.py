@@ -20,7 +20,7 @@ import math
 from datetime import UTC, datetime
 
 from gateway.ratelimit import gcra
-from gateway.ratelimit.base import Decision, RuleResult
+from gateway.ratelimit.base import Admission, RuleResult
 from gateway.ratelimit.rules import RuleSet
 
 # Dimension -> header names it feeds; `tokens` is the tighter of input and output
@@ -49,7 +49,7 @@ _LIMIT_TEXT = {
 Plan = tuple[tuple[tuple[str, str, str], int, tuple[int, ...]], ...]
 
 
-def rate_headers(decision: Decision, style: str = "anthropic") -> dict[str, str]:
+def rate_headers(decision: Admission, style: str = "anthropic") -> dict[str, str]:
     rules = decision.rules
     openai = style == "openai"
     memo = "headers:openai" if openai else "headers:anthropic"
@@ -119,12 +119,12 @@ def _rfc3339(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def blocking(decision: Decision) -> RuleResult:
+def blocking(decision: Admission) -> RuleResult:
     """The refused rule the client waits longest for (never-fitting ones first)."""
     return max(decision.refused, key=lambda r: r.wait())
 
 
-def retry_after(decision: Decision) -> int | None:
+def retry_after(decision: Admission) -> int | None:
     """Whole seconds until every refused rule fits; None if one never can."""
     wait = blocking(decision).wait()
     if math.isinf(wait):
@@ -132,7 +132,7 @@ def retry_after(decision: Decision) -> int | None:
     return max(1, math.ceil(wait))
 
 
-def refusal_message(decision: Decision) -> str:
+def refusal_message(decision: Admission) -> str:
     res = blocking(decision)
     scope = "this API key" if res.rule.scope == "key" else "this team"
     what = _LIMIT_TEXT[res.rule.dimension]

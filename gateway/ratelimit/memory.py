@@ -13,8 +13,8 @@ import math
 from collections.abc import Sequence
 
 from gateway.ratelimit import gcra
-from gateway.ratelimit.base import Decision, Limiter, Reservation, deltas
-from gateway.ratelimit.rules import Cost, Rule, RuleSet
+from gateway.ratelimit.base import Admission, Limiter, Reservation, deltas
+from gateway.ratelimit.rules import Cost, LimitRule, RuleSet
 from gateway.usage import Usage
 
 # Drained buckets and empty slot sets are dropped every this many acquires (bounded memory).
@@ -53,12 +53,12 @@ class MemoryLimiter(Limiter):
         # Reservation ids: this process's slots only, so a counter is unique enough.
         self._ids = itertools.count(1)
 
-    async def acquire(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
+    async def acquire(self, rules: Sequence[LimitRule], cost: Cost, now: float) -> Admission:
         return self.acquire_now(rules, cost, now)
 
-    def acquire_now(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
-        # `base.decide` fused with reading and writing the state: one pass to check, one
-        # to reserve (tests/ratelimit/test_memory.py holds it to `decide`).
+    def acquire_now(self, rules: Sequence[LimitRule], cost: Cost, now: float) -> Admission:
+        # `base.admit` fused with reading and writing the state: one pass to check, one
+        # to reserve (tests/ratelimit/test_memory.py holds it to `admit`).
         self._ops += 1
         if self._ops % _SWEEP_EVERY == 0:
             self._sweep(now)
@@ -88,7 +88,7 @@ class MemoryLimiter(Limiter):
             levels.append(level)
             oks.append(ok)
         if not allowed:
-            return Decision(False, now, None, False, rs, costs, oks, levels)
+            return Admission(False, now, None, False, rs, costs, oks, levels)
         rid = next(self._ids)
         expiry = now + self._lease
         i = -1
@@ -106,7 +106,7 @@ class MemoryLimiter(Limiter):
                     held.next_expiry = expiry
             else:
                 buckets[key] = (level, now, rate)
-        return Decision(True, now, Reservation(rid, rs, costs, oks), False, rs, costs, oks, levels)
+        return Admission(True, now, Reservation(rid, rs, costs, oks), False, rs, costs, oks, levels)
 
     async def reconcile(self, reservation: Reservation, usage: Usage, now: float) -> None:
         if not reservation.reconciled:
@@ -154,10 +154,10 @@ class MemoryLimiter(Limiter):
                 if held is not None:
                     held.held.pop(reservation.id, None)
 
-    async def in_flight(self, rule: Rule, now: float) -> int:
+    async def in_flight(self, rule: LimitRule, now: float) -> int:
         return int(self._level(rule, now))
 
-    def _level(self, rule: Rule, now: float) -> float:
+    def _level(self, rule: LimitRule, now: float) -> float:
         if rule.concurrent:
             held = self._slots.get(rule.key)
             return 0.0 if held is None else float(held.count(now))

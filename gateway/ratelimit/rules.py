@@ -36,7 +36,7 @@ _SAFE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
+class LimitRule:
     # Bounded metric label: "<scope>_<setting>", e.g. "key_rpm", "team_output_tpm".
     name: str
     scope: str  # "key" | "team"
@@ -61,7 +61,7 @@ class Cost(NamedTuple):
     output_tokens: int = 0
 
 
-class RuleSet(Sequence[Rule]):
+class RuleSet(Sequence[LimitRule]):
     """The rules of one request, with the per-rule values read on every request laid out
     once as parallel tuples (rule sets are memoised per key by the service, so this is paid
     once per key and config, not per request). Any sequence of rules works where a
@@ -91,7 +91,7 @@ class RuleSet(Sequence[Rule]):
         "token_indexes",
     )
 
-    def __init__(self, rules: Iterable[Rule] = ()) -> None:
+    def __init__(self, rules: Iterable[LimitRule] = ()) -> None:
         self.rules = rs = tuple(rules)
         self.names = tuple(r.name for r in rs)
         self.limit_texts = tuple(str(r.limit) for r in rs)
@@ -123,22 +123,22 @@ class RuleSet(Sequence[Rule]):
         self._outputs = tuple(i for i, r in enumerate(rs) if r.dimension == "output_tokens")
 
     @classmethod
-    def of(cls, rules: Iterable[Rule]) -> RuleSet:
+    def of(cls, rules: Iterable[LimitRule]) -> RuleSet:
         return rules if isinstance(rules, RuleSet) else cls(rules)
 
     def __len__(self) -> int:
         return len(self.rules)
 
-    def __iter__(self) -> Iterator[Rule]:
+    def __iter__(self) -> Iterator[LimitRule]:
         return iter(self.rules)
 
     @overload
-    def __getitem__(self, index: int) -> Rule: ...
+    def __getitem__(self, index: int) -> LimitRule: ...
 
     @overload
-    def __getitem__(self, index: slice) -> tuple[Rule, ...]: ...
+    def __getitem__(self, index: slice) -> tuple[LimitRule, ...]: ...
 
-    def __getitem__(self, index: int | slice) -> Rule | tuple[Rule, ...]:
+    def __getitem__(self, index: int | slice) -> LimitRule | tuple[LimitRule, ...]:
         return self.rules[index]
 
     def __repr__(self) -> str:
@@ -157,7 +157,7 @@ class RuleSet(Sequence[Rule]):
         return out
 
 
-def rule_cost(rule: Rule, cost: Cost) -> float:
+def rule_cost(rule: LimitRule, cost: Cost) -> float:
     if rule.dimension == "input_tokens":
         # Our estimate, not the client's declaration: an estimate above a whole bucket
         # reserves the whole bucket (admitted when it is full) instead of refusing forever;
@@ -182,7 +182,7 @@ def rules_for(settings: RateLimitSettings, principal: Principal, tokens: bool) -
         "concurrency": claims.concurrency,
     }
     team_spec = settings.teams.get(principal.team, settings.team_default)
-    out: list[Rule] = []
+    out: list[LimitRule] = []
     scopes: tuple[tuple[str, LimitSpec, str], ...] = (
         ("key", settings.defaults, f"{tag}:k.{_safe(principal.key_id)}"),
         ("team", team_spec, f"{tag}:team"),
@@ -199,7 +199,7 @@ def rules_for(settings: RateLimitSettings, principal: Principal, tokens: bool) -
                 continue
             concurrent = dimension == "concurrency"
             out.append(
-                Rule(
+                LimitRule(
                     name=f"{scope}_{setting}",
                     scope=scope,
                     dimension=dimension,

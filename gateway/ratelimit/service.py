@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from gateway.auth.principal import Limits, Principal
 from gateway.metrics import Metrics
-from gateway.ratelimit.base import Decision, Limiter, Reservation, Status
+from gateway.ratelimit.base import Admission, Limiter, Reservation, Status
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.rules import Cost, RuleSet, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
@@ -49,7 +49,7 @@ class RateLimit:
             hit = self._rules[key] = rules_for(self.settings, principal, tokens)
         return hit
 
-    def count(self, rules: RuleSet, decision: Decision) -> None:
+    def count(self, rules: RuleSet, decision: Admission) -> None:
         """zdr_gateway_ratelimit_decisions_total, one sample per rule evaluated."""
         # The outcomes follow from these; the children to increment are looked up once
         # per combination (bounded: 8 rule names, 4 outcomes; in practice a handful).
@@ -86,14 +86,14 @@ class RateLimit:
         detail = f"rate limiter: {status.reason}; limited requests refused (fail_closed)"
         return not self.settings.unready_on_redis_failure, detail
 
-    def acquire_now(self, rules: RuleSet, cost: Cost) -> Decision | None:
+    def acquire_now(self, rules: RuleSet, cost: Cost) -> Admission | None:
         """The decision at once from a backend that never suspends (memory): nothing to
         wait for, nothing to shield, no coroutine. None: `await acquire(...)`."""
         if self.limiter.suspends:
             return None
         return self.limiter.acquire_now(rules, cost, self.clock())
 
-    async def acquire(self, rules: RuleSet, cost: Cost) -> Decision:
+    async def acquire(self, rules: RuleSet, cost: Cost) -> Admission:
         """The backend's acquire, shielded from the caller's cancellation: a client that goes
         away while Redis answers must not leave a reservation that nobody settles (its
         concurrency slot would stay held until the lease expires)."""
@@ -118,7 +118,7 @@ class RateLimit:
             return await self.limiter.settle(reservation, usage, self.clock())
         await asyncio.shield(self._spawn(self.limiter.settle(reservation, usage, self.clock())))
 
-    def _settle_orphan(self, task: asyncio.Task[Decision]) -> None:
+    def _settle_orphan(self, task: asyncio.Task[Admission]) -> None:
         if task.cancelled() or task.exception() is not None:
             return
         reservation = task.result().reservation
@@ -142,7 +142,7 @@ class RateLimit:
             await self.limiter.close()
 
 
-def _outcomes(rules: RuleSet, decision: Decision) -> list[tuple[str, str]]:
+def _outcomes(rules: RuleSet, decision: Admission) -> list[tuple[str, str]]:
     if decision.error:
         return [(name, "error") for name in rules.names]
     return [(r.rule.name, r.outcome) for r in decision.results]

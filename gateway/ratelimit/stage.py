@@ -19,7 +19,7 @@ from aiohttp import web
 
 from gateway.auth.principal import ANONYMOUS
 from gateway.errors import RateLimited, Unavailable
-from gateway.ratelimit.base import Decision, Reservation
+from gateway.ratelimit.base import Admission, Reservation
 from gateway.ratelimit.estimate import estimate_input_tokens
 from gateway.ratelimit.headers import rate_headers, refusal_message, retry_after
 from gateway.ratelimit.rules import Cost
@@ -90,7 +90,7 @@ class _Settle:
             await self.rl.settle(self.reservation, ctx.usage)
 
 
-def _refuse(extra_headers: dict[str, str], decision: Decision, style: str) -> None:
+def _refuse(extra_headers: dict[str, str], decision: Admission, style: str) -> None:
     if decision.error:
         # fail_closed: the limiter cannot tell, so nothing is admitted.
         raise Unavailable(

@@ -1,4 +1,4 @@
-"""Memory-only behaviour: the fused check-and-reserve against `decide`, lease bookkeeping,
+"""Memory-only behaviour: the fused check-and-reserve against `admit`, lease bookkeeping,
 the sweep that bounds memory, and reservation ids."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import random
 import pytest
 
 from gateway.ratelimit import memory
-from gateway.ratelimit.base import decide, reservation_ids
+from gateway.ratelimit.base import admit, reservation_ids
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.rules import Cost, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
@@ -33,7 +33,7 @@ async def test_acquire_decides_exactly_as_decide_does() -> None:
         cost = Cost(input_tokens=rng.randrange(0, 400), output_tokens=rng.randrange(0, 300))
         before = [limiter._level(r, now) for r in rules]
         got = await limiter.acquire(rules, cost, now)
-        want = decide(rules, rules.costs(cost), before, now, "rid")
+        want = admit(rules, rules.costs(cost), before, now, "rid")
         assert (got.allowed, got.oks, got.costs, got.levels) == (
             want.allowed,
             want.oks,

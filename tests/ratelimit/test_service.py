@@ -8,9 +8,9 @@ from prometheus_client import CollectorRegistry
 
 from gateway.metrics import Metrics
 from gateway.ratelimit import service
-from gateway.ratelimit.base import Decision
+from gateway.ratelimit.base import Admission
 from gateway.ratelimit.memory import MemoryLimiter
-from gateway.ratelimit.rules import Cost, Rule
+from gateway.ratelimit.rules import Cost, LimitRule
 from gateway.ratelimit.service import RateLimit, build
 from gateway.ratelimit.settings import RateLimitSettings
 from gateway.usage import Usage
@@ -33,7 +33,7 @@ async def test_decisions_are_counted_per_rule_and_outcome() -> None:
     rules = rl.rules(principal(rpm=1), tokens=False)
     for _ in range(2):
         rl.count(rules, await rl.limiter.acquire(rules, Cost(), T0))
-    rl.count(rules, Decision(allowed=True, now=T0, error=True))
+    rl.count(rules, Admission(allowed=True, now=T0, error=True))
 
     def sample(limit: str, outcome: str) -> float | None:
         labels = {"limit": limit, "outcome": outcome}
@@ -56,7 +56,7 @@ class SlowLimiter(MemoryLimiter):
         super().__init__()
         self.gate = asyncio.Event()
 
-    async def acquire(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
+    async def acquire(self, rules: Sequence[LimitRule], cost: Cost, now: float) -> Admission:
         await self.gate.wait()
         return await super().acquire(rules, cost, now)
 
