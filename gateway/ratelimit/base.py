@@ -176,21 +176,8 @@ class Status:
 
 
 class Limiter(ABC):
-    """A rate-limit backend. Implementations: `memory`, `redis`."""
-
-    # False when no method ever awaits (memory): a call cannot be interrupted halfway,
-    # so callers need no shielding task.
-    suspends = True
-
-    def acquire_now(self, rules: Sequence[LimitRule], cost: Cost, now: float) -> Admission | None:
-        """`acquire` done at once by a backend that never suspends, without a coroutine on
-        the request path; None from one that does (then `await acquire(...)`)."""
-        return None
-
-    def settle_now(self, reservation: Reservation, usage: Usage, now: float) -> bool:
-        """`settle` done at once by a backend that never suspends; False from one that
-        does (then `await settle(...)`)."""
-        return False
+    """A rate-limit backend. Implementations: `memory`, `redis` (run `Shielded`: a call
+    that waits on I/O must not be cut short by its caller's cancellation)."""
 
     @abstractmethod
     async def acquire(self, rules: Sequence[LimitRule], cost: Cost, now: float) -> Admission:

@@ -42,8 +42,6 @@ class _Slots:
 
 
 class MemoryLimiter(Limiter):
-    suspends = False
-
     def __init__(self, lease_seconds: float = 960.0) -> None:
         self._lease = lease_seconds
         # key -> (level, ts, rate)
@@ -54,9 +52,6 @@ class MemoryLimiter(Limiter):
         self._ids = itertools.count(1)
 
     async def acquire(self, rules: Sequence[LimitRule], cost: Cost, now: float) -> Admission:
-        return self.acquire_now(rules, cost, now)
-
-    def acquire_now(self, rules: Sequence[LimitRule], cost: Cost, now: float) -> Admission:
         # `base.admit` fused with reading and writing the state: one pass to check, one
         # to reserve (tests/ratelimit/test_memory.py holds it to `admit`).
         self._ops += 1
@@ -119,9 +114,6 @@ class MemoryLimiter(Limiter):
             self._free(reservation)
 
     async def settle(self, reservation: Reservation, usage: Usage, now: float) -> None:
-        self.settle_now(reservation, usage, now)
-
-    def settle_now(self, reservation: Reservation, usage: Usage, now: float) -> bool:
         # Both steps in one call; the slot is freed first: freeing cannot fail, so no
         # path leaves it held.
         if not reservation.released:
@@ -130,7 +122,6 @@ class MemoryLimiter(Limiter):
         if not reservation.reconciled:
             reservation.reconciled = True
             self._charge(reservation, usage, now)
-        return True
 
     def _charge(self, reservation: Reservation, usage: Usage, now: float) -> None:
         buckets = self._buckets

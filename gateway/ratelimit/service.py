@@ -6,12 +6,11 @@ Built once at start-up (`build`), opened and closed with the app
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from gateway.auth.principal import Limits, Principal
 from gateway.metrics import Metrics
@@ -19,11 +18,11 @@ from gateway.ratelimit.base import Admission, Limiter, Reservation, Status
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.rules import Cost, RuleSet, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
+from gateway.ratelimit.shielded import Shielded
 from gateway.usage import Usage
 
 _RULES_CACHE = 10_000
 _TALLIES = 1024
-T = TypeVar("T")
 
 
 @dataclass
@@ -32,8 +31,6 @@ class RateLimit:
     limiter: Limiter
     metrics: Metrics
     clock: Callable[[], float] = time.time
-    # Backend calls still running on their own (shielded): awaited before the backend closes.
-    pending: set[asyncio.Task[Any]] = field(default_factory=set)
     _rules: dict[tuple[str, str, Limits, bool], RuleSet] = field(default_factory=dict)
     _counters: dict[tuple[str, str], Any] = field(default_factory=dict)
     # A decision's outcomes (see `count`) -> the counter children it increments.
@@ -86,50 +83,13 @@ class RateLimit:
         detail = f"rate limiter: {status.reason}; limited requests refused (fail_closed)"
         return not self.settings.unready_on_redis_failure, detail
 
-    def acquire_now(self, rules: RuleSet, cost: Cost) -> Admission | None:
-        """The decision at once from a backend that never suspends (memory): nothing to
-        wait for, nothing to shield, no coroutine. None: `await acquire(...)`."""
-        if self.limiter.suspends:
-            return None
-        return self.limiter.acquire_now(rules, cost, self.clock())
+    def acquire(self, rules: RuleSet, cost: Cost) -> Awaitable[Admission]:
+        """The backend's acquire, now."""
+        return self.limiter.acquire(rules, cost, self.clock())
 
-    async def acquire(self, rules: RuleSet, cost: Cost) -> Admission:
-        """The backend's acquire, shielded from the caller's cancellation: a client that goes
-        away while Redis answers must not leave a reservation that nobody settles (its
-        concurrency slot would stay held until the lease expires)."""
-        if not self.limiter.suspends:  # cannot be interrupted: no task needed
-            return await self.limiter.acquire(rules, cost, self.clock())
-        task = self._spawn(self.limiter.acquire(rules, cost, self.clock()))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.add_done_callback(self._settle_orphan)
-            raise
-
-    def settle_now(self, reservation: Reservation, usage: Usage) -> bool:
-        """`settle` done at once by a backend that never suspends; False: await `settle`."""
-        if self.limiter.suspends:
-            return False
-        return self.limiter.settle_now(reservation, usage, self.clock())
-
-    async def settle(self, reservation: Reservation, usage: Usage) -> None:
-        """Reconcile and release, to completion even if the caller is cancelled again."""
-        if not self.limiter.suspends:
-            return await self.limiter.settle(reservation, usage, self.clock())
-        await asyncio.shield(self._spawn(self.limiter.settle(reservation, usage, self.clock())))
-
-    def _settle_orphan(self, task: asyncio.Task[Admission]) -> None:
-        if task.cancelled() or task.exception() is not None:
-            return
-        reservation = task.result().reservation
-        if reservation is not None:  # admitted, but the request is gone: nothing was used
-            self._spawn(self.limiter.settle(reservation, Usage(), self.clock()))
-
-    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        task = asyncio.ensure_future(coro)
-        self.pending.add(task)
-        task.add_done_callback(self.pending.discard)
-        return task
+    def settle(self, reservation: Reservation, usage: Usage) -> Awaitable[None]:
+        """The backend's reconcile and release, now."""
+        return self.limiter.settle(reservation, usage, self.clock())
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[RateLimit]:
@@ -137,8 +97,6 @@ class RateLimit:
         try:
             yield self
         finally:
-            if self.pending:
-                await asyncio.wait(set(self.pending), timeout=5)
             await self.limiter.close()
 
 
@@ -155,7 +113,7 @@ def build(
     if settings.backend == "redis":
         from gateway.ratelimit.redis_backend import RedisLimiter
 
-        limiter = RedisLimiter(settings, metrics)
+        limiter = Shielded(RedisLimiter(settings, metrics), clock)
     else:
         limiter = MemoryLimiter(settings.concurrency_lease_seconds)
     return RateLimit(settings, limiter, metrics, clock)

@@ -8,9 +8,9 @@ on every response, errors included.
 
 Once the response has ended (`ctx.on_end`, run by the chain), on every path — normal
 end, upstream error, timeout, client disconnect (cancellation): reconcile the
-token reservation with the real usage and release the concurrency slot. The
-settlement runs as its own shielded task so a second cancellation cannot cut
-it short.
+token reservation with the real usage and release the concurrency slot. A
+backend that waits on I/O (Redis) runs each call as its own shielded task
+(`shielded.py`), so a second cancellation cannot cut the settlement short.
 """
 
 from __future__ import annotations
@@ -52,9 +52,7 @@ async def ratelimit_stage(request: web.Request, ctx: RequestContext) -> None:
         cost = Cost(1, estimate_input_tokens(ctx.body, ctx.json), max(0, ctx.max_tokens or 0))
     else:
         cost = _REQUEST_ONLY
-    decision = rl.acquire_now(rules, cost)
-    if decision is None:  # a backend that suspends (Redis), shielded from cancellation
-        decision = await rl.acquire(rules, cost)
+    decision = await rl.acquire(rules, cost)
     rl.count(rules, decision)
     if not decision.allowed:
         _refuse(ctx.extra_headers, decision, style)
@@ -86,7 +84,7 @@ class _Settle:
 
     async def run(self) -> None:
         ctx, self.ctx = self.ctx, None
-        if ctx is not None and not self.rl.settle_now(self.reservation, ctx.usage):
+        if ctx is not None:
             await self.rl.settle(self.reservation, ctx.usage)
 
 
