@@ -43,7 +43,7 @@ class RuleResult:
 
     @property
     def remaining(self) -> int:
-        return max(0, math.floor(self.rule.capacity - self.level + gcra.EPS))
+        return gcra.remaining(self.level, self.rule.capacity)
 
     def wait(self) -> float:
         if self.rule.concurrent:
@@ -137,8 +137,8 @@ def admit(
     rs = RuleSet.of(rules)
     if len(costs) != len(rs) or len(levels) != len(rs):
         raise ValueError("one cost and one level per rule")
-    eps = gcra.EPS
-    oks = [lv + c <= cap + eps for lv, c, cap in zip(levels, costs, rs.caps, strict=True)]
+    fits = gcra.fits
+    oks = [fits(lv, c, cap) for lv, c, cap in zip(levels, costs, rs.caps, strict=True)]
     after = list(levels)
     for i, ok in enumerate(oks):
         if ok:

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 
 from gateway.ratelimit import gcra
-from gateway.ratelimit.base import Admission, Limiter, Reservation, deltas
+from gateway.ratelimit.base import Admission, Limiter, Reservation, admit, deltas
 from gateway.ratelimit.rules import Cost, LimitRule, RuleSet
 from gateway.usage import Usage
 
@@ -40,6 +40,11 @@ class _Slots:
             self.next_expiry = min(held.values(), default=math.inf)
         return len(self.held)
 
+    def take(self, rid: str | int, expiry: float) -> None:
+        self.held[rid] = expiry
+        if expiry < self.next_expiry:
+            self.next_expiry = expiry
+
 
 class MemoryLimiter(Limiter):
     def __init__(self, lease_seconds: float = 960.0) -> None:
@@ -52,56 +57,31 @@ class MemoryLimiter(Limiter):
         self._ids = itertools.count(1)
 
     async def acquire(self, rules: Sequence[LimitRule], cost: Cost, now: float) -> Admission:
-        # `base.admit` fused with reading and writing the state: one pass to check, one
-        # to reserve (tests/ratelimit/test_memory.py holds it to `admit`).
         self._ops += 1
         if self._ops % _SWEEP_EVERY == 0:
             self._sweep(now)
-        rs = rules if isinstance(rules, RuleSet) else RuleSet(rules)
-        costs = rs.costs(cost)
-        buckets, slots = self._buckets, self._slots
-        levels: list[float] = []
-        oks: list[bool] = []
-        allowed = True
-        for (key, rate, concurrent, bound, shadow), c in zip(rs.rows, costs, strict=False):
-            if concurrent:
-                held = slots.get(key)
-                level = 0.0 if held is None else float(held.count(now))
-            else:
-                state = buckets.get(key)
-                if state is None:
-                    level = 0.0
-                else:  # gcra.drain, inline: its two max() calls cost more than the rest
-                    level, elapsed = state[0], now - state[1]
-                    if elapsed > 0.0:
-                        level -= elapsed * rate
-                    if not level > 0.0:
-                        level = 0.0
-            ok = level + c <= bound  # gcra.fits
-            if not ok and not shadow:
-                allowed = False
-            levels.append(level)
-            oks.append(ok)
-        if not allowed:
-            return Admission(False, now, None, False, rs, costs, oks, levels)
-        rid = next(self._ids)
+        rs = RuleSet.of(rules)
+        state = tuple(zip(rs.keys, rs.rates, rs.concurrent, strict=True))
+        levels = [self._level(key, rate, concurrent, now) for key, rate, concurrent in state]
+        admission = admit(rs, rs.costs(cost), levels, now, next(self._ids))
+        reservation = admission.reservation
+        if reservation is None:
+            return admission
         expiry = now + self._lease
-        i = -1
-        for (key, rate, concurrent, _, _), ok in zip(rs.rows, oks, strict=False):
-            i += 1
+        buckets, slots = self._buckets, self._slots
+        for (key, rate, concurrent), ok, level in zip(
+            state, reservation.oks, admission.levels, strict=True
+        ):
             if not ok:
                 continue  # a shadow rule that would refuse: counted, not reserved
-            level = levels[i] = levels[i] + costs[i]
             if concurrent:
                 held = slots.get(key)
                 if held is None:
                     held = slots[key] = _Slots()
-                held.held[rid] = expiry
-                if expiry < held.next_expiry:
-                    held.next_expiry = expiry
+                held.take(reservation.id, expiry)
             else:
                 buckets[key] = (level, now, rate)
-        return Admission(True, now, Reservation(rid, rs, costs, oks), False, rs, costs, oks, levels)
+        return admission
 
     async def reconcile(self, reservation: Reservation, usage: Usage, now: float) -> None:
         if not reservation.reconciled:
@@ -124,18 +104,9 @@ class MemoryLimiter(Limiter):
             self._charge(reservation, usage, now)
 
     def _charge(self, reservation: Reservation, usage: Usage, now: float) -> None:
-        buckets = self._buckets
         for rule, delta in deltas(reservation, usage):
-            state = buckets.get(rule.key)
-            level = 0.0
-            if state is not None:  # gcra.drain, inline (as in acquire)
-                level, elapsed = state[0], now - state[1]
-                if elapsed > 0.0:
-                    level -= elapsed * rule.rate
-                if not level > 0.0:
-                    level = 0.0
-            level += delta  # gcra.adjust: never below empty
-            buckets[rule.key] = (level if level > 0.0 else 0.0, now, rule.rate)
+            level = self._level(rule.key, rule.rate, False, now)
+            self._buckets[rule.key] = (gcra.adjust(level, delta), now, rule.rate)
 
     def _free(self, reservation: Reservation) -> None:
         rs, oks = reservation.rules, reservation.oks
@@ -146,17 +117,15 @@ class MemoryLimiter(Limiter):
                     held.held.pop(reservation.id, None)
 
     async def in_flight(self, rule: LimitRule, now: float) -> int:
-        return int(self._level(rule, now))
+        return int(self._level(rule.key, rule.rate, rule.concurrent, now))
 
-    def _level(self, rule: LimitRule, now: float) -> float:
-        if rule.concurrent:
-            held = self._slots.get(rule.key)
+    def _level(self, key: str, rate: float, concurrent: bool, now: float) -> float:
+        """A bucket's level at `now`, or the slots held against a concurrency rule."""
+        if concurrent:
+            held = self._slots.get(key)
             return 0.0 if held is None else float(held.count(now))
-        state = self._buckets.get(rule.key)
-        if state is None:
-            return 0.0
-        level, ts, _ = state
-        return gcra.drain(level, ts, rule.rate, now)
+        state = self._buckets.get(key)
+        return 0.0 if state is None else gcra.drain(state[0], state[1], rate, now)
 
     def _sweep(self, now: float) -> None:
         for key, (level, ts, rate) in list(self._buckets.items()):

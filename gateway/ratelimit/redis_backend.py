@@ -85,15 +85,9 @@ class RedisLimiter(Limiter):
         rid = next(self._ids)
         lease = self._settings.concurrency_lease_seconds
         args: list[Any] = [repr(now), rid, repr(now + lease), int(lease * 1000)]
-        specs: list[tuple[str, str]] | None = rs.memo.get("redis")
-        if specs is None:
-            # "kind capacity rate " and " shadow" around each cost: fixed per rule set.
-            specs = rs.memo["redis"] = [
-                (f"{'c' if r.concurrent else 'r'} {r.capacity!r} {r.rate!r} ", f" {int(r.shadow)}")
-                for r in rs
-            ]
-        for (head, tail), c in zip(specs, costs, strict=True):
-            args.append(f"{head}{c!r}{tail}")
+        for rule, c in zip(rs, costs, strict=True):
+            kind = "c" if rule.concurrent else "r"
+            args.append(f"{kind} {rule.capacity!r} {rule.rate!r} {c!r} {int(rule.shadow)}")
         try:
             reply = await self._call("acquire", self._acquire, list(rs.keys), args)
         except BackendError:

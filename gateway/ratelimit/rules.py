@@ -19,11 +19,13 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, overload
+from typing import TYPE_CHECKING, NamedTuple, overload
 
 from gateway.auth.principal import Principal
-from gateway.ratelimit import gcra
 from gateway.ratelimit.settings import LimitSpec, RateLimitSettings
+
+if TYPE_CHECKING:
+    from gateway.ratelimit.headers import HeaderPlan
 
 # (setting name, dimension) in header order.
 KINDS = (
@@ -76,15 +78,15 @@ class RuleSet(Sequence[LimitRule]):
         "_inputs",
         "_outputs",
         "_unit",
+        "anthropic_headers",
         "caps",
         "concurrent",
         "dimensions",
         "keys",
         "limit_texts",
-        "memo",
         "names",
+        "openai_headers",
         "rates",
-        "rows",
         "rules",
         "shadows",
         "slot_indexes",
@@ -105,13 +107,9 @@ class RuleSet(Sequence[LimitRule]):
         # Indexes of the token rules (input, output) and of the concurrency rules.
         self.token_indexes = tuple(i for i, t in enumerate(tokens) if t)
         self.slot_indexes = tuple(i for i, c in enumerate(self.concurrent) if c)
-        # Per rule, for the memory backend's loop: (key, rate, concurrent, capacity + EPS,
-        # shadow): one tuple to unpack instead of five sequences to zip.
-        self.rows = tuple(
-            (r.key, r.rate, r.concurrent, r.capacity + gcra.EPS, r.shadow) for r in rs
-        )
-        # Layouts other modules derive once per rule set (header plans, Redis arguments).
-        self.memo: dict[str, Any] = {}
+        # The response headers of each style, planned by `headers.rate_headers` at first use.
+        self.anthropic_headers: HeaderPlan | None = None
+        self.openai_headers: HeaderPlan | None = None
         # For `costs`: 1.0 per request or slot rule (0.0 placeholders for token rules), then
         # where the input tokens go (clamped to the bucket, see `rule_cost`) and the output.
         self._unit = tuple(0.0 if t else 1.0 for t in tokens)

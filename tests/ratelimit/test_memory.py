@@ -31,7 +31,7 @@ async def test_acquire_decides_exactly_as_decide_does() -> None:
     for _ in range(400):
         now += rng.choice((0.0, 0.05, 0.5, 2.0))
         cost = Cost(input_tokens=rng.randrange(0, 400), output_tokens=rng.randrange(0, 300))
-        before = [limiter._level(r, now) for r in rules]
+        before = [limiter._level(r.key, r.rate, r.concurrent, now) for r in rules]
         got = await limiter.acquire(rules, cost, now)
         want = admit(rules, rules.costs(cost), before, now, "rid")
         assert (got.allowed, got.oks, got.costs, got.levels) == (
