@@ -18,9 +18,9 @@ import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
+from gateway.context import Usage
 from gateway.ratelimit.base import Admission, Limiter, Reservation, Status
 from gateway.ratelimit.rules import Cost, LimitRule
-from gateway.usage import Usage
 
 T = TypeVar("T")
 

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gateway.metrics import Metrics
+from gateway.context import Usage
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit import service
 from gateway.ratelimit.base import Admission
 from gateway.ratelimit.memory import MemoryLimiter
@@ -15,7 +16,6 @@ from gateway.ratelimit.rules import Cost, LimitRule
 from gateway.ratelimit.service import RateLimit, build
 from gateway.ratelimit.settings import RateLimitSettings
 from gateway.ratelimit.shielded import Shielded
-from gateway.usage import Usage
 
 from .test_backends import T0, principal
 
