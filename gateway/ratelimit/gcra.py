@@ -9,8 +9,8 @@ then exactly the rate). The Redis backend's Lua script mirrors these
 functions line for line; the shared backend suite holds both to the same
 numbers.
 
-Clamps are comparisons rather than `max()`: the same values (-0.0 and NaN become
-0.0, as `max(0.0, x)` makes them), without a builtin call per rule per request.
+Clamps are written as comparisons; they give what `max(0.0, x)` gives (-0.0 and NaN
+become 0.0).
 """
 
 from __future__ import annotations
