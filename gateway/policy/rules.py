@@ -4,7 +4,7 @@ Each rule names what it matches (an endpoint kind, a body feature, an
 `anthropic-beta` value), what it does (refuse, or rewrite the body), the
 message a developer can act on, and the provider documentation it rests on.
 Rule ids are fixed strings: they are the bounded `rule` metric label and the
-audit trail's decision names. `decide()` (gateway/policy/decide.py) evaluates
+audit trail's decision names. `judge()` (gateway/policy/judge.py) evaluates
 the table; nothing else in the gateway knows which features are retained.
 
 Messages are gateway-authored and never quote the request (zero retention:
@@ -38,7 +38,7 @@ class Request:
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
+class EndpointRule:
     kinds: frozenset[str]
 
     def matches(self, r: Request) -> bool:
@@ -120,11 +120,11 @@ class Beta:
         return any(fnmatch.fnmatchcase(b, p) for b in r.betas for p in self.patterns)
 
 
-Matcher = Endpoint | ToolType | BodyKey | BodyValueNot | Beta
+Matcher = EndpointRule | ToolType | BodyKey | BodyValueNot | Beta
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
+class PolicyRule:
     id: str
     provider: Literal["anthropic", "openai", "any"]
     match: Matcher
@@ -146,41 +146,41 @@ class Rule:
         )
 
 
-def _a(id: str, match: Matcher, why: str, instead: str) -> Rule:
-    return Rule(id, "anthropic", match, why, instead, ANTHROPIC_DOC, ANTHROPIC_TITLE)
+def _a(id: str, match: Matcher, why: str, instead: str) -> PolicyRule:
+    return PolicyRule(id, "anthropic", match, why, instead, ANTHROPIC_DOC, ANTHROPIC_TITLE)
 
 
-def _o(id: str, match: Matcher, why: str, instead: str) -> Rule:
-    return Rule(id, "openai", match, why, instead, OPENAI_DOC, OPENAI_TITLE)
+def _o(id: str, match: Matcher, why: str, instead: str) -> PolicyRule:
+    return PolicyRule(id, "openai", match, why, instead, OPENAI_DOC, OPENAI_TITLE)
 
 
 _AM = ANTHROPIC_MODEL_ENDPOINTS
 _OM = OPENAI_MODEL_ENDPOINTS
 _ALL_OPENAI = frozenset({*_OM, "completions", "embeddings"})
 
-RULES: tuple[Rule, ...] = (
+RULES: tuple[PolicyRule, ...] = (
     # --- Anthropic endpoints -------------------------------------------------------
     _a(
         "anthropic.batches",
-        Endpoint(frozenset({"batches"})),
+        EndpointRule(frozenset({"batches"})),
         "Message Batches are kept 29 days by the provider, so they are not ZDR-eligible",
         "Send each request to /v1/messages instead.",
     ),
     _a(
         "anthropic.files",
-        Endpoint(frozenset({"files"})),
+        EndpointRule(frozenset({"files"})),
         "the Files API keeps uploaded files at the provider until they are deleted",
         "Send documents inline (base64 or text content blocks) in /v1/messages.",
     ),
     _a(
         "anthropic.skills",
-        Endpoint(frozenset({"skills"})),
+        EndpointRule(frozenset({"skills"})),
         "Agent Skills are stored at the provider and run in containers kept up to 30 days",
         "Put the instructions in the system prompt instead.",
     ),
     _a(
         "anthropic.agents",
-        Endpoint(frozenset({"agents"})),
+        EndpointRule(frozenset({"agents"})),
         "managed agents (agents, sessions, environments, vaults, memory stores) keep state "
         "at the provider and are not documented as ZDR-eligible",
         "Run the agent loop in your application against /v1/messages.",
@@ -240,7 +240,7 @@ RULES: tuple[Rule, ...] = (
     # --- OpenAI (applies once an OpenAI upstream is configured) ----------------------
     _o(
         "openai.endpoint",
-        Endpoint(
+        EndpointRule(
             frozenset(
                 {
                     "files",
@@ -260,7 +260,7 @@ RULES: tuple[Rule, ...] = (
         "this endpoint stores data at the provider, so it is not ZDR-eligible",
         "Use /v1/chat/completions or /v1/responses with store=false.",
     ),
-    Rule(
+    PolicyRule(
         "openai.store",
         "openai",
         BodyValueNot("store", False, None, frozenset({"responses"})),
@@ -271,7 +271,7 @@ RULES: tuple[Rule, ...] = (
         action="rewrite",
         rewrite=("store", False),
     ),
-    Rule(
+    PolicyRule(
         "openai.chat_store",
         "openai",
         BodyValueNot("store", False, False, frozenset({"chat_completions"})),
@@ -316,7 +316,7 @@ RULES: tuple[Rule, ...] = (
 
 # Refuses an unlisted anthropic-beta value (see PolicySettings.betas); not a table row
 # because what it matches is configuration, not a documented feature.
-UNLISTED_BETA = Rule(
+UNLISTED_BETA = PolicyRule(
     "anthropic.beta.unlisted",
     "anthropic",
     Beta(()),
@@ -327,14 +327,14 @@ UNLISTED_BETA = Rule(
     "Anthropic: Beta headers",
 )
 # A route the router marks as not ZDR-eligible that no table rule names: refused anyway.
-NOT_ELIGIBLE = Rule(
+NOT_ELIGIBLE = PolicyRule(
     "endpoint.not_eligible",
     "any",
-    Endpoint(frozenset()),
+    EndpointRule(frozenset()),
     "this endpoint is not on the gateway's list of ZDR-eligible endpoints",
     "Use /v1/messages.",
     ANTHROPIC_DOC,
     ANTHROPIC_TITLE,
 )
 
-BY_ID: dict[str, Rule] = {r.id: r for r in (*RULES, UNLISTED_BETA, NOT_ELIGIBLE)}
+BY_ID: dict[str, PolicyRule] = {r.id: r for r in (*RULES, UNLISTED_BETA, NOT_ELIGIBLE)}

@@ -1,6 +1,6 @@
-"""The policy stage: key scopes, then the ZDR policy (gateway/policy/decide.py).
+"""The policy stage: key scopes, then the ZDR policy (gateway/policy/judge.py).
 
-A thin adapter: it hands `decide()` the route's bounded endpoint kind, the
+A thin adapter: it hands `judge()` the route's bounded endpoint kind, the
 provider, the `anthropic-beta` header, the parsed body and the caller's team;
 a refusal becomes a 403 `permission_error` (counted by rule), a rewrite
 replaces `ctx.json`. Decisions go to `ctx.decisions` for the audit trail.
@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.auth.stage import enforce_scopes
 from gateway.errors import PermissionDenied
-from gateway.policy.decide import BETA_HEADER, decide
+from gateway.policy.judge import BETA_HEADER, judge
 from gateway.state import CONFIG, METRICS, RequestContext
 
 
@@ -26,7 +26,7 @@ async def policy_stage(request: web.Request, ctx: RequestContext) -> None:
     # Judge the headers that will actually leave (the provider's allow-list minus
     # Connection-listed names); several anthropic-beta headers form one list.
     betas = ",".join(ctx.forward_headers.getall(BETA_HEADER, []))
-    decision = decide(
+    verdict = judge(
         route.endpoint.kind,
         route.provider.name,
         {BETA_HEADER: betas},
@@ -35,10 +35,10 @@ async def policy_stage(request: web.Request, ctx: RequestContext) -> None:
         request.app[CONFIG].policy,
         zdr_eligible=route.zdr_eligible,
     )
-    ctx.decisions.extend(decision.decisions)
-    if decision.refused is not None:
-        request.app[METRICS].policy_refusals.labels(decision.refused.id).inc()
-        raise PermissionDenied(decision.refused.message, reason="policy")
-    if decision.body is not None:
-        ctx.json = decision.body
+    ctx.decisions.extend(verdict.decisions)
+    if verdict.refused is not None:
+        request.app[METRICS].policy_refusals.labels(verdict.refused.id).inc()
+        raise PermissionDenied(verdict.refused.message, reason="policy")
+    if verdict.body is not None:
+        ctx.json = verdict.body
         ctx.body_rewritten = True

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gateway.policy.decide import decide, parse_betas
+from gateway.policy.judge import judge, parse_betas
 from gateway.policy.rules import BY_ID, RULES, Request
 from gateway.policy.settings import PolicySettings
 
@@ -25,7 +25,7 @@ def run(
     eligible: bool = True,
 ):
     headers = {"anthropic-beta": beta} if beta else {}
-    return decide(endpoint, provider, headers, body, team, settings, zdr_eligible=eligible)
+    return judge(endpoint, provider, headers, body, team, settings, zdr_eligible=eligible)
 
 
 REFUSED = [
@@ -227,7 +227,7 @@ def test_table_is_well_formed() -> None:
 
 
 def test_prefilter_never_drops_a_rule_that_matches() -> None:
-    """`decide` only evaluates rules whose matcher `applies_to` the endpoint kind; a rule
+    """`judge` only evaluates rules whose matcher `applies_to` the endpoint kind; a rule
     that matches a request must therefore apply to that request's endpoint."""
     kinds = {r[0] for r in REFUSED} | {r[0] for r in ALLOWED} | {"responses", "files"}
     bodies = [r[1] for r in REFUSED] + [r[1] for r in ALLOWED]

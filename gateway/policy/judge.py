@@ -1,8 +1,8 @@
-"""`decide()`: the ZDR policy applied to one request, as a pure function.
+"""`judge()`: the ZDR policy applied to one request, as a pure function.
 
 Input: the route's bounded endpoint kind, the provider, the `anthropic-beta`
 header, the parsed JSON body, the caller's team and the `policy:` settings.
-Output: a `Decision` — refuse with a rule, or go ahead (possibly with a
+Output: a `Verdict` — refuse with a rule, or go ahead (possibly with a
 rewritten body) — and the decision names for the audit trail:
 
 - `refuse:<rule>`   the request was refused by that rule;
@@ -27,9 +27,9 @@ from gateway.policy.rules import (
     RULES,
     UNLISTED_BETA,
     Beta,
-    Endpoint,
+    EndpointRule,
+    PolicyRule,
     Request,
-    Rule,
 )
 from gateway.policy.settings import PolicySettings
 
@@ -45,12 +45,12 @@ _RETENTION_BETAS = tuple(
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
-    refused: Rule | None = None
+class Verdict:
+    refused: PolicyRule | None = None
     decisions: tuple[str, ...] = ()
     # The rewritten body, when a rewrite rule applied (the input is never mutated).
     body: dict[str, Any] | None = None
-    rewrites: tuple[Rule, ...] = field(default=())
+    rewrites: tuple[PolicyRule, ...] = field(default=())
 
     @property
     def allowed(self) -> bool:
@@ -63,7 +63,7 @@ def parse_betas(value: str | None) -> tuple[str, ...]:
     return tuple(b.strip() for b in value.split(",") if b.strip())
 
 
-def decide(
+def judge(
     endpoint: str,
     provider: str,
     headers: Mapping[str, str],
@@ -72,12 +72,12 @@ def decide(
     settings: PolicySettings,
     *,
     zdr_eligible: bool = True,
-) -> Decision:
+) -> Verdict:
     request = Request(endpoint, body, parse_betas(headers.get(BETA_HEADER)))
     exempt = settings.exempt(team)
     decisions: list[str] = []
-    refused: Rule | None = None
-    rewrites: list[Rule] = []
+    refused: PolicyRule | None = None
+    rewrites: list[PolicyRule] = []
     matched = _matched(provider, request, settings)
     for rule in matched:
         if rule.id in exempt:
@@ -88,7 +88,7 @@ def decide(
         elif refused is None:
             refused = rule
 
-    named = any(isinstance(r.match, Endpoint) for r in matched)
+    named = any(isinstance(r.match, EndpointRule) for r in matched)
     if refused is None and not zdr_eligible and not named:
         # SECURITY: strict default — a route the router calls non-eligible is refused even
         # when no table row names it (new provider endpoints stay closed until reviewed).
@@ -98,7 +98,7 @@ def decide(
             refused = NOT_ELIGIBLE
     if refused is not None:
         decisions.append(f"refuse:{refused.id}")
-        return Decision(refused=refused, decisions=tuple(decisions))
+        return Verdict(refused=refused, decisions=tuple(decisions))
 
     new_body: dict[str, Any] | None = None
     if rewrites and body is not None:
@@ -108,17 +108,17 @@ def decide(
             key, value = rule.rewrite
             new_body[key] = value
             decisions.append(f"rewrite:{rule.id}")
-    return Decision(decisions=tuple(decisions), body=new_body, rewrites=tuple(rewrites))
+    return Verdict(decisions=tuple(decisions), body=new_body, rewrites=tuple(rewrites))
 
 
 @functools.cache
-def _candidates(provider: str, endpoint: str) -> tuple[Rule, ...]:
+def _candidates(provider: str, endpoint: str) -> tuple[PolicyRule, ...]:
     """The rules that can match a request to this provider and endpoint kind: decided once
     per pair (both bounded: the providers' route tables), not per request."""
     return tuple(r for r in RULES if r.provider == provider and r.match.applies_to(endpoint))
 
 
-def _matched(provider: str, request: Request, settings: PolicySettings) -> list[Rule]:
+def _matched(provider: str, request: Request, settings: PolicySettings) -> list[PolicyRule]:
     rules = [r for r in _candidates(provider, request.endpoint) if r.match.matches(request)]
     if provider == "anthropic" and _unlisted_betas(request.betas, settings):
         rules.append(UNLISTED_BETA)
