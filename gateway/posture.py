@@ -18,6 +18,7 @@ from gateway.audit.event import CHAIN_FIELDS
 from gateway.audit.event import FIELDS as AUDIT_FIELDS
 from gateway.config import Config
 from gateway.metrics import Metrics
+from gateway.policy import catalogue
 from gateway.policy.rules import BY_ID
 
 
@@ -52,10 +53,17 @@ def policy(config: Config) -> dict[str, Any]:
     ]
     return {
         "rules": rules,
+        "qualified": dict(config.policy.qualified),
         "anthropic_betas": {
             "allow": list(config.policy.betas.allow),
             "unlisted": config.policy.betas.unlisted,
         },
+        "anthropic_tools": {
+            "allow": list(config.policy.tools.allow),
+            "unlisted": config.policy.tools.unlisted,
+        },
+        # Every documented beta and tool type, its class and source (versioned).
+        "catalogue": catalogue.posture(),
     }
 
 

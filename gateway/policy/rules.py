@@ -3,6 +3,8 @@
 Each rule names what it matches (an endpoint kind, a body feature, an
 `anthropic-beta` value), what it does (refuse, or rewrite the body), the
 message a developer can act on, and the provider documentation it rests on.
+Beta values and tool types are classified in gateway/policy/catalogue.py; the
+rules they lead to live here (matcher `CATALOGUED`).
 Rule ids are fixed strings: they are the bounded `rule` metric label and the
 audit trail's decision names. `judge()` (gateway/policy/judge.py) evaluates
 the table; nothing else in the gateway knows which features are retained.
@@ -13,7 +15,6 @@ a refused body's content must not come back in the error either).
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -106,21 +107,20 @@ class BodyValueNot:
 
 
 @dataclass(frozen=True, slots=True)
-class Beta:
-    """An `anthropic-beta` value matching one of the glob `patterns`."""
-
-    patterns: tuple[str, ...]
+class Catalogued:
+    """Matched by `judge()` from the catalogue (gateway/policy/catalogue.py) and the tool
+    loop, not by a table scan: beta values, tool types, strict tools, output formats."""
 
     def applies_to(self, endpoint: str) -> bool:
-        return True  # a header: any endpoint
+        return False
 
     def matches(self, r: Request) -> bool:
-        if not r.betas:  # most requests: no generator to build
-            return False
-        return any(fnmatch.fnmatchcase(b, p) for b in r.betas for p in self.patterns)
+        return False
 
 
-Matcher = EndpointRule | ToolType | BodyKey | BodyValueNot | Beta
+CATALOGUED = Catalogued()
+
+Matcher = EndpointRule | ToolType | BodyKey | BodyValueNot | Catalogued
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,16 +188,34 @@ RULES: tuple[PolicyRule, ...] = (
     # --- Anthropic features inside /v1/messages --------------------------------------
     _a(
         "anthropic.code_execution",
-        ToolType(("code_execution",), _AM),
+        CATALOGUED,  # tools[].type code_execution_* (any version)
         "the code execution tool keeps container data at the provider for up to 30 days",
         "Remove the code_execution tool, or run code client-side with a custom tool.",
     ),
     _a(
+        "anthropic.programmatic_tool_calling",
+        CATALOGUED,  # tools[].allowed_callers naming anything but "direct"
+        "programmatic tool calling runs tools from code execution, which keeps container "
+        "data at the provider",
+        "Remove allowed_callers from the tools and let the model call them directly.",
+    ),
+    # --- Qualified: eligible with a retained artifact; the operator turns each on or off
+    # under policy.qualified (defaults in gateway/policy/settings.py).
+    _a(
         "anthropic.web_dynamic_filtering",
-        ToolType(("web_search_20260209", "web_fetch_20260209"), _AM),
+        CATALOGUED,  # tools[].type web_search_20260209 / web_fetch_20260209
         "web search/fetch with dynamic filtering (_20260209 versions) runs code execution, "
         "which keeps container data at the provider",
-        "Use web_search_20250305 / web_fetch_20250910 instead.",
+        "Use web_search_20250305 / web_fetch_20250910 instead, or ask the gateway operator "
+        "to set policy.qualified.anthropic.web_dynamic_filtering: allow.",
+    ),
+    _a(
+        "anthropic.structured_outputs",
+        CATALOGUED,  # output_format, output_config.format, tools[].strict, the beta
+        "structured outputs and strict tools have their JSON schema cached at the provider "
+        "for up to 24 hours",
+        "Remove output_format / output_config.format and tools[].strict, or ask the gateway "
+        "operator to set policy.qualified.anthropic.structured_outputs: allow.",
     ),
     _a(
         "anthropic.mcp_servers",
@@ -215,25 +233,25 @@ RULES: tuple[PolicyRule, ...] = (
     # --- Anthropic beta headers that switch those features on ------------------------
     _a(
         "anthropic.beta.files_api",
-        Beta(("files-api-*",)),
+        CATALOGUED,
         "the files-api beta enables the Files API, which keeps files until deleted",
         "Remove files-api from the anthropic-beta header and send content inline.",
     ),
     _a(
         "anthropic.beta.code_execution",
-        Beta(("code-execution-*",)),
+        CATALOGUED,
         "the code-execution beta enables the code execution tool (container data kept 30 days)",
         "Remove code-execution from the anthropic-beta header.",
     ),
     _a(
         "anthropic.beta.mcp_client",
-        Beta(("mcp-client-*",)),
+        CATALOGUED,
         "the mcp-client beta enables the MCP connector, which is not ZDR-eligible",
         "Remove mcp-client from the anthropic-beta header.",
     ),
     _a(
         "anthropic.beta.skills",
-        Beta(("skills-*",)),
+        CATALOGUED,
         "the skills beta enables Agent Skills, which are stored at the provider",
         "Remove skills from the anthropic-beta header.",
     ),
@@ -274,8 +292,10 @@ RULES: tuple[PolicyRule, ...] = (
     PolicyRule(
         "openai.chat_store",
         "openai",
-        BodyValueNot("store", False, False, frozenset({"chat_completions"})),
-        "store=true keeps chat completions at the provider",
+        # Absent counts as not false: store=false is always sent explicitly, so retention
+        # never rests on the provider's default or an organisation-level logging setting.
+        BodyValueNot("store", False, None, frozenset({"chat_completions"})),
+        "chat completions must not rely on the provider's store default",
         "The gateway sends store=false.",
         OPENAI_DOC,
         OPENAI_TITLE,
@@ -319,12 +339,25 @@ RULES: tuple[PolicyRule, ...] = (
 UNLISTED_BETA = PolicyRule(
     "anthropic.beta.unlisted",
     "anthropic",
-    Beta(()),
-    "this anthropic-beta value is not on the gateway's allow-list of betas known to be "
-    "ZDR-compatible",
-    "Remove it, or ask the gateway operator to add it to policy.betas.allow.",
+    CATALOGUED,
+    "an anthropic-beta value is not in the gateway's catalogue and this gateway refuses "
+    "unlisted betas (policy.betas.unlisted: refuse)",
+    "Remove it, or ask the gateway operator to add it to policy.betas.allow once it is "
+    "known to be ZDR-eligible.",
     "https://platform.claude.com/docs/en/api/beta-headers",
     "Anthropic: Beta headers",
+)
+# The same for a typed tool (tools[].type) that the catalogue does not list.
+UNLISTED_TOOL = PolicyRule(
+    "anthropic.tool.unlisted",
+    "anthropic",
+    CATALOGUED,
+    "a tools[].type is not in the gateway's catalogue and this gateway refuses unlisted "
+    "tool types (policy.tools.unlisted: refuse)",
+    "Use a custom tool (no type), or ask the gateway operator to add the type to "
+    "policy.tools.allow once it is known to be ZDR-eligible.",
+    ANTHROPIC_DOC,
+    ANTHROPIC_TITLE,
 )
 # A route the router marks as not ZDR-eligible that no table rule names: refused anyway.
 NOT_ELIGIBLE = PolicyRule(
@@ -337,4 +370,6 @@ NOT_ELIGIBLE = PolicyRule(
     ANTHROPIC_TITLE,
 )
 
-BY_ID: dict[str, PolicyRule] = {r.id: r for r in (*RULES, UNLISTED_BETA, NOT_ELIGIBLE)}
+BY_ID: dict[str, PolicyRule] = {
+    r.id: r for r in (*RULES, UNLISTED_BETA, UNLISTED_TOOL, NOT_ELIGIBLE)
+}

@@ -1,9 +1,12 @@
 """The policy stage: key scopes, then the ZDR policy (gateway/policy/judge.py).
 
 A thin adapter: it hands `judge()` the route's bounded endpoint kind, the
-provider, the `anthropic-beta` header, the parsed body and the caller's team;
-a refusal becomes a 403 `permission_error` (counted by rule), a rewrite
-replaces `ctx.json`. Decisions go to `ctx.decisions` for the audit trail.
+provider, the `anthropic-beta` header, the parsed body and the caller's team.
+A policy refusal is a 400 `invalid_request_error`, the way the provider itself
+refuses a request the organisation's retention arrangement does not allow
+(counted by rule); scope refusals stay 403 `permission_error`. A rewrite
+replaces `ctx.json`. Decisions go to `ctx.decisions` for the audit trail;
+unlisted betas and tool types are counted by kind.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.auth.stage import enforce_scopes
-from gateway.errors import PermissionDenied
+from gateway.errors import InvalidRequest
 from gateway.policy.judge import BETA_HEADER, judge
 from gateway.state import CONFIG, METRICS, RequestContext
 
@@ -36,9 +39,12 @@ async def policy_stage(request: web.Request, ctx: RequestContext) -> None:
         zdr_eligible=route.zdr_eligible,
     )
     ctx.decisions.extend(verdict.decisions)
+    metrics = request.app[METRICS]
+    for kind in verdict.unlisted:
+        metrics.policy_unlisted.labels(kind).inc()
     if verdict.refused is not None:
-        request.app[METRICS].policy_refusals.labels(verdict.refused.id).inc()
-        raise PermissionDenied(verdict.refused.message, reason="policy")
+        metrics.policy_refusals.labels(verdict.refused.id).inc()
+        raise InvalidRequest(verdict.refused.message, reason="policy")
     if verdict.body is not None:
         ctx.json = verdict.body
         ctx.body_rewritten = True
