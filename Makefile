@@ -5,7 +5,9 @@ BIN    := $(VENV)/bin
 SRC    := $(wildcard gateway tests bench)
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+CLIENTS := tests/clients/node_modules/.installed
+
+.PHONY: demo test lint format bench clean clients
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,11 +29,19 @@ format: $(STAMP)
 	$(BIN)/ruff format $(SRC)
 	$(BIN)/ruff check --fix $(SRC)
 
-test: lint
+# The real clients tests/clients runs (Claude Code, the TypeScript SDK): versions pinned
+# in tests/clients/package.json and its lock file, installed with npm (Node 20).
+$(CLIENTS): tests/clients/package.json tests/clients/package-lock.json
+	npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
+	touch $(CLIENTS)
+
+clients: $(CLIENTS)
+
+test: lint $(CLIENTS)
 	$(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/clients/node_modules

@@ -1,6 +1,7 @@
 """Claude Code's non-inference traffic, answered by the gateway itself.
 
-- `HEAD /` is Claude Code's connectivity probe: 200, no body.
+- `HEAD /` (documented) and `HEAD /api/hello` (what Claude Code 2.1.328 sends) are its
+  connectivity probe: 200, no body.
 - `/api/event_logging/*` carries its telemetry batches (when nonessential traffic is
   not disabled): 200 `{}`.
 
@@ -33,8 +34,9 @@ def add_routes(app: web.Application, upstreams: list[Upstream]) -> None:
         prefix = upstream.prefix
         probe = Chain((_route(upstream, PROBE),), _probe).handle
         telemetry = Chain((_route(upstream, TELEMETRY),), _telemetry).handle
-        for path in {prefix or "/", prefix + "/"}:
+        for path in sorted({prefix or "/", prefix + "/", prefix + "/api/hello"}):
             app.router.add_route("HEAD", path, probe)
+        app.router.add_route("GET", prefix + "/api/hello", probe)
         app.router.add_route("*", prefix + "/api/event_logging/{tail:.*}", telemetry)
 
 

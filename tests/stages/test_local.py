@@ -35,7 +35,7 @@ async def test_probe_and_telemetry_answered_here_never_forwarded(
     base = gw.url + prefix
     payload = json.dumps({"events": [{"prompt": CANARY}] * 2000}).encode()
     async with aiohttp.ClientSession() as http:
-        for path in [prefix or "/", prefix + "/"]:
+        for path in [prefix or "/", prefix + "/", prefix + "/api/hello"]:
             async with http.head(gw.url + path, ssl=gw.client_ssl()) as r:
                 assert r.status == 200
                 assert r.headers["x-gateway-request-id"].startswith("gw_")
@@ -66,7 +66,7 @@ async def test_probe_and_telemetry_answered_here_never_forwarded(
     text = audit.read_text()
     assert CANARY not in text
     kinds = [json.loads(line)["endpoint"] for line in text.splitlines()]
-    assert kinds.count("probe") == 2
+    assert kinds.count("probe") == 3
     assert kinds.count("telemetry") == 2
 
 
