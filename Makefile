@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 CLIENTS := tests/clients/node_modules/.installed
 
-.PHONY: demo test lint format bench clean clients
+.PHONY: demo test lint format bench clean tools clients
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ format: $(STAMP)
 	$(BIN)/ruff format $(SRC)
 	$(BIN)/ruff check --fix $(SRC)
 
+# System tools the suite runs for real (redis-server, promtool, strace, kubectl, node):
+# installed when missing, see .ci/tools.
+tools: $(STAMP)
+	VENV_BIN=$(BIN) bash .ci/tools
+
 # The real clients tests/clients runs (Claude Code, the TypeScript SDK): versions pinned
 # in tests/clients/package.json and its lock file, installed with npm (Node 20).
 $(CLIENTS): tests/clients/package.json tests/clients/package-lock.json
@@ -37,7 +42,7 @@ $(CLIENTS): tests/clients/package.json tests/clients/package-lock.json
 
 clients: $(CLIENTS)
 
-test: lint $(CLIENTS)
+test: lint tools $(CLIENTS)
 	$(BIN)/pytest
 
 bench: $(STAMP)

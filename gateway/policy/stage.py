@@ -1,27 +1,26 @@
-"""The policy stage: key scopes, then the ZDR policy (gateway/policy/judge.py).
+"""The policy stage: the ZDR policy (gateway/policy/judge.py).
 
 A thin adapter: it hands `judge()` the route's bounded endpoint kind, the
 provider, the `anthropic-beta` header, the parsed body and the caller's team.
 A policy refusal is a 400 `invalid_request_error`, the way the provider itself
 refuses a request the organisation's retention arrangement does not allow
-(counted by rule); scope refusals stay 403 `permission_error`. A rewrite
-replaces `ctx.json`. Decisions go to `ctx.decisions` for the audit trail;
-unlisted betas and tool types are counted by kind.
+(counted by rule); scope refusals (gateway/stages/scopes.py) stay 403
+`permission_error`. A rewrite replaces `ctx.json`. Decisions go to
+`ctx.decisions` for the audit trail; unlisted betas and tool types are counted
+by kind.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.auth.stage import enforce_scopes
+from gateway.context import RequestContext
 from gateway.errors import InvalidRequest
 from gateway.policy.judge import BETA_HEADER, judge
-from gateway.state import CONFIG, METRICS, RequestContext
+from gateway.state import CONFIG, METRICS
 
 
 async def policy_stage(request: web.Request, ctx: RequestContext) -> None:
-    enforce_scopes(request, ctx)  # the key's scopes first: endpoint, model, max_tokens
-
     route = ctx.route
     if route is None:  # the route stage refuses unknown paths before this stage
         return

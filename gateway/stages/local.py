@@ -18,10 +18,11 @@ from aiohttp import web
 
 from gateway import SERVER_NAME
 from gateway.chain import Chain
+from gateway.context import RequestContext
 from gateway.providers import Endpoint
-from gateway.routes import Route
-from gateway.state import CTX, RequestContext
-from gateway.upstream import Upstream
+from gateway.routing.router import Route
+from gateway.routing.upstream import Upstream
+from gateway.state import CTX
 
 PROBE = Endpoint("probe", "HEAD", zdr_eligible=True, json_body=False)
 TELEMETRY = Endpoint("telemetry", "POST", zdr_eligible=True, json_body=False)

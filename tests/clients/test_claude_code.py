@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gateway.stub import STUB_API_KEY
+from gateway.demo.stub_anthropic import STUB_API_KEY
 from tests.clients.conftest import CCGateway, Claude
 from tests.conftest import Upstream
 

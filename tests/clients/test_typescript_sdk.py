@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 
-from gateway.stub import STUB_API_KEY
+from gateway.demo.stub_anthropic import STUB_API_KEY
 from tests.clients.conftest import HERE, CCGateway, node
 from tests.conftest import Upstream
 
