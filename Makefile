@@ -36,8 +36,11 @@ tools: $(STAMP)
 
 # The real clients tests/clients runs (Claude Code, the TypeScript SDK): versions pinned
 # in tests/clients/package.json and its lock file, installed with npm (Node 20).
-$(CLIENTS): tests/clients/package.json tests/clients/package-lock.json
+# The anthropic Python SDK 1.x too, beside the venv's 2.x (tests/clients/requirements-sdk1.txt).
+$(CLIENTS): tests/clients/package.json tests/clients/package-lock.json tests/clients/requirements-sdk1.txt | $(STAMP)
 	npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
+	rm -rf tests/clients/py-sdk1
+	$(BIN)/pip install --quiet --target tests/clients/py-sdk1 -r tests/clients/requirements-sdk1.txt
 	touch $(CLIENTS)
 
 clients: $(CLIENTS)
@@ -49,4 +52,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/clients/node_modules
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/clients/node_modules tests/clients/py-sdk1

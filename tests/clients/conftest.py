@@ -27,6 +27,8 @@ from gateway.auth.keyset import load_private_key, write_key_pair
 from tests.conftest import Gateway, StartGateway
 
 HERE = Path(__file__).resolve().parent
+# Installed third-party code (`make clients`), not tests of this project.
+collect_ignore = ["py-sdk1", "node_modules"]
 BIN = HERE / "node_modules" / ".bin"
 CLAUDE = BIN / "claude"
 
