@@ -17,6 +17,7 @@ from aiohttp import web
 from gateway.context import RequestContext
 from gateway.errors import InvalidRequest
 from gateway.policy.judge import BETA_HEADER, judge
+from gateway.policy.splice import append_fields
 from gateway.state import CONFIG, METRICS
 
 
@@ -45,5 +46,19 @@ async def policy_stage(request: web.Request, ctx: RequestContext) -> None:
         metrics.policy_refusals.labels(verdict.refused.id).inc()
         raise InvalidRequest(verdict.refused.message, reason="policy")
     if verdict.body is not None:
-        ctx.json = verdict.body
-        ctx.body_rewritten = True
+        original, ctx.json = ctx.json, verdict.body
+        fields = [r.rewrite for r in verdict.rewrites if r.rewrite is not None]
+        spliced = None
+        if (
+            not ctx.body_rewritten
+            and original is not None
+            and all(key not in original for key, _ in fields)
+        ):
+            # PERF: a field the client left out is appended to the body's bytes instead
+            # of re-serialising the whole body: 16 µs instead of 685 µs for an 80 KB chat
+            # completion (measured in process, see gateway/policy/splice.py).
+            spliced = append_fields(ctx.body, fields)
+        if spliced is not None:
+            ctx.body = spliced
+        else:
+            ctx.body_rewritten = True  # forward re-serialises ctx.json
