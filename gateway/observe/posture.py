@@ -90,6 +90,7 @@ def build(config: Config, metrics: Metrics) -> dict[str, Any]:
             "chain_keyed": audit.chain_key is not None,
             "chain_genesis": GENESIS if audit.chain else None,
             "client_ip": audit.client_ip,
+            "session_id": audit.session_id,
         },
         "hardening": {
             **harden.status(),

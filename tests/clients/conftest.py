@@ -42,6 +42,12 @@ class CCGateway:
     key: str
 
 
+def issue_key(tmp: Path, **claims: Any) -> tuple[str, str]:
+    """A gateway key for the tests' own signing key: (key, public key file)."""
+    key, _, public = _issue(tmp, **claims)
+    return key, public
+
+
 def _issue(tmp: Path, **claims: Any) -> tuple[str, str, str]:
     private_path, public_path = write_key_pair(tmp / "keys", "cc")
     now = int(time.time())

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from gateway.audit.event import hash_value
 from gateway.demo.stub_anthropic import STUB_API_KEY
-from tests.clients.conftest import CCGateway, Claude
-from tests.conftest import Upstream
+from tests.clients.conftest import CCGateway, Claude, issue_key
+from tests.conftest import StartGateway, Upstream
 
 REPLY = "Hello from the stand-in model."
 
@@ -103,6 +104,34 @@ async def test_refused_feature_shows_the_rule_not_an_auth_failure(
     assert cc_gateway.gw.sample(
         "zdr_gateway_policy_refusals_total", rule="anthropic.beta.files_api"
     ) == len(refused)
+
+
+async def test_session_id_is_audited_only_as_its_hmac(
+    start_gateway: StartGateway,
+    config_dict: dict[str, Any],
+    claude: Claude,
+    upstream: Upstream,
+    tmp_path: Path,
+) -> None:
+    key, public = issue_key(tmp_path)
+    config_dict["auth"] = {"signing_keys": [{"kid": "cc", "public_key_file": public}]}
+    session_key = "session-key-for-tests-0123456789"
+    config_dict["audit"] = {
+        "sink": "file",
+        "path": str(tmp_path / "audit.jsonl"),
+        "session_id": "hashed",
+        "session_id_key": session_key,
+    }
+    gw = await start_gateway(config_dict)
+    code, out, err = await claude(gw, ["-p", "say hi"], {"ANTHROPIC_API_KEY": key})
+    assert code == 0, (out, err)
+    # The session id Claude Code also puts in the body's metadata (what reached the stub).
+    body = json.loads(upstream.stub.requests[-1].body)
+    session = json.loads(body["metadata"]["user_id"])["session_id"]
+    messages = [e for e in audit(tmp_path) if e["endpoint"] == "messages"]
+    assert messages
+    assert {e["session_id_hash"] for e in messages} == {hash_value(session, session_key)}
+    assert session not in (tmp_path / "audit.jsonl").read_text()
 
 
 async def test_gateway_model_discovery_is_served_and_scoped(
