@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gateway.policy.judge import judge, parse_betas
+from gateway.policy.judge import Verdict, judge, parse_betas
 from gateway.policy.rules import BY_ID, RULES, Request
 from gateway.policy.settings import PolicySettings
 
@@ -30,7 +30,7 @@ def run(
     team: str | None = "t",
     settings: PolicySettings = DEFAULT,
     eligible: bool = True,
-):
+) -> Verdict:
     headers = {"anthropic-beta": beta} if beta else {}
     return judge(endpoint, provider, headers, body, team, settings, zdr_eligible=eligible)
 
@@ -128,7 +128,7 @@ def test_refused(endpoint: str, body: dict[str, Any] | None, beta: str, rule: st
     assert d.refused.doc_url in d.refused.message
 
 
-ALLOWED = [
+ALLOWED: list[tuple[str, dict[str, Any] | None, str]] = [
     ("messages", MSG, ""),
     ("messages", {**MSG, "stream": True, "system": "be brief"}, ""),
     ("count_tokens", MSG, ""),
@@ -167,7 +167,9 @@ def test_allowed(endpoint: str, body: dict[str, Any] | None, beta: str) -> None:
 
 def test_first_rule_in_table_order_is_reported_and_all_overrides_recorded() -> None:
     body = {**MSG, "mcp_servers": [{}], "tools": [{"type": "code_execution_20250825"}]}
-    settings = PolicySettings(teams={"t": {"allow": ["anthropic.code_execution"]}})
+    settings = PolicySettings.model_validate(
+        {"teams": {"t": {"allow": ["anthropic.code_execution"]}}}
+    )
     d = run("messages", body, settings=settings)
     assert d.refused is not None
     assert d.refused.id == "anthropic.mcp_servers"
@@ -175,9 +177,8 @@ def test_first_rule_in_table_order_is_reported_and_all_overrides_recorded() -> N
 
 
 def test_team_override_allows_and_is_recorded() -> None:
-    settings = PolicySettings(
-        teams={"sandbox": {"allow": ["anthropic.code_execution", "anthropic.beta.code_execution"]}}
-    )
+    allow = {"allow": ["anthropic.code_execution", "anthropic.beta.code_execution"]}
+    settings = PolicySettings.model_validate({"teams": {"sandbox": allow}})
     body = {**MSG, "tools": [{"type": "code_execution_20250825"}]}
     d = run("messages", body, "code-execution-2025-08-25", team="sandbox", settings=settings)
     assert d.allowed
@@ -283,7 +284,7 @@ def test_non_eligible_route_without_a_rule_is_refused() -> None:
     assert d.refused is not None
     assert d.refused.id == "anthropic.batches"
     # A team exempt from a named endpoint rule is not caught by the generic one.
-    s = PolicySettings(teams={"t": {"allow": ["anthropic.files"]}})
+    s = PolicySettings.model_validate({"teams": {"t": {"allow": ["anthropic.files"]}}})
     assert run("files", None, eligible=False, settings=s).allowed
 
 

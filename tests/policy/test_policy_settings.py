@@ -54,7 +54,7 @@ def test_unknown_qualified_rule_names_the_path() -> None:
 
 def test_unknown_rule_id_in_team_override() -> None:
     with pytest.raises(ValidationError, match=r"unknown rule id\(s\) \['anthropic.nope'\]"):
-        PolicySettings(teams={"sandbox": {"allow": ["anthropic.nope"]}})
+        PolicySettings.model_validate({"teams": {"sandbox": {"allow": ["anthropic.nope"]}}})
 
 
 @pytest.mark.parametrize("pattern", ["files-api-*", "*", "code-execution-2025-*", "skills*"])
