@@ -26,8 +26,12 @@ class AuditSettings(Section):
     # (pseudonymous: the same client maps to the same value; not reversible without the key).
     client_ip: Literal["off", "hashed"] = "off"
     client_ip_key: str | None = Field(default=None, min_length=16)
+    # Claude Code's x-claude-code-session-id in events: off (default), or hashed with
+    # HMAC-SHA256 under session_id_key: per-session accountability without content.
+    session_id: Literal["off", "hashed"] = "off"
+    session_id_key: str | None = Field(default=None, min_length=16)
 
-    @field_validator("client_ip", mode="before")
+    @field_validator("client_ip", "session_id", mode="before")
     @classmethod
     def _yaml_off(cls, v: object) -> object:
         # YAML 1.1 reads a bare `off` as false.
@@ -41,6 +45,8 @@ class AuditSettings(Section):
             raise ValueError("`path` is only used with `sink: file`")
         if self.client_ip == "hashed" and not self.client_ip_key:
             raise ValueError("client_ip `hashed` needs client_ip_key (16+ characters, secret)")
+        if self.session_id == "hashed" and not self.session_id_key:
+            raise ValueError("session_id `hashed` needs session_id_key (16+ characters, secret)")
         if self.chain_key and not self.chain:
             raise ValueError("chain_key is set but chain is false")
         return self

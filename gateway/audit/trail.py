@@ -56,17 +56,31 @@ class Auditor:
             return events.hash_ip(client_ip, self.settings.client_ip_key)
         return None
 
-    def line(self, ctx: RequestContext, client_ip: str | None = None) -> str:
-        event = events.build(ctx, client_ip_hash=self._ip_hash(client_ip))
+    def _session_hash(self, session_id: str | None) -> str | None:
+        key = self.settings.session_id_key
+        if self.settings.session_id == "hashed" and session_id and key:
+            return events.hash_value(session_id, key)
+        return None
+
+    def line(
+        self, ctx: RequestContext, client_ip: str | None = None, session_id: str | None = None
+    ) -> str:
+        event = events.build(
+            ctx,
+            client_ip_hash=self._ip_hash(client_ip),
+            session_id_hash=self._session_hash(session_id),
+        )
         if self.chain is not None:
             return self.chain.seal_line(event)
         return orjson.dumps(event).decode()
 
-    def emit(self, ctx: RequestContext, client_ip: str | None = None) -> None:
+    def emit(
+        self, ctx: RequestContext, client_ip: str | None = None, session_id: str | None = None
+    ) -> None:
         if isinstance(self.sink, NullSink):
             return
         pending = self._pending
-        pending.append(self.line(ctx, client_ip))
+        pending.append(self.line(ctx, client_ip, session_id))
         if len(pending) > 1:
             return  # a write is already scheduled for the end of this turn
         try:

@@ -172,6 +172,16 @@ class Metrics:
             ["rule"],
             registry=r,
         )
+        # Bounded kinds ("beta", "tool"), never the value: a client chooses the value.
+        self.policy_unlisted = Counter(
+            "zdr_gateway_policy_unlisted",
+            "Requests carrying an anthropic-beta value or tool type the catalogue does not "
+            "list, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        for kind in ("beta", "tool"):
+            self.policy_unlisted.labels(kind)  # exported at 0 from start-up
         self.ratelimit_decisions = Counter(
             "zdr_gateway_ratelimit_decisions",
             "Rate-limit decisions by limit and outcome (allowed, refused, shadow_refused, error).",

@@ -19,6 +19,7 @@ from gateway.audit.event import FIELDS as AUDIT_FIELDS
 from gateway.config import Config
 from gateway.observe import logs
 from gateway.observe.metrics import Metrics
+from gateway.policy import catalogue
 from gateway.policy.rules import BY_ID
 from gateway.serve import harden
 
@@ -54,10 +55,17 @@ def policy(config: Config) -> dict[str, Any]:
     ]
     return {
         "rules": rules,
+        "qualified": dict(config.policy.qualified),
         "anthropic_betas": {
             "allow": list(config.policy.betas.allow),
             "unlisted": config.policy.betas.unlisted,
         },
+        "anthropic_tools": {
+            "allow": list(config.policy.tools.allow),
+            "unlisted": config.policy.tools.unlisted,
+        },
+        # Every documented beta and tool type, its class and source (versioned).
+        "catalogue": catalogue.posture(),
     }
 
 
@@ -82,6 +90,7 @@ def build(config: Config, metrics: Metrics) -> dict[str, Any]:
             "chain_keyed": audit.chain_key is not None,
             "chain_genesis": GENESIS if audit.chain else None,
             "client_ip": audit.client_ip,
+            "session_id": audit.session_id,
         },
         "hardening": {
             **harden.status(),

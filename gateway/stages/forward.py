@@ -17,10 +17,12 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway import SERVER_NAME
+from gateway.auth.scopes import model_allowed
 from gateway.context import RequestContext
 from gateway.errors import InvalidRequest, UpstreamError, UpstreamTimeout
 from gateway.http1 import ClientError, Response, UnsafeRequest
 from gateway.providers import Provider
+from gateway.providers.models import MAX_LIST_BYTES, filter_model_list
 from gateway.routing.router import Route
 from gateway.stages.observe import CLIENT_CLOSED
 from gateway.state import CTX, METRICS, RATELIMIT
@@ -84,6 +86,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
         metrics.upstream_errors.labels(upstream.name, exc.kind).inc()
         raise UpstreamError(_FAILED.get(exc.kind, _FAILED["protocol"])) from None
     try:
+        principal = ctx.principal
+        if (
+            route.endpoint.kind == "models"
+            and principal is not None
+            and principal.models is not None
+            and resp.status == 200
+        ):
+            return await _relay_model_list(request, ctx, route, resp, principal.models)
         return await _relay(request, ctx, route, resp)
     finally:
         # A complete response returns its connection to the pool; anything else
@@ -166,6 +176,42 @@ async def _relay(
                 ctx.stream_error = reader.stream_error
     await out.write_eof()
     return out
+
+
+async def _relay_model_list(
+    request: web.Request,
+    ctx: RequestContext,
+    route: Route,
+    resp: Response,
+    scopes: tuple[str, ...],
+) -> web.StreamResponse:
+    """A model list (small, read whole) cut to the key's model scopes."""
+    ctx.upstream_status = resp.status
+    ctx.upstream_request_id = route.provider.upstream_request_id(resp.headers)
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in resp:
+            size += len(chunk)
+            if size > MAX_LIST_BYTES:
+                raise UpstreamError("The upstream API's model list is too large.")
+            parts.append(chunk)
+    except (ClientError, ConnectionError, TimeoutError):
+        request.app[METRICS].upstream_errors.labels(route.upstream.name, "reset").inc()
+        raise UpstreamError(_FAILED["protocol"]) from None
+    if route.upstream_path == "/v1/models":
+        body = filter_model_list(b"".join(parts), lambda m: model_allowed(scopes, m))
+    else:  # /v1/models/{id}: the scopes stage already checked the id
+        body = b"".join(parts)
+    if body is None:
+        raise UpstreamError("The upstream API's model list could not be read.")
+    headers = route.provider.forward_response_headers(resp.headers, RATELIMIT in request.app)
+    headers["Server"] = SERVER_NAME
+    headers["x-gateway-request-id"] = ctx.request_id
+    headers.update(ctx.extra_headers)
+    headers["content-type"] = "application/json"
+    ctx.bytes_out = len(body)
+    return web.Response(status=200, body=body, headers=headers)
 
 
 async def _abort(

@@ -26,7 +26,7 @@ async def test_stdout_audit_trail_of_a_served_gateway(
     lines = gp.log().splitlines()
     docs = [json.loads(line) for line in lines]  # every line of stdout/stderr is JSON
     events = [d for d in docs if "audit" in d]
-    assert [e["status"] for e in events] == [200, 403, 404]
+    assert [e["status"] for e in events] == [200, 400, 404]  # a policy refusal is a 400
     assert events[1]["decisions"] == ["refuse:anthropic.batches"]
     done = subprocess.run(
         [sys.executable, "-m", "gateway", "audit", "verify", "--mixed", str(gp.log_path)],

@@ -70,6 +70,25 @@ def test_keyed_chain_and_hashed_ip() -> None:
     assert verify(out.getvalue().splitlines(), b"c" * 32).ok
 
 
+def test_hashed_session_id() -> None:
+    out = io.StringIO()
+    s = AuditSettings(session_id="hashed", session_id_key="s" * 32)
+    a = Auditor.open(s, stdout=out)
+    session = "76f63b3b-f6cf-41b4-80d1-162306bbc11c"
+    a.emit(ctx(0), session_id=session)
+    a.emit(ctx(1), session_id=session)
+    a.emit(ctx(2))
+    first, second, third = (json.loads(x) for x in out.getvalue().splitlines())
+    assert len(first["session_id_hash"]) == 32
+    assert first["session_id_hash"] == second["session_id_hash"]  # one session, one value
+    assert "session_id_hash" not in third
+    assert session not in out.getvalue()
+    # Off by default: nothing of the header in the event.
+    off = io.StringIO()
+    Auditor.open(AuditSettings(), stdout=off).emit(ctx(0), session_id=session)
+    assert "session_id" not in off.getvalue()
+
+
 def test_unchained_and_none_sinks() -> None:
     out = io.StringIO()
     Auditor.open(AuditSettings(chain=False), stdout=out).emit(ctx(0))
@@ -97,6 +116,8 @@ def test_write_failure_is_counted_not_raised(tmp_path: Path) -> None:
         ({"client_ip": "hashed"}, "client_ip_key"),
         ({"client_ip": "hashed", "client_ip_key": "short"}, "at least 16"),
         ({"chain": False, "chain_key": "k" * 20}, "chain is false"),
+        ({"session_id": "hashed"}, "session_id_key"),
+        ({"session_id": "hashed", "session_id_key": "short"}, "at least 16"),
         ({"sink": "syslog"}, "stdout"),
     ],
 )

@@ -163,14 +163,18 @@ async def test_count_tokens_and_models(gw: Proof) -> None:
         {"mcp_servers": [{"type": "url", "url": "https://mcp.example/CANARY", "name": "CANARY"}]},
         {"tools": [{"type": "code_execution_20250825", "name": "CANARY"}]},
         {"container": "CANARY"},
+        {"tools": [{"type": "web_fetch_20260209", "name": "CANARY"}]},
+        {"tools": [{"name": "CANARY", "input_schema": {}, "allowed_callers": ["code_execution"]}]},
+        {"tools": [{"type": "mcp_toolset", "mcp_server_name": "CANARY"}]},
     ],
-    ids=["mcp_servers", "code_execution", "container"],
+    ids=["mcp_servers", "code_execution", "container", "dynamic_filtering", "ptc", "mcp_toolset"],
 )
 async def test_policy_refusal(gw: Proof, extra: dict[str, object]) -> None:
     secret = canary("policy")
     body = json.loads(json.dumps(message_body(secret, **extra)).replace("CANARY", secret))
     status, resp = await gw.call("POST", "/v1/messages", json=body, headers=headers_with(secret))
-    assert status == 403
+    assert status == 400
+    assert json.loads(resp)["error"]["type"] == "invalid_request_error"
     assert secret not in resp.decode()
     assert not gw.reached_upstream(secret)
     assert await gw.leaks(secret) == []
@@ -179,16 +183,31 @@ async def test_policy_refusal(gw: Proof, extra: dict[str, object]) -> None:
 async def test_policy_refusal_beta_header_and_endpoint(gw: Proof) -> None:
     secret = canary("beta").lower()
     status, resp = await gw.call(
-        "POST", "/v1/messages", json=message_body(secret), headers={"anthropic-beta": secret}
+        "POST",
+        "/v1/messages",
+        json=message_body(secret),
+        headers={"anthropic-beta": "files-api-2025-04-14"},
     )
-    assert status == 403
+    assert status == 400
     status2, resp2 = await gw.call(
         "POST", f"/v1/files?beta=true&name={secret}", data=secret.encode() * 10
     )
-    assert status2 == 403
+    assert status2 == 400
     for r in (resp, resp2):
         assert secret not in r.decode()
     assert not gw.reached_upstream(secret)
+    assert await gw.leaks(secret) == []
+
+
+async def test_unlisted_beta_is_forwarded_counted_never_recorded(gw: Proof) -> None:
+    """The default (policy.betas.unlisted: allow): an unknown beta goes upstream verbatim,
+    as Anthropic asks of gateways in front of Claude Code; only its kind is counted."""
+    secret = canary("beta").lower()
+    status, _ = await gw.call(
+        "POST", "/v1/messages", json=message_body("hi"), headers={"anthropic-beta": secret}
+    )
+    assert status == 200
+    assert gw.stub.requests[-1].headers["anthropic-beta"] == secret
     assert await gw.leaks(secret) == []
 
 
