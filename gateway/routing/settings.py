@@ -119,8 +119,9 @@ class BudgetSettings(Section):
 
     ratio: float = Field(default=0.2, ge=0, le=10)
     window_seconds: float = Field(default=10.0, gt=0, le=3600)
-    # Retries always allowed per window, so a quiet upstream can still retry at all.
-    min_retries: int = Field(default=3, ge=0, le=10000)
+    # Retries always allowed per window, so a quiet upstream can still retry at all
+    # (Finagle's default is 10 per second; an outage at low traffic is not a load problem).
+    min_retries: int = Field(default=10, ge=0, le=10000)
 
 
 class TeamRouting(Section):
