@@ -140,14 +140,16 @@ class UpstreamSettings(Section):
     def pool(self) -> list[TargetSettings]:
         """The targets; a single-url upstream is a pool of one named after it."""
         if not self.targets:
-            assert self.url is not None and self.api_key is not None
+            assert self.url is not None
+            assert self.api_key is not None
             return [
                 TargetSettings(
                     name=self.name, url=self.url, api_key=self.api_key, ca_file=self.ca_file
                 )
             ]
         return [
-            t if t.ca_file is not None or self.ca_file is None
+            t
+            if t.ca_file is not None or self.ca_file is None
             else t.model_copy(update={"ca_file": self.ca_file})
             for t in self.targets
         ]

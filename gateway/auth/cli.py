@@ -157,8 +157,10 @@ def parse_labels(text: str) -> tuple[tuple[str, str], ...]:
     for item in _csv(text):
         name, sep, value = item.partition("=")
         name, value = name.strip(), value.strip()
-        if not sep or not re.match(r"^[A-Za-z0-9._-]{1,64}$", name) or not re.match(
-            r"^[A-Za-z0-9._-]{1,64}$", value
+        if (
+            not sep
+            or not re.match(r"^[A-Za-z0-9._-]{1,64}$", name)
+            or not re.match(r"^[A-Za-z0-9._-]{1,64}$", value)
         ):
             raise ValueError(
                 "--upstream-labels: NAME=VALUE pairs separated by commas, e.g. region=eu "

@@ -26,9 +26,9 @@ STATE_VALUE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 class Breaker:
     __slots__ = (
         "_consecutive",
+        "_failures",
         "_opened_at",
         "_outcomes",
-        "_failures",
         "_probing",
         "on_change",
         "settings",

@@ -100,9 +100,7 @@ class Target:
             raise RuntimeError("target client used before start()")
         return self._client
 
-    def open_client(
-        self, *, limit: int, connect: float, first_byte: float, total: float
-    ) -> None:
+    def open_client(self, *, limit: int, connect: float, first_byte: float, total: float) -> None:
         url = self.settings.url
         self._client = Pool(
             url,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gateway.config import UpstreamSettings
@@ -79,12 +80,17 @@ class Upstream:
             await target.close()
 
 
-def _gauge(metrics: Metrics | None, upstream: str, target: str):  # type: ignore[no-untyped-def]
+def _gauge(metrics: Metrics | None, upstream: str, target: str) -> Callable[[str], None] | None:
+    """The breaker's `on_change`: its state on the gauge (set from the start: closed)."""
     if metrics is None:
         return None
     gauge = metrics.breaker_state.labels(upstream, target)
     gauge.set(STATE_VALUE[CLOSED])
-    return lambda state: gauge.set(STATE_VALUE[state])
+
+    def on_change(state: str) -> None:
+        gauge.set(STATE_VALUE[state])
+
+    return on_change
 
 
 class UpstreamPool:

@@ -103,8 +103,8 @@ async def _attempt(
         return None, ("connect", UpstreamError(_FAILED["connect"])), "connect"
     except TimeoutError:
         breaker.failure(now())
-        error = UpstreamTimeout("The upstream API did not respond in time.")
-        return None, ("timeout", error), "timeout"
+        timeout = UpstreamTimeout("The upstream API did not respond in time.")
+        return None, ("timeout", timeout), "timeout"
     except UnsafeRequest:
         breaker.release()
         # SECURITY: a CR, LF or NUL in a header, or a path HTTP cannot carry: refused

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from gateway.routing.breaker import CLOSED, HALF_OPEN, OPEN, Breaker
 from gateway.routing.settings import BreakerSettings
@@ -17,10 +18,13 @@ def test_opens_after_consecutive_failures_and_sheds() -> None:
     b, seen = breaker(consecutive_failures=3, cooldown_seconds=10)
     for _ in range(2):
         b.failure(0.0)
-    assert b.state == CLOSED and b.allow(0.0)
+    assert b.state == CLOSED
+    assert b.allow(0.0)
     b.failure(0.0)
-    assert b.state == OPEN and seen == [OPEN]
-    assert not b.available(9.99) and not b.allow(9.99)
+    assert b.state == OPEN
+    assert seen == [OPEN]
+    assert not b.available(9.99)
+    assert not b.allow(9.99)
 
 
 def test_a_success_resets_the_run_of_failures() -> None:
@@ -57,9 +61,12 @@ def test_half_open_lets_one_probe_through_then_closes() -> None:
     b.failure(0.0)
     assert b.allow(5.0)  # the probe
     assert b.state == HALF_OPEN
-    assert not b.allow(5.0) and not b.available(6.0)  # one at a time
+    assert not b.allow(5.0)
+    assert not b.available(6.0)
     b.success()
-    assert b.state == CLOSED and b.allow(6.0) and b.allow(6.0)
+    assert b.state == CLOSED
+    assert b.allow(6.0)
+    assert b.allow(6.0)
     assert seen == [OPEN, HALF_OPEN, CLOSED]
 
 
@@ -78,7 +85,8 @@ def test_released_probe_frees_the_slot() -> None:
     b.failure(0.0)
     assert b.allow(1.0)
     b.release()  # e.g. the client went away mid-probe
-    assert b.state == HALF_OPEN and b.allow(1.0)
+    assert b.state == HALF_OPEN
+    assert b.allow(1.0)
 
 
 def test_late_failure_does_not_extend_the_cooldown() -> None:
@@ -92,13 +100,18 @@ def test_disabled_never_opens() -> None:
     b, _ = breaker(enabled=False, consecutive_failures=1)
     for _ in range(50):
         b.failure(0.0)
-    assert b.allow(0.0) and b.state == CLOSED
+    assert b.allow(0.0)
+    assert b.state == CLOSED
 
 
 @pytest.mark.parametrize(
     "bad",
-    [{"consecutive_failures": 0}, {"failure_rate": 0}, {"min_requests": 200, "window_requests": 100}],
+    [
+        {"consecutive_failures": 0},
+        {"failure_rate": 0},
+        {"min_requests": 200, "window_requests": 100},
+    ],
 )
 def test_bad_settings_refused(bad: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValidationError):
         BreakerSettings.model_validate(bad)

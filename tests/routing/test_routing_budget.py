@@ -28,11 +28,14 @@ def test_min_retries_when_quiet() -> None:
 
 def test_window_slides() -> None:
     b = budget(ratio=0.0, window_seconds=10, min_retries=2)
-    assert b.try_retry(0.0) and b.try_retry(0.5)
+    assert b.try_retry(0.0)
+    assert b.try_retry(0.5)
     assert not b.try_retry(9.0)  # both still in the window
-    assert b.try_retry(10.5) and b.try_retry(10.6)  # the first second has left it
+    assert b.try_retry(10.5)
+    assert b.try_retry(10.6)
     assert not b.try_retry(10.7)
-    assert b.try_retry(100.0) and b.try_retry(100.0)  # long idle: everything forgotten
+    assert b.try_retry(100.0)
+    assert b.try_retry(100.0)
 
 
 def test_zero_budget_never_retries() -> None:

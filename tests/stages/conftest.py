@@ -9,6 +9,7 @@ target that resets every connection before answering.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -70,10 +71,9 @@ async def resetter(cert_files: dict[str, str]) -> AsyncIterator[Callable[[], Awa
 
         async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             r.connections += 1
-            try:
+            gone = (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError)
+            with contextlib.suppress(*gone):
                 await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
-                pass
             writer.transport.abort()  # no status line: a reset before the response head
 
         srv = await asyncio.start_server(reset, "127.0.0.1", 0, ssl=server_tls(cert_files))

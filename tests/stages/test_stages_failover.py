@@ -15,7 +15,11 @@ import pytest
 from tests.conftest import Gateway, StartGateway
 from tests.stages.conftest import Resetter, StandIn, pool_config
 
-BODY = {"model": "claude-sonnet-5-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+BODY = {
+    "model": "claude-sonnet-5-5",
+    "max_tokens": 8,
+    "messages": [{"role": "user", "content": "hi"}],
+}
 HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "client-key"}
 N = 20
 
@@ -102,7 +106,7 @@ async def test_breaker_opens_sheds_probes_and_closes(
     targets = [{"name": "a", "url": a.url}, {"name": "b", "url": b.url, "priority": 1}]
     breaker = {"consecutive_failures": 2, "cooldown_seconds": 0.5}
     gw = await start_gateway(pool_config(config_dict, targets, breaker=breaker))
-    state = 'zdr_gateway_upstream_breaker_state'
+    state = "zdr_gateway_upstream_breaker_state"
     assert await breaker_state(gw) == {"status": "ready"}
     for _ in range(2):  # a fails, b serves: a's breaker opens
         assert (await post(gw))[0] == 200
@@ -120,7 +124,8 @@ async def test_breaker_opens_sheds_probes_and_closes(
     assert gw.sample(state, upstream="anthropic", target="a") == 0
     for _ in range(3):  # closed: a has its traffic back
         assert (await post(gw))[0] == 200
-    assert len(a.stub.requests) == 6 and len(b.stub.requests) == 7
+    assert len(a.stub.requests) == 6
+    assert len(b.stub.requests) == 7
     assert await breaker_state(gw) == {"status": "ready"}
 
 
@@ -157,10 +162,12 @@ async def test_retry_after_beyond_the_cap_is_not_waited_for(
     only.stub.behaviour.retry_after = "30"
     gw = await start_gateway(pool_config(config_dict, [{"name": "only", "url": only.url}]))
     status, _ = await post(gw)
-    assert status == 429 and len(only.stub.requests) == 1
+    assert status == 429
+    assert len(only.stub.requests) == 1
     only.stub.behaviour.retry_after = "0.1"  # within the cap: the same target, once more
     status, _ = await post(gw)
-    assert status == 429 and len(only.stub.requests) == 3
+    assert status == 429
+    assert len(only.stub.requests) == 3
 
 
 async def test_a_retried_request_is_one_rate_limit_admission(
@@ -200,7 +207,8 @@ async def test_official_sdk_through_a_pool_sees_no_difference(
             msg = await client.messages.create(
                 model="claude-sonnet-5-5", max_tokens=8, messages=BODY["messages"]
             )
-            assert msg.content[0].type == "text" and msg.usage.output_tokens > 0
+            assert msg.content[0].type == "text"
+            assert msg.usage.output_tokens > 0
         async with client.messages.stream(
             model="claude-sonnet-5-5", max_tokens=8, messages=BODY["messages"]
         ) as stream:

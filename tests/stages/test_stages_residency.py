@@ -18,9 +18,13 @@ from gateway.auth import tokens
 from gateway.auth.keyset import load_private_key, write_key_pair
 from gateway.cli import main
 from tests.conftest import Gateway, StartGateway
-from tests.stages.conftest import StandIn, pool_config
+from tests.stages.conftest import pool_config
 
-BODY = {"model": "claude-sonnet-5-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+BODY = {
+    "model": "claude-sonnet-5-5",
+    "max_tokens": 8,
+    "messages": [{"role": "user", "content": "hi"}],
+}
 
 
 def key_hash(key: str) -> str:
@@ -76,7 +80,8 @@ async def test_eu_key_never_reaches_a_us_target(
     gw = await start_gateway(cfg)
     for _ in range(6):
         assert (await post(gw, eu_key))[0] == 200
-    assert len(eu.stub.requests) == 6 and us.stub.requests == []
+    assert len(eu.stub.requests) == 6
+    assert us.stub.requests == []
 
     eu.stub.behaviour.fail_status = 529  # now every EU target fails
     statuses = [(await post(gw, eu_key))[0] for _ in range(4)]
@@ -84,7 +89,8 @@ async def test_eu_key_never_reaches_a_us_target(
     assert statuses[-1] == 503
     status, doc = await post(gw, eu_key)
     assert status == 503
-    assert doc["type"] == "error" and doc["error"]["type"] == "api_error"
+    assert doc["type"] == "error"
+    assert doc["error"]["type"] == "api_error"
     assert "No upstream target allowed" in doc["error"]["message"]
     assert gw.sample("zdr_gateway_upstream_unavailable_total", upstream="anthropic") >= 1
 
@@ -111,7 +117,8 @@ async def test_team_config_restriction_and_conflicting_claim(
     gw = await start_gateway(cfg)
     for _ in range(6):  # the team's config alone holds its keys to the EU
         assert (await post(gw, keys.issue("research", "r1")))[0] == 200
-    assert len(eu.stub.requests) == 6 and us.stub.requests == []
+    assert len(eu.stub.requests) == 6
+    assert us.stub.requests == []
     assert (await post(gw, keys.issue("other", "o1")))[0] == 200  # other teams: anywhere
     us_key = keys.issue_cli(capsys, "--upstream-labels", "region=us")  # team says eu
     assert (await post(gw, us_key))[0] == 503  # both must hold: nothing satisfies them
@@ -155,20 +162,24 @@ async def test_each_team_reaches_upstream_with_its_workspace_key(
                 seen.append(await r.text())
     for text in seen:
         assert "CANARY" not in text
-        assert a.url.split("//")[1] not in text and b.url.split("//")[1] not in text
+        assert a.url.split("//")[1] not in text
+        assert b.url.split("//")[1] not in text
     posture = json.loads(seen[3])["upstreams"][0]
     assert [t["name"] for t in posture["targets"]] == ["ws-a", "ws-b"]
     assert posture["targets"][0]["labels"] == {"workspace": "a"}
     assert json.loads(seen[2])["upstreams"] == {"anthropic": {"ws-a": "closed", "ws-b": "closed"}}
 
 
-def test_cli_refuses_bad_upstream_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_refuses_bad_upstream_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     keys = Keys(tmp_path)
     for bad in ("region", "region=eu,region=us", "re gion=eu", "="):
         args = ["keys", "issue", "--signing-key", str(keys.private), "--id", "x", "--team", "t"]
         assert main([*args, "--rpm", "1", "--upstream-labels", bad]) == 1
         out = capsys.readouterr()
-        assert out.out == "" and "--upstream-labels" in out.err
+        assert out.out == ""
+        assert "--upstream-labels" in out.err
 
 
 def test_claim_round_trips_and_bad_claims_are_refused(tmp_path: Path) -> None:
