@@ -5,6 +5,7 @@ the official SDK through a pool."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from typing import Any
 
@@ -48,20 +49,25 @@ async def test_failover_serves_every_request_from_the_healthy_target(
     resetter: Any,
     failure: str,
 ) -> None:
-    good: StandIn = await stand_in()
+    good: StandIn = await stand_in("sk-good")
     if failure == "reset":
         bad: Resetter | StandIn = await resetter()
     else:
-        bad = await stand_in()
+        bad = await stand_in("sk-bad")
         bad.stub.behaviour.fail_status = 529
     # The default settings: the breaker soon sheds `bad`, retries stay within the budget.
-    targets = [{"name": "bad", "url": bad.url}, {"name": "good", "url": good.url}]
+    # Distinct keys: a retry carries the key of the target it goes to, not the first's.
+    targets = [
+        {"name": "bad", "url": bad.url, "api_key": "sk-bad"},
+        {"name": "good", "url": good.url, "api_key": "sk-good"},
+    ]
     gw = await start_gateway(pool_config(config_dict, targets))
     for i in range(N):
         status, body = await post(gw, {**BODY, "stream": i % 2 == 0})
         assert status == 200, body
         assert b"error" not in body
     assert len(good.stub.requests) == N
+    assert set(good.stub.key_hashes) == {hashlib.sha256(b"sk-good").hexdigest()[:16]}
     outcome = "reset" if failure == "reset" else "retryable_status"
     tried_bad = attempts(gw, "bad", outcome)
     assert tried_bad > 0  # the failure happened, and the client never saw it
