@@ -9,6 +9,9 @@ import yaml
 
 from gateway.config import ConfigError, parse
 
+U0 = "upstreams[0]."
+ONE: dict[str, Any] = {"targets": [{"name": "a", "url": "https://a", "api_key": "k"}]}
+U0T0 = "upstreams[0].targets[0]."
 SERVER = {"port": 8443, "tls": {"cert_file": "/etc/tls.crt", "key_file": "/etc/tls.key"}}
 
 
@@ -51,19 +54,19 @@ def test_targets_inherit_the_upstream_ca_file_unless_they_set_one() -> None:
         ({"url": "https://x", "api_key": "k", "targets": [target("a")]}, "upstreams[0]", "either"),
         ({}, "upstreams[0]", "url and api_key are required"),
         ({"targets": [target("a"), target("a")]}, "upstreams[0]", "unique"),
-        ({"targets": [target("A")]}, "upstreams[0].targets[0].name", "pattern"),
-        ({"targets": [target("a", weight=0)]}, "upstreams[0].targets[0].weight", "greater"),
-        ({"targets": [target("a", url="ftp://x")]}, "upstreams[0].targets[0].url", "http(s)"),
-        ({"targets": [target("a", api_key="sk-SECRET\n")]}, "upstreams[0].targets[0].api_key", "one line"),
-        ({"targets": [target("a", labels={"re gion": "eu"})]}, "upstreams[0].targets[0].labels", "label"),
-        ({"targets": [target("a")], "retry": {"statuses": [200]}}, "upstreams[0].retry.statuses", "400-599"),
-        ({"targets": [target("a")], "retry": {"max_attempts": 0}}, "upstreams[0].retry.max_attempts", "greater"),
+        ({"targets": [target("A")]}, U0T0 + "name", "pattern"),
+        ({"targets": [target("a", weight=0)]}, U0T0 + "weight", "greater"),
+        ({"targets": [target("a", url="ftp://x")]}, U0T0 + "url", "http(s)"),
+        ({"targets": [target("a", api_key="sk-SECRET\n")]}, U0T0 + "api_key", "one line"),
+        ({"targets": [target("a", labels={"re gion": "eu"})]}, U0T0 + "labels", "label"),
+        ({**ONE, "retry": {"statuses": [200]}}, U0 + "retry.statuses", "400-599"),
+        ({**ONE, "retry": {"max_attempts": 0}}, U0 + "retry.max_attempts", "greater"),
         (
-            {"targets": [target("a")], "teams": {"t": {"labels": {"region": "e u"}}}},
+            {**ONE, "teams": {"t": {"labels": {"region": "e u"}}}},
             "upstreams[0].teams.t.labels",
             "label",
         ),
-        ({"targets": [target("a")], "breaker": {"cooldown": 1}}, "upstreams[0].breaker.cooldown", "unknown"),
+        ({**ONE, "breaker": {"cooldown": 1}}, U0 + "breaker.cooldown", "unknown"),
     ],
 )  # fmt: skip
 def test_bad_pool_config_named_by_path(upstream: dict[str, Any], path: str, message: str) -> None:
