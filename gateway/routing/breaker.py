@@ -58,6 +58,8 @@ class Breaker:
 
     def allow(self, now: float) -> bool:
         """Take the right to send one request now; in half-open, the one probe slot."""
+        if self.state == CLOSED:  # PERF: the common case first
+            return True
         if not self.available(now):
             return False
         if self.state == OPEN:

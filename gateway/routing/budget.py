@@ -19,7 +19,7 @@ _BUCKETS = 10
 
 
 class RetryBudget:
-    __slots__ = ("_epoch", "_requests", "_retries", "_step", "settings")
+    __slots__ = ("_epoch", "_requests", "_retries", "_step", "_until", "settings")
 
     def __init__(self, settings: BudgetSettings) -> None:
         self.settings = settings
@@ -27,10 +27,14 @@ class RetryBudget:
         self._epoch = 0  # index of the newest bucket
         self._requests = [0] * _BUCKETS
         self._retries = [0] * _BUCKETS
+        self._until = self._step  # end of the newest bucket
 
     def request(self, now: float) -> None:
         """A new request (its first attempt)."""
-        self._requests[self._advance(now)] += 1
+        if now < self._until:  # PERF: same bucket as the last call (-1 µs; bench.pool_path)
+            self._requests[self._epoch % _BUCKETS] += 1
+        else:
+            self._requests[self._advance(now)] += 1
 
     def try_retry(self, now: float) -> bool:
         """Spend one retry if the budget allows it; False = exhausted."""
@@ -51,4 +55,5 @@ class RetryBudget:
                 self._requests[j] = 0
                 self._retries[j] = 0
             self._epoch = epoch
+            self._until = (epoch + 1) * self._step
         return self._epoch % _BUCKETS

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from itertools import chain
+from typing import Any
 
 from multidict import CIMultiDict
 
@@ -40,6 +41,11 @@ from gateway.routing.settings import BreakerSettings, TargetSettings
 from gateway.serve.tls import client_context
 
 Outbound = tuple[str, str, Iterable[tuple[str, str]], bytes | None]
+# An attempt's outcome: the `outcome` label of zdr_gateway_upstream_attempts_total.
+OUTCOMES = (
+    "success", "client_error", "server_error", "retryable_status",
+    "connect", "tls", "timeout", "reset", "protocol",
+)  # fmt: skip
 
 
 class Adapter:
@@ -73,7 +79,16 @@ class Direct(Adapter):
 
 
 class Target:
-    __slots__ = ("_client", "adapter", "breaker", "labels", "name", "priority", "settings")
+    __slots__ = (
+        "_client",
+        "adapter",
+        "breaker",
+        "labels",
+        "name",
+        "outcomes",
+        "priority",
+        "settings",
+    )
 
     def __init__(
         self,
@@ -88,6 +103,8 @@ class Target:
         self.labels = dict(settings.labels)
         self.breaker = Breaker(breaker, on_state)
         self.adapter: Adapter = Direct(provider, settings.api_key)
+        # Outcome -> its attempts counter (set by the upstream, which owns the metrics).
+        self.outcomes: dict[str, Any] = {}
         self._client: Pool | None = None
 
     @property

@@ -66,7 +66,7 @@ async def send(
     while True:
         tried.append(target)
         resp, failure, outcome = await _attempt(upstream, target, request)
-        metrics.upstream_attempts.labels(upstream.name, target.name, outcome).inc()
+        target.outcomes[outcome].inc()
         if failure is None and outcome != "retryable_status":
             assert resp is not None
             return resp, target, len(tried)

@@ -102,3 +102,21 @@ def test_single_target_pool() -> None:
 )
 def test_restrictions_add_up(labels: dict[str, str], sources: list[object], ok: bool) -> None:
     assert matches(labels, restriction(*sources)) is ok  # type: ignore[arg-type]
+
+
+def test_weights_hold_among_the_eligible_when_one_is_out() -> None:
+    import random
+
+    clock = Clock()
+    a, b, c = T("a"), T("b"), T("c", weight=2)
+    p = TargetPool(
+        [a, b, c], RetryBudget(BudgetSettings()), clock=clock, random=random.Random(7).random
+    )
+    a.breaker.failure(clock.now)
+    counts = Counter(p.choose(()).name for _ in range(6000))  # type: ignore[union-attr]
+    assert counts["a"] == 0
+    assert 1800 < counts["b"] < 2200
+    assert 3800 < counts["c"] < 4200
+    eu_only = restriction({"zone": "x"})
+    c.labels["zone"] = "x"
+    assert {p.choose(eu_only).name for _ in range(50)} == {"c"}  # type: ignore[union-attr]
