@@ -30,10 +30,10 @@ from prometheus_client import CollectorRegistry
 
 from bench.proc import free_port
 from gateway.config import UpstreamSettings
-from gateway.metrics import Metrics
+from gateway.demo.stub_anthropic import STUB_API_KEY, StubUpstream
+from gateway.observe.metrics import Metrics
 from gateway.routing.upstream import Upstream
 from gateway.stages import attempts
-from gateway.stub import STUB_API_KEY, StubUpstream
 
 BODY = b'{"model":"claude-sonnet-5-5","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'
 HEADERS = {"anthropic-version": "2023-06-01", "content-type": "application/json"}

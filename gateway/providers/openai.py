@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from multidict import CIMultiDictProxy
 
+from gateway.context import Usage
 from gateway.providers.base import (
     Endpoint,
     JSONUsage,
@@ -18,7 +19,6 @@ from gateway.providers.base import (
     valid_model_id,
 )
 from gateway.providers.sse import SSESplitter
-from gateway.usage import Usage
 
 _POST = {
     "/v1/chat/completions": "chat_completions",
@@ -52,6 +52,7 @@ _TYPES = {
 
 class OpenAI(Provider):
     name = "openai"
+    stream_error_types = frozenset({"api_error"})
     request_headers = frozenset({"content-type", "accept", "user-agent", "openai-beta"})
     response_headers = frozenset(
         {"content-type", "x-request-id", "retry-after", "retry-after-ms", "x-should-retry"}

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.config import UpstreamSettings
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.providers import PROVIDERS, Provider
 from gateway.routing.breaker import CLOSED, STATE_VALUE
 from gateway.routing.budget import RetryBudget

@@ -8,9 +8,10 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from gateway import SERVER_NAME, posture
+from gateway import SERVER_NAME
 from gateway.config import Config
-from gateway.metrics import Metrics
+from gateway.observe import posture
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit.service import RateLimit
 from gateway.routing.upstream import UpstreamPool
 from gateway.state import CONFIG, METRICS, RATELIMIT, READY, UPSTREAMS

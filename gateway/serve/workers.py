@@ -110,7 +110,7 @@ def _spawn(
 
 
 def _worker(config: Config, config_path: str | None, supervisor: int) -> None:
-    from gateway import logs
+    from gateway.observe import logs
     from gateway.serve import harden, server
 
     _die_with(supervisor)

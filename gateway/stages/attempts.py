@@ -30,7 +30,7 @@ from multidict import CIMultiDict
 
 from gateway.errors import GatewayError, InvalidRequest, Unavailable, UpstreamError, UpstreamTimeout
 from gateway.http1 import ClientError, ConnectTimeout, Response, UnsafeRequest
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.routing.pool import Restriction
 from gateway.routing.target import Target
 from gateway.routing.upstream import Upstream

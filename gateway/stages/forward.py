@@ -19,13 +19,14 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway import SERVER_NAME
+from gateway.context import RequestContext
 from gateway.http1 import ClientError, Response
 from gateway.providers import Provider
 from gateway.routing.router import Route
 from gateway.routing.target import Target
 from gateway.stages import attempts
 from gateway.stages.observe import CLIENT_CLOSED
-from gateway.state import CTX, METRICS, RATELIMIT, RequestContext
+from gateway.state import CTX, METRICS, RATELIMIT
 
 # A body at most this large, already received whole, is written without waiting: below
 # aiohttp's write buffer limit a write never waits for the client to drain.
@@ -43,6 +44,11 @@ class _WholeBodyResponse(web.StreamResponse):
     """
 
     _send_headers_immediately = False
+
+
+# Every `kind` of zdr_gateway_upstream_errors_total: the client's failure kinds, and a
+# timeout. In a stream, a failure is also a stream error of type `upstream_<kind>`.
+UPSTREAM_ERROR_KINDS = ("connect", "tls", "protocol", "reset", "timeout")
 
 
 async def handle(request: web.Request) -> web.StreamResponse:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import SpawnGateway
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 from .test_stage import post
 from .test_stage_redis import redis_limits

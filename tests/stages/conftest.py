@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from gateway.demo.stub_anthropic import STUB_API_KEY, StubUpstream
 from gateway.serve import server
-from gateway.stub import STUB_API_KEY, StubUpstream
 
 
 @dataclass

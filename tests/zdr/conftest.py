@@ -42,8 +42,8 @@ from multidict import CIMultiDictProxy
 from gateway.auth import tokens
 from gateway.auth.keyset import load_private_key, write_key_pair
 from gateway.auth.principal import Limits
+from gateway.demo.stub_anthropic import Behaviour, StubUpstream
 from gateway.serve import harden, server
-from gateway.stub import Behaviour, StubUpstream
 from tests.conftest import free_port, wait_until_ready
 
 AUDIT_KEY = "audit-chain-key-for-the-proof-suite"

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway import __version__, logs
+from gateway import __version__
 from gateway.audit.chain import GENESIS
 from gateway.audit.event import CHAIN_FIELDS
 from gateway.audit.event import FIELDS as AUDIT_FIELDS
 from gateway.config import Config
-from gateway.metrics import Metrics
+from gateway.observe import logs
+from gateway.observe.metrics import Metrics
 from gateway.policy.rules import BY_ID
 from gateway.routing.upstream import UpstreamPool
 from gateway.serve import harden

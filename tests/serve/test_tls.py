@@ -22,9 +22,9 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import CollectorRegistry
 
-from gateway import logs
 from gateway.config import TLSSettings
-from gateway.metrics import Metrics
+from gateway.observe import logs
+from gateway.observe.metrics import Metrics
 from gateway.serve.tls import CertReloader, TLSFileError, client_context, server_context
 
 Serve = Callable[[ssl.SSLContext], Awaitable[TestServer]]
