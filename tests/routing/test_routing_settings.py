@@ -85,3 +85,33 @@ def test_grant_upstream_labels_validated() -> None:
         }
     )
     assert problems(text)[0][0] == "auth.mtls[0].upstream_labels"
+
+
+def test_serve_names_a_target_ca_file_it_cannot_read(tmp_path: Any) -> None:
+    from gateway.cli import _check_tls_files
+
+    bad = target("eu", ca_file=str(tmp_path / "missing-ca.pem"))
+    up = {"name": "anthropic", "provider": "anthropic", "targets": [target("us"), bad]}
+    text = yaml.safe_dump({"server": {"tls": {"enabled": False}}, "upstreams": [up]})
+    config = parse(text, env={})
+    with pytest.raises(ConfigError) as info:
+        _check_tls_files(config)
+    assert "upstreams[0].targets[1].ca_file" in str(info.value)
+
+
+def test_check_config_names_the_targets(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "pool.yaml"
+    path.write_text(cfg(targets=[target("us"), target("eu")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "anthropic (anthropic; targets us eu)" in done.stdout
+    assert "SECRET" not in done.stdout + done.stderr
+    assert "example" not in done.stdout
