@@ -224,3 +224,51 @@ async def test_official_sdk_through_a_pool_sees_no_difference(
         assert model.id == "claude-sonnet-5-5"
     assert len(good.stub.requests) + len(other.stub.requests) == 7
     assert bad.connections > 0
+
+
+async def test_openai_sdk_through_a_pool_with_a_dead_target(
+    start_gateway: StartGateway,
+    config_dict: dict[str, Any],
+    openai_stub: Any,
+    cert_files: dict[str, str],
+) -> None:
+    import openai
+
+    stub, url = openai_stub
+    config_dict["upstreams"].append(
+        {
+            "name": "openai",
+            "provider": "openai",
+            "prefix": "/openai",
+            "ca_file": cert_files["ca_file"],
+            "targets": [
+                {"name": "dead", "url": "https://127.0.0.1:9", "api_key": "sk-dead"},
+                {"name": "live", "url": url, "api_key": stub.api_key, "priority": 1},
+            ],
+        }
+    )
+    gw = await start_gateway(config_dict)
+    client = openai.AsyncOpenAI(
+        base_url=gw.url + "/openai/v1",
+        api_key="client-key",
+        max_retries=0,
+        http_client=openai.DefaultAsyncHttpxClient(verify=gw.client_ssl()),
+    )
+    async with client:
+        for _ in range(3):
+            done = await client.chat.completions.create(
+                model="gpt-5-mini", messages=[{"role": "user", "content": "hi"}]
+            )
+            assert done.choices[0].message.content
+    assert len(stub.requests) == 3  # each reached the live target with its own key
+    keys = {v for r in stub.requests for k, v in r.headers.items() if k.lower() == "authorization"}
+    assert keys == {f"Bearer {stub.api_key}"}
+    assert (
+        gw.sample(
+            "zdr_gateway_upstream_attempts_total",
+            upstream="openai",
+            target="dead",
+            outcome="connect",
+        )
+        == 3
+    )
