@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry
 
 from bench.proc import free_port
 from gateway.config import UpstreamSettings
+from gateway.context import RequestContext
 from gateway.demo.stub_anthropic import STUB_API_KEY, StubUpstream
 from gateway.observe.metrics import Metrics
 from gateway.routing.upstream import Upstream
@@ -80,12 +81,13 @@ async def cpu(ups: list[Upstream], metrics: Metrics, n: int) -> list[float]:
         for t in up.targets:
             t._client = _Instant()  # type: ignore[assignment]
     request = ("POST", "/v1/messages", CIMultiDict(HEADERS), BODY)
+    ctx = RequestContext("bench")
     best = [float("inf")] * len(ups)
     for _ in range(7):
         for i, up in enumerate(ups):
             start = time.perf_counter()
             for _ in range(n):
-                resp, _, _ = await attempts.send(up, metrics, (), request)
+                resp, _ = await attempts.send(up, metrics, (), request, ctx)
                 resp.release()
             best[i] = min(best[i], (time.perf_counter() - start) / n * 1e6)
     return best
@@ -108,8 +110,9 @@ async def before(n: int) -> float:
 
 async def one(up: Upstream, metrics: Metrics) -> float:
     request = ("POST", "/v1/messages", CIMultiDict(HEADERS), BODY)
+    ctx = RequestContext("bench")
     start = time.perf_counter()
-    resp, _, _ = await attempts.send(up, metrics, (), request)
+    resp, _ = await attempts.send(up, metrics, (), request, ctx)
     async for _ in resp:
         pass
     resp.release()

@@ -81,7 +81,8 @@ def build(
         "team": _safe(principal.team) if principal else None,
         "provider": route.provider.name if route else None,
         "upstream": route.upstream.name if route else None,
-        # The pool target that served it (config name) and the attempts it took.
+        # The pool target of the last attempt, the one that served it (config name),
+        # and the attempts it took; a request that failed upstream records them too.
         "target": ctx.target,
         "attempts": ctx.attempts,
         "endpoint": route.endpoint.kind if route else None,

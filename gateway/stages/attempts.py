@@ -28,6 +28,7 @@ from collections.abc import Iterable
 
 from multidict import CIMultiDict
 
+from gateway.context import RequestContext
 from gateway.errors import GatewayError, InvalidRequest, Unavailable, UpstreamError, UpstreamTimeout
 from gateway.http1 import ClientError, ConnectTimeout, Response, UnsafeRequest
 from gateway.observe.metrics import Metrics
@@ -55,8 +56,10 @@ async def send(
     metrics: Metrics,
     allowed: Restriction,
     request: tuple[str, str, CIMultiDict[str], bytes | None],
-) -> tuple[Response, Target, int]:
-    """(response with its head in, the target that gave it, attempts made)."""
+    ctx: RequestContext,
+) -> tuple[Response, Target]:
+    """(response with its head in, the target that gave it). `ctx.target` and
+    `ctx.attempts` follow the attempts, so a request that fails still records them."""
     pool = upstream.pool
     target = pool.choose(allowed)
     if target is None:
@@ -65,15 +68,16 @@ async def send(
     tried: list[Target] = []
     while True:
         tried.append(target)
+        ctx.target, ctx.attempts = target.name, len(tried)
         resp, failure, outcome = await _attempt(upstream, target, request)
         target.outcomes[outcome].inc()
         if failure is None and outcome != "retryable_status":
             assert resp is not None
-            return resp, target, len(tried)
+            return resp, target
         nxt = _next(upstream, metrics, allowed, tried, resp, failure)
         if nxt is None:
             if resp is not None:
-                return resp, target, len(tried)  # the upstream's answer, as it is
+                return resp, target  # the upstream's answer, as it is
             assert failure is not None
             metrics.upstream_errors.labels(upstream.name, failure[0]).inc()
             raise failure[1]

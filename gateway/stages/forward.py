@@ -65,8 +65,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     )
     sent = time.monotonic()
     outbound = (request.method, _target(route, request), _request_headers(route, ctx), _body(ctx))
-    resp, target, ctx.attempts = await attempts.send(upstream, metrics, allowed, outbound)
-    ctx.target = target.name
+    resp, target = await attempts.send(upstream, metrics, allowed, outbound, ctx)
     try:
         return await _relay(request, ctx, route, resp, target)
     finally:

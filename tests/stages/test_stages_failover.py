@@ -272,3 +272,24 @@ async def test_openai_sdk_through_a_pool_with_a_dead_target(
         )
         == 3
     )
+
+
+async def test_a_request_that_fails_upstream_records_its_attempts(
+    start_gateway: StartGateway, config_dict: dict[str, Any], tmp_path: Any
+) -> None:
+    targets = [{"name": "gone", "url": "https://127.0.0.1:9"}]
+    cfg = pool_config(config_dict, targets)
+    cfg["audit"] = {"sink": "file", "path": str(tmp_path / "audit.jsonl")}
+    gw = await start_gateway(cfg)
+    status, body = await post(gw)
+    assert status == 502
+    assert json.loads(body)["error"]["message"] == "Could not connect to the upstream API."
+    assert gw.sample("zdr_gateway_upstream_errors_total", upstream="anthropic", kind="connect") == 1
+    assert attempts(gw, "gone", "connect") == 2  # alone: the same target once more
+    for _ in range(50):
+        lines = (tmp_path / "audit.jsonl").read_text().splitlines()
+        if lines:
+            break
+        await asyncio.sleep(0.02)
+    event = json.loads(lines[0])
+    assert (event["status"], event["target"], event["attempts"]) == (502, "gone", 2)
