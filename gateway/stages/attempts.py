@@ -125,12 +125,19 @@ async def _attempt(
         breaker.release()  # cancelled (the client left): no verdict on the target
         raise
     status = resp.status
+    if status >= 500:
+        breaker.failure(now())
+        return (
+            resp,
+            None,
+            "retryable_status" if status in upstream.retry_statuses else "server_error",
+        )
     if status in upstream.retry_statuses:
-        breaker.failure(now())
+        # A 429 (or another retried 4xx): the target is up and asks to slow down. It is
+        # retried elsewhere, but no verdict for the breaker, as in Envoy's outlier
+        # detection: an open breaker would turn the provider's 429 into our 503.
+        breaker.release()
         return resp, None, "retryable_status"
-    if status >= 500 or status == 429:
-        breaker.failure(now())
-        return resp, None, "server_error"
     breaker.success()
     return resp, None, "success" if status < 400 else "client_error"
 

@@ -174,6 +174,11 @@ async def test_retry_after_beyond_the_cap_is_not_waited_for(
     status, _ = await post(gw)
     assert status == 429
     assert len(only.stub.requests) == 3
+    only.stub.behaviour.retry_after = "30"
+    for _ in range(8):  # 429s never open the breaker: the provider's answer keeps coming
+        assert (await post(gw))[0] == 429
+    state = gw.sample("zdr_gateway_upstream_breaker_state", upstream="anthropic", target="only")
+    assert state == 0
 
 
 async def test_a_retried_request_is_one_rate_limit_admission(
