@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import anthropic
 import pytest
+from anthropic.types import MessageParam
 
 from tests.conftest import Gateway, StartGateway
 from tests.stages.conftest import Resetter, StandIn, pool_config
@@ -21,6 +23,7 @@ BODY = {
     "max_tokens": 8,
     "messages": [{"role": "user", "content": "hi"}],
 }
+PROMPT: list[MessageParam] = [{"role": "user", "content": "hi"}]
 HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "client-key"}
 N = 20
 
@@ -50,11 +53,15 @@ async def test_failover_serves_every_request_from_the_healthy_target(
     failure: str,
 ) -> None:
     good: StandIn = await stand_in("sk-good")
+    bad: Resetter | StandIn
+    seen: Callable[[], int]
     if failure == "reset":
-        bad: Resetter | StandIn = await resetter()
+        resets: Resetter = await resetter()
+        bad, seen = resets, lambda: resets.connections
     else:
-        bad = await stand_in("sk-bad")
-        bad.stub.behaviour.fail_status = 529
+        failing: StandIn = await stand_in("sk-bad")
+        failing.stub.behaviour.fail_status = 529
+        bad, seen = failing, lambda: len(failing.stub.requests)
     # The default settings: the breaker soon sheds `bad`, retries stay within the budget.
     # Distinct keys: a retry carries the key of the target it goes to, not the first's.
     targets = [
@@ -72,8 +79,7 @@ async def test_failover_serves_every_request_from_the_healthy_target(
     tried_bad = attempts(gw, "bad", outcome)
     assert tried_bad > 0  # the failure happened, and the client never saw it
     assert attempts(gw, "good", "success") == N
-    seen_bad = len(bad.stub.requests) if hasattr(bad, "stub") else bad.connections
-    assert seen_bad == tried_bad
+    assert seen() == tried_bad
 
 
 async def test_no_retry_after_the_first_byte(
@@ -216,12 +222,12 @@ async def test_official_sdk_through_a_pool_sees_no_difference(
     async with client:
         for _ in range(5):
             msg = await client.messages.create(
-                model="claude-sonnet-5-5", max_tokens=8, messages=BODY["messages"]
+                model="claude-sonnet-5-5", max_tokens=8, messages=PROMPT
             )
             assert msg.content[0].type == "text"
             assert msg.usage.output_tokens > 0
         async with client.messages.stream(
-            model="claude-sonnet-5-5", max_tokens=8, messages=BODY["messages"]
+            model="claude-sonnet-5-5", max_tokens=8, messages=PROMPT
         ) as stream:
             text = await stream.get_final_text()
         assert text
