@@ -20,8 +20,8 @@ from gateway.context import RequestContext
 
 SCHEMA = 1
 FIELDS = (
-    "audit", "time", "request_id", "key_id", "team", "provider", "upstream", "endpoint",
-    "model", "stream", "status", "error_type", "reason", "decisions",
+    "audit", "time", "request_id", "key_id", "team", "provider", "upstream", "target",
+    "attempts", "endpoint", "model", "stream", "status", "error_type", "reason", "decisions",
     "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
     "bytes_in", "bytes_out", "duration_ms", "ttfb_ms", "upstream_status",
     "upstream_request_id", "stream_error", "client_ip_hash", "session_id_hash",
@@ -87,6 +87,10 @@ def build(
         "team": _safe(principal.team) if principal else None,
         "provider": route.provider.name if route else None,
         "upstream": route.upstream.name if route else None,
+        # The pool target of the last attempt, the one that served it (config name),
+        # and the attempts it took; a request that failed upstream records them too.
+        "target": ctx.target,
+        "attempts": ctx.attempts,
         "endpoint": route.endpoint.kind if route else None,
         # SECURITY: the bounded label, never ctx.model (raw client text).
         "model": ctx.model_label,

@@ -13,6 +13,7 @@ pacing, failures and pauses.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,8 @@ class StubUpstream:
         self.behaviour = Behaviour()
         self.record = record
         self.requests: list[Seen] = []
+        # sha256 (hex, 16) of each x-api-key received: which credential arrived, unstored.
+        self.key_hashes: list[str] = []
         self.disconnects = 0
         self.app = web.Application()
         self.app.router.add_post("/v1/messages", self.messages)
@@ -76,6 +79,8 @@ class StubUpstream:
     async def _admit(self, request: web.Request) -> bytes | web.Response:
         body = await request.read()
         if self.record:
+            key = request.headers.get("x-api-key", "")
+            self.key_hashes.append(hashlib.sha256(key.encode()).hexdigest()[:16])
             self.requests.append(
                 Seen(
                     request.method, request.path, request.query_string, dict(request.headers), body

@@ -194,6 +194,33 @@ class Metrics:
             ["upstream", "kind"],
             registry=r,
         )
+        # `target` is the target's configured `name` (bounded by config), never its URL.
+        self.upstream_attempts = Counter(
+            "zdr_gateway_upstream_attempts",
+            "Upstream attempts by target and outcome (success, client_error, server_error, "
+            "retryable_status, connect, tls, timeout, reset, protocol).",
+            ["upstream", "target", "outcome"],
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "zdr_gateway_upstream_breaker_state",
+            "Circuit breaker state per target: 0 closed, 1 half-open, 2 open.",
+            ["upstream", "target"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.retry_budget_exhausted = Counter(
+            "zdr_gateway_upstream_retry_budget_exhausted",
+            "Retries not made because the upstream's retry budget was spent.",
+            ["upstream"],
+            registry=r,
+        )
+        self.upstream_unavailable = Counter(
+            "zdr_gateway_upstream_unavailable",
+            "Requests answered 503 because no target they may use was available.",
+            ["upstream"],
+            registry=r,
+        )
         self.redis_duration = Histogram(
             "zdr_gateway_redis_duration_seconds",
             "Redis round-trip time by operation.",
@@ -255,6 +282,7 @@ class Metrics:
             self.tokens,
             self.stream_errors,
             self.upstream_errors,
+            self.upstream_attempts,
             self.ratelimit_decisions,
         ):
             _memoise_labels(metric)
@@ -280,6 +308,8 @@ class Metrics:
         for upstream in upstreams:
             for kind in kinds:
                 self.upstream_errors.labels(upstream, kind)
+            self.retry_budget_exhausted.labels(upstream)
+            self.upstream_unavailable.labels(upstream)
         for provider, types in stream_errors.items():
             for kind in types:
                 self.stream_errors.labels(provider, kind)

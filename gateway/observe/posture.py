@@ -21,6 +21,7 @@ from gateway.observe import logs
 from gateway.observe.metrics import Metrics
 from gateway.policy import catalogue
 from gateway.policy.rules import BY_ID
+from gateway.routing.upstream import UpstreamPool
 from gateway.serve import harden
 
 
@@ -69,12 +70,34 @@ def policy(config: Config) -> dict[str, Any]:
     }
 
 
-def build(config: Config, metrics: Metrics) -> dict[str, Any]:
+def upstreams(config: Config, pool: UpstreamPool | None) -> list[dict[str, Any]]:
+    """Each upstream's targets by name, with their labels and breaker state: where
+    traffic may go (residency), never a URL or a key."""
+    live = {u.name: u.status() for u in pool.upstreams} if pool is not None else {}
+    out = []
+    for u in config.upstreams:
+        status = live.get(u.name, {})
+        targets = [
+            {
+                "name": t.name,
+                "priority": t.priority,
+                "weight": t.weight,
+                "labels": dict(t.labels),
+                "breaker": status.get(t.name, {}).get("state", "closed"),
+            }
+            for t in u.pool()
+        ]
+        teams = {team: dict(r.labels) for team, r in u.teams.items()}
+        out.append({"name": u.name, "provider": u.provider, "targets": targets, "teams": teams})
+    return out
+
+
+def build(config: Config, metrics: Metrics, pool: UpstreamPool | None = None) -> dict[str, Any]:
     audit = config.audit
     return {
         "version": __version__,
         "config_hash": config.digest(),
-        "upstreams": [{"name": u.name, "provider": u.provider} for u in config.upstreams],
+        "upstreams": upstreams(config, pool),
         "logged_fields": {
             "log_lines": sorted(logs.FIELDS),
             "audit_events": [*AUDIT_FIELDS, *(CHAIN_FIELDS if audit.chain else ())],

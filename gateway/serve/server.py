@@ -26,7 +26,7 @@ from gateway.observe.metrics import Metrics
 from gateway.serve import quiet
 from gateway.serve.admin import build_admin_app
 from gateway.serve.tls import CertReloader, server_context
-from gateway.state import AUTH, RATELIMIT, READY
+from gateway.state import AUTH, RATELIMIT, READY, UPSTREAMS
 
 log = logging.getLogger("gateway.serve.server")
 
@@ -78,7 +78,9 @@ async def start(
     except StartupError:
         await runner.cleanup()
         raise
-    admin = build_admin_app(metrics, ready, app.get(RATELIMIT), config=config)
+    admin = build_admin_app(
+        metrics, ready, app.get(RATELIMIT), config=config, upstreams=app[UPSTREAMS]
+    )
     admin_runner = quiet.runner(admin)
     await admin_runner.setup()
     admin_site = web.TCPSite(

@@ -83,6 +83,8 @@ class Proof:
     key: str = ""  # the harness key, sent by every request unless `headers` override it
     ready_mark: int = 0
     requests: int = 0
+    # The `pool` upstream's first-priority target: an address nothing listens on.
+    pool_down: str = ""
 
     def issue(self, key_id: str, team: str = TEAM, **claims: Any) -> str:
         """A gateway key signed with the harness's signing key, valid for an hour."""
@@ -216,6 +218,8 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
 
     port, admin_port = free_port(), free_port()
     audit_path = root / "var/audit.jsonl"
+    stub_url = f"https://localhost:{upstream_port}"
+    pool_down = f"127.0.0.1:{free_port()}"
     config = {
         "server": {
             "host": "127.0.0.1",
@@ -230,11 +234,23 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
             {
                 "name": "anthropic",
                 "provider": "anthropic",
-                "url": f"https://localhost:{upstream_port}",
+                "url": stub_url,
                 "api_key": stub.api_key,
                 "ca_file": str(ca_file),
                 "timeouts": {"connect": 2, "first_byte": 1.5, "idle": 1.5, "total": 20},
-            }
+            },
+            # A pool under /pool: a target that refuses connections first, then the stub.
+            {
+                "name": "pool",
+                "provider": "anthropic",
+                "prefix": "/pool",
+                "ca_file": str(ca_file),
+                "timeouts": {"connect": 2, "first_byte": 1.5, "idle": 1.5, "total": 20},
+                "targets": [
+                    {"name": "down", "url": f"https://{pool_down}", "api_key": stub.api_key},
+                    {"name": "live", "url": stub_url, "api_key": stub.api_key, "priority": 1},
+                ],
+            },
         ],
         "auth": {"signing_keys": [{"kid": KID, "public_key_file": str(public_key_file)}]},
         # Every request goes through the limiter; the limits come from each key's claims.
@@ -285,6 +301,7 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
         strace_path=strace_path,
         config_path=config_path,
         signing_key=load_private_key(private_key_file),
+        pool_down=pool_down,
     )
     p.key = p.issue(HARNESS_KEY_ID, limits=GENEROUS)
     try:
