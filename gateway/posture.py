@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from gateway import __version__, harden, logs
-from gateway.audit.chain import GENESIS
 from gateway.audit.event import CHAIN_FIELDS
 from gateway.audit.event import FIELDS as AUDIT_FIELDS
+from gateway.audit.hashchain import GENESIS
 from gateway.config import Config
 from gateway.metrics import Metrics
 from gateway.policy.rules import BY_ID

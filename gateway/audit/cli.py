@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 
-from gateway.audit.chain import verify
+from gateway.audit.hashchain import verify
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

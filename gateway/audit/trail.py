@@ -21,7 +21,7 @@ from typing import IO
 import orjson
 
 from gateway.audit import event as events
-from gateway.audit.chain import Chain
+from gateway.audit.hashchain import HashChain
 from gateway.audit.settings import AuditSettings
 from gateway.audit.sinks import FileSink, NullSink, Sink, StreamSink
 from gateway.state import RequestContext
@@ -34,7 +34,7 @@ class Auditor:
         self.settings = settings
         self.sink = sink
         key = settings.chain_key.encode() if settings.chain_key else None
-        self.chain = Chain.resume(sink.last_line(), key) if settings.chain else None
+        self.chain = HashChain.resume(sink.last_line(), key) if settings.chain else None
         # Events that could not be written (counted, logged as metadata, never raised).
         self.failures = 0
         self._pending: list[str] = []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.audit import cli
-from gateway.audit.chain import Chain
+from gateway.audit.hashchain import HashChain
 
 
 def run(argv: list[str]) -> int:
@@ -20,8 +20,10 @@ def run(argv: list[str]) -> int:
     return int(args.func(args))
 
 
-def write(path: Path, n: int, key: bytes | None = None, chain: Chain | None = None) -> list[str]:
-    chain = chain or Chain(key)
+def write(
+    path: Path, n: int, key: bytes | None = None, chain: HashChain | None = None
+) -> list[str]:
+    chain = chain or HashChain(key)
     lines = [json.dumps(chain.seal({"audit": 1, "request_id": f"r{i}"})) for i in range(n)]
     path.write_text("\n".join(lines) + "\n")
     return lines
@@ -60,7 +62,7 @@ def test_breaks(
 
 
 def test_rotated_files_in_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    chain = Chain()
+    chain = HashChain()
     old, new = tmp_path / "audit.1.jsonl", tmp_path / "audit.jsonl"
     write(old, 3, chain=chain)
     write(new, 2, chain=chain)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gateway.audit.chain import verify
+from gateway.audit.hashchain import verify
 from gateway.audit.settings import AuditSettings
 from gateway.audit.trail import Auditor
 from gateway.state import RequestContext

@@ -1,4 +1,4 @@
-"""Tamper evidence for the audit trail: hash chains over events.
+"""Tamper evidence for the audit trail: hash chains over events (`HashChain`).
 
 Every writer (one gateway process; a worker) seals its events into its own
 chain: `chain` (a random id per writer), `seq` (0, 1, 2, …), `prev` (the hash of
@@ -54,7 +54,7 @@ def digest(event: dict[str, Any], key: bytes | None) -> str:
     return _hash(canonical(event), key)
 
 
-class Chain:
+class HashChain:
     """Seals events in order. Not thread-safe: one per writer, used from the event loop."""
 
     def __init__(self, key: bytes | None = None, prev: str = GENESIS) -> None:
@@ -76,7 +76,7 @@ class Chain:
         return f'{data[:-1].decode()},"hash":"{hashed}"}}'
 
     @classmethod
-    def resume(cls, last_line: str | None, key: bytes | None) -> Chain:
+    def resume(cls, last_line: str | None, key: bytes | None) -> HashChain:
         """A new chain linked to the last event of an existing file (a restart appends)."""
         event = _parse(last_line) if last_line else None
         return cls(key, prev=str(event["hash"]) if event else GENESIS)
