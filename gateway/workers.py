@@ -67,7 +67,7 @@ def supervise(config: Config, config_path: str | None = None) -> int:
     status = 0
     try:
         for _ in range(n):
-            procs.append(_spawn(ctx, config, config_path))
+            procs.append(_spawn(ctx, _own_stream(config, len(procs)), config_path))
             started.append(time.monotonic())
         log.info("workers started", extra={"workers": n})
         while not stopping:
@@ -84,7 +84,7 @@ def supervise(config: Config, config_path: str | None = None) -> int:
                     stopping, status = True, 1
                     break
                 log.error("worker exited; restarting", extra={"exitcode": proc.exitcode})
-                procs[i] = _spawn(ctx, config, config_path)
+                procs[i] = _spawn(ctx, _own_stream(config, i), config_path)
                 started[i] = time.monotonic()
         for proc in procs:
             if proc.pid is not None and proc.is_alive():
@@ -99,6 +99,13 @@ def supervise(config: Config, config_path: str | None = None) -> int:
         return status
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _own_stream(config: Config, slot: int) -> Config:
+    """Each worker writes its own audit stream (`<stream>-w<slot>`): a segment file has
+    one writer, and a restarted worker continues its slot's segments."""
+    audit = config.audit.model_copy(update={"stream": f"{config.audit.stream}-w{slot}"})
+    return config.model_copy(update={"audit": audit})
 
 
 def _spawn(

@@ -109,65 +109,90 @@ def verify(
     """Check the chains in `lines`. `mixed`: skip JSON lines that are not audit events
     (stdout with logs). `partial`: the lines continue an earlier file, so chains may
     start mid-way (each such start is listed in the report)."""
-    heads: dict[str, tuple[int, str]] = {}  # chain id -> (next seq, last hash)
-    seen: set[str] = set()
-    started: list[tuple[str, int]] = []
-    events = 0
-    lineno = 0
+    v = Verifier(key, mixed=mixed, partial=partial)
+    for lineno, raw in enumerate(lines, start=1):
+        problem = v.feed(raw.rstrip("\n"))
+        if problem is not None:
+            return Report(False, v.events, len(v.heads), lineno, problem, tuple(v.started))
+    return Report(True, v.events, len(v.heads), None, None, tuple(v.started))
 
-    def fail(problem: str) -> Report:
-        return Report(False, events, len(heads), lineno, problem, tuple(started))
 
-    for lineno, raw in enumerate(lines, start=1):  # noqa: B007 - fail() reads lineno
-        line = raw.rstrip("\n")
+class Verifier:
+    """`verify` one line at a time, for readers that know more than the lines (segments).
+
+    `skip()`: the next event may continue its chain past a gap or start mid-way, once
+    (the events before it were expired by retention, or one could not be read and is
+    already reported). After a break the verifier follows the breaking event, so each
+    break is reported once."""
+
+    def __init__(self, key: bytes | None, *, mixed: bool = False, partial: bool = False):
+        self.key, self.mixed, self.partial = key, mixed, partial
+        self.heads: dict[str, tuple[int, str]] = {}  # chain id -> (next seq, last hash)
+        self.seen: set[str] = set()
+        self.started: list[tuple[str, int]] = []
+        self.events = 0
+        self._skip = False
+
+    def skip(self) -> None:
+        self._skip = True
+
+    def feed(self, line: str) -> str | None:
         if not line.strip():
-            continue
+            return None
         event = _parse(line)
         if event is None:
-            if mixed and _is_json_object(line) and '"audit"' not in line:
-                continue
-            return fail("not a complete audit event (truncated write or foreign line)")
+            if self.mixed and _is_json_object(line) and '"audit"' not in line:
+                return None
+            return "not a complete audit event (truncated write or foreign line)"
         chain, seq, prev = event.get("chain"), event.get("seq"), event.get("prev")
         if not isinstance(chain, str) or not isinstance(seq, int) or not isinstance(prev, str):
-            return fail("event has no chain/seq/prev: written without `audit.chain`?")
-        if not hmac.compare_digest(digest(event, key), str(event["hash"])):
-            hint = "" if key is not None else " (or the chain is keyed: pass --key-env)"
-            return fail("event was edited: its hash does not match its content" + hint)
-        head = heads.get(chain)
+            return "event has no chain/seq/prev: written without `audit.chain`?"
+        if not hmac.compare_digest(digest(event, self.key), str(event["hash"])):
+            hint = "" if self.key is not None else " (or the chain is keyed: pass --key-env)"
+            return "event was edited: its hash does not match its content" + hint
+        skip, self._skip = self._skip, False
+        problem = None if skip else self._link(chain, seq, prev)
+        if skip and chain not in self.heads:
+            self.started.append((chain, seq))
+        self.heads[chain] = (seq + 1, str(event["hash"]))
+        self.seen.add(str(event["hash"]))
+        self.events += 1
+        return problem
+
+    def _link(self, chain: str, seq: int, prev: str) -> str | None:
+        head = self.heads.get(chain)
         if head is None:
+            partial = self.partial
             if seq != 0 and not partial:
-                return fail(
+                return (
                     f"chain {chain} starts at seq {seq}: its first {seq} event(s) are not "
                     "here (deleted, or in an earlier file: pass it first, or --partial)"
                 )
-            if seq == 0 and prev != GENESIS and prev not in seen and not partial:
-                return fail(
+            if seq == 0 and prev != GENESIS and prev not in self.seen and not partial:
+                return (
                     f"chain {chain} links to an event that is not here (events deleted "
                     "before a restart, or an earlier file: pass it first, or --partial)"
                 )
-            if seq != 0 or (prev != GENESIS and prev not in seen):
-                started.append((chain, seq))
-        else:
-            want, last = head
-            if seq > want:
-                return fail(
-                    f"{seq - want} event(s) missing before this line, deleted or moved "
-                    f"(chain {chain}: seq {want - 1} is followed by seq {seq})"
-                )
-            if seq < want:
-                return fail(
-                    f"events out of order, moved or replayed "
-                    f"(chain {chain}: seq {seq} after seq {want - 1})"
-                )
-            if prev != last:
-                return fail(
-                    "chain broken: prev does not match the preceding event's hash "
-                    "(the preceding event was replaced)"
-                )
-        heads[chain] = (seq + 1, str(event["hash"]))
-        seen.add(str(event["hash"]))
-        events += 1
-    return Report(True, events, len(heads), None, None, tuple(started))
+            if seq != 0 or (prev != GENESIS and prev not in self.seen):
+                self.started.append((chain, seq))
+            return None
+        want, last = head
+        if seq > want:
+            return (
+                f"{seq - want} event(s) missing before this line, deleted or moved "
+                f"(chain {chain}: seq {want - 1} is followed by seq {seq})"
+            )
+        if seq < want:
+            return (
+                f"events out of order, moved or replayed "
+                f"(chain {chain}: seq {seq} after seq {want - 1})"
+            )
+        if prev != last:
+            return (
+                "chain broken: prev does not match the preceding event's hash "
+                "(the preceding event was replaced)"
+            )
+        return None
 
 
 def _is_json_object(line: str) -> bool:
