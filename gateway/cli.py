@@ -57,7 +57,8 @@ def _load(path: str) -> config_mod.Config | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway import harden, logs, server
+    from gateway.observe import logs
+    from gateway.serve import harden, server
 
     cfg = _load(args.config)
     if cfg is None:
@@ -77,7 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
         # read them here first, so a bad one is named once, before any worker starts.
         _check_tls_files(cfg)
         if cfg.server.workers > 1:
-            from gateway import workers
+            from gateway.serve import workers
 
             return workers.supervise(cfg, config_path=args.config)
         server.run(server.serve(cfg, config_path=args.config))
@@ -88,7 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check_tls_files(cfg: config_mod.Config) -> None:
-    from gateway import tls
+    from gateway.serve import tls
 
     if cfg.server.tls.enabled:
         tls.read_material(cfg.server.tls)
@@ -110,9 +111,9 @@ def _with_workers(cfg: config_mod.Config, n: int, source: str) -> config_mod.Con
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway import demo
+    from gateway.demo import run
 
-    return demo.main()
+    return run.main()
 
 
 def _check_config(args: argparse.Namespace) -> int:

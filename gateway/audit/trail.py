@@ -27,7 +27,7 @@ from gateway.audit.hashchain import HashChain
 from gateway.audit.settings import AuditSettings
 from gateway.audit.sinks import NullSink, Sink, StreamSink
 from gateway.audit.writer import SegmentSink, SinkError
-from gateway.state import RequestContext
+from gateway.context import RequestContext
 
 log = logging.getLogger("gateway.audit")
 

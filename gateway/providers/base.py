@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.usage import Usage
+from gateway.context import Usage
 
 # RFC 9110 §7.6.1 hop-by-hop fields; never forwarded in either direction.
 HOP_BY_HOP = frozenset(

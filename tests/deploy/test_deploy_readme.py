@@ -1,5 +1,5 @@
 """The README's operator-facing reference stays true: the metrics table is exactly
-gateway/metrics.py, the alerts table is exactly the rules file, and every Secret the
+gateway/observe/metrics.py, the alerts table is exactly the rules file, and every Secret the
 manifests need is explained."""
 
 from __future__ import annotations

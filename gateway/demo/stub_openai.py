@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.stub import Seen
+from gateway.demo.stub_anthropic import Seen
 
 STUB_OPENAI_KEY = "stub-openai-key"
 

@@ -17,12 +17,13 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway import SERVER_NAME
+from gateway.context import RequestContext
 from gateway.errors import InvalidRequest, UpstreamError, UpstreamTimeout
 from gateway.http1 import ClientError, Response, UnsafeRequest
 from gateway.providers import Provider
-from gateway.routes import Route
+from gateway.routing.router import Route
 from gateway.stages.observe import CLIENT_CLOSED
-from gateway.state import CTX, METRICS, RATELIMIT, RequestContext
+from gateway.state import CTX, METRICS, RATELIMIT
 
 # A body at most this large, already received whole, is written without waiting: below
 # aiohttp's write buffer limit a write never waits for the client to drain.

@@ -7,9 +7,10 @@ import os
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
-from gateway import SERVER_NAME, posture
+from gateway import SERVER_NAME
 from gateway.config import Config
-from gateway.metrics import Metrics
+from gateway.observe import posture
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit.service import RateLimit
 from gateway.state import CONFIG, METRICS, RATELIMIT, READY
 
@@ -59,7 +60,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics_view(request: web.Request) -> web.Response:
     registry = request.app[METRICS].registry
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # `serve --workers N`: every worker's samples, aggregated (see gateway/workers.py).
+        # `serve --workers N`: every worker's samples, aggregated (see gateway/serve/workers.py).
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     body = generate_latest(registry)

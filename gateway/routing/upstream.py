@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from gateway.config import UpstreamSettings
 from gateway.http1 import Pool
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.providers import PROVIDERS, Provider
-from gateway.tls import client_context
+from gateway.serve.tls import client_context
 
 
 class Upstream:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway import demo
+from gateway.demo import run as demo
 
 
 def test_demo_runs_and_shows_stream_metrics_and_log_line() -> None:
@@ -26,5 +26,5 @@ def test_demo_runs_and_shows_stream_metrics_and_log_line() -> None:
 
 
 def test_config_demo_yaml_is_the_demo_config() -> None:
-    root = Path(__file__).resolve().parent.parent
-    assert (root / "config/demo.yaml").read_text() == (root / "gateway/demo.yaml").read_text()
+    root = Path(__file__).resolve().parents[2]
+    assert (root / "config/demo.yaml").read_text() == (root / "gateway/demo/demo.yaml").read_text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 
 
 def test_memoised_children_export_like_plain_ones() -> None:

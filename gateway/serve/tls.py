@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gateway.config import ConfigError, TLSSettings
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 
 if TYPE_CHECKING:
     from cryptography import x509

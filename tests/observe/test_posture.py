@@ -6,9 +6,9 @@ import json
 
 import aiohttp
 
-from gateway import posture
 from gateway.config import parse
-from gateway.metrics import Metrics
+from gateway.observe import posture
+from gateway.observe.metrics import Metrics
 from gateway.policy.rules import BY_ID
 from tests.conftest import Gateway
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.metrics import OTHER, Labels
+from gateway.observe.metrics import OTHER, Labels
 
 
 def test_exact_model_names_only_by_default() -> None:
@@ -41,7 +41,7 @@ def test_teams_bounded() -> None:
 def test_process_metrics_exported() -> None:
     from prometheus_client import CollectorRegistry
 
-    from gateway.metrics import Metrics
+    from gateway.observe.metrics import Metrics
 
     registry = CollectorRegistry()
     Metrics(registry)

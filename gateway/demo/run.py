@@ -18,14 +18,14 @@ import aiohttp
 from aiohttp import web
 
 from gateway import config as config_mod
-from gateway import server
 from gateway.audit.sinks import StreamSink
-from gateway.auth.demo_key import issue_demo_key
-from gateway.logs import configure
-from gateway.metrics import Metrics
-from gateway.selfsigned import make_ca_and_leaf, memory_file
+from gateway.demo.certs import make_ca_and_leaf, memory_file
+from gateway.demo.key import issue_demo_key
+from gateway.demo.stub_anthropic import StubUpstream
+from gateway.observe.logs import configure
+from gateway.observe.metrics import Metrics
+from gateway.serve import server
 from gateway.state import AUDIT
-from gateway.stub import StubUpstream
 
 PROMPT = "Say hello through the gateway."
 REPLY = (
@@ -63,7 +63,7 @@ async def _demo() -> None:
         "ZDR_DEMO_UPSTREAM_KEY": stub.api_key,
         "ZDR_DEMO_SIGNING_PUB": memory_file("demo-signing-pub", demo_key.public_pem),
     }
-    text = resources.files("gateway").joinpath("demo.yaml").read_text()
+    text = resources.files("gateway.demo").joinpath("demo.yaml").read_text()
     cfg = config_mod.parse(text, source="demo.yaml", env=env)
     running = await server.start(cfg, Metrics())
     # The audit line joins the log lines in the buffer shown at the end.

@@ -29,7 +29,7 @@ from types import FrameType
 
 from gateway.config import Config
 
-log = logging.getLogger("gateway.workers")
+log = logging.getLogger("gateway.serve.workers")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SHM = "/dev/shm"  # noqa: S108 (memory-backed; see supervise)
 # A worker that dies sooner than this after its start is failing, not crashing.
@@ -117,7 +117,8 @@ def _spawn(
 
 
 def _worker(config: Config, config_path: str | None, supervisor: int) -> None:
-    from gateway import harden, logs, server
+    from gateway.observe import logs
+    from gateway.serve import harden, server
 
     _die_with(supervisor)
     logs.configure(config.logging.level)

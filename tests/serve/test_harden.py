@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway import harden
+from gateway.serve import harden
 
 CHILD = """
 import json, sys
-from gateway.harden import HardenSettings, apply, status
+from gateway.serve.harden import HardenSettings, apply, status
 apply(HardenSettings(lock_memory={lock}))
 print(json.dumps(status()), flush=True)
 sys.stdin.readline()
@@ -65,7 +65,7 @@ def test_hardening_visible_in_proc(lock: bool) -> None:
 
 def test_temporary_files_fail_loudly() -> None:
     code = (
-        "import tempfile\nfrom gateway.harden import HardenSettings, apply\n"
+        "import tempfile\nfrom gateway.serve.harden import HardenSettings, apply\n"
         "apply(HardenSettings())\n"
         "try:\n    tempfile.TemporaryFile()\nexcept OSError as e:\n    print(type(e).__name__)\n"
     )
@@ -92,7 +92,7 @@ def test_lock_memory_refused_with_an_explanation(monkeypatch: pytest.MonkeyPatch
 
 def test_require_read_only_root_refuses_a_writable_root(monkeypatch: pytest.MonkeyPatch) -> None:
     code = (
-        "from gateway.harden import HardenSettings, HardenError, apply\n"
+        "from gateway.serve.harden import HardenSettings, HardenError, apply\n"
         "try:\n    apply(HardenSettings(require_read_only_root=True))\n"
         "except HardenError as e:\n    print(e)\n"
     )

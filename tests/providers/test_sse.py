@@ -8,7 +8,7 @@ import random
 import pytest
 
 from gateway.providers.anthropic import AnthropicStreamUsage
-from gateway.sse import SSESplitter
+from gateway.providers.sse import SSESplitter
 
 STREAM = (
     b"event: message_start\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.providers import Endpoint, Provider
-from gateway.upstream import Upstream
+from gateway.routing.upstream import Upstream
 
 
 @dataclass(frozen=True, slots=True)

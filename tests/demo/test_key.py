@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.auth import tokens
-from gateway.auth.demo_key import KID, issue_demo_key
 from gateway.auth.keyset import KeySet
+from gateway.demo.key import KID, issue_demo_key
 
 
 def test_demo_key_verifies_with_its_public_key_only() -> None:

@@ -345,7 +345,7 @@ def test_whole_json_bodies_keep_headers_for_the_first_write() -> None:
     (what web.Response uses): an aiohttp that drops it must fail here, not go slow."""
     from aiohttp import web
 
-    from gateway.forward import _WholeBodyResponse
+    from gateway.stages.forward import _WholeBodyResponse
 
     assert web.StreamResponse._send_headers_immediately is True
     assert web.Response._send_headers_immediately is False

@@ -1,4 +1,4 @@
-"""gateway/tls.py with real certificates (trustme) over real sockets."""
+"""gateway/serve/tls.py with real certificates (trustme) over real sockets."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import CollectorRegistry
 
-from gateway import logs
 from gateway.config import TLSSettings
-from gateway.metrics import Metrics
-from gateway.tls import CertReloader, TLSFileError, client_context, server_context
+from gateway.observe import logs
+from gateway.observe.metrics import Metrics
+from gateway.serve.tls import CertReloader, TLSFileError, client_context, server_context
 
 Serve = Callable[[ssl.SSLContext], Awaitable[TestServer]]
 FAST = 0.05  # reload interval in these tests
@@ -486,7 +486,7 @@ async def test_refused_rotation_is_logged_by_option_and_file_only(
     reloader = CertReloader(server_context(settings), settings, metrics)
     other = ca.issue_cert("localhost")
     key.write_bytes(other.private_key_pem.bytes())  # no longer matches the certificate
-    with caplog.at_level("INFO", logger="gateway.tls"):
+    with caplog.at_level("INFO", logger="gateway.serve.tls"):
         assert await reloader.check() is False
     [record] = [r for r in caplog.records if r.levelname == "ERROR"]
     assert record.getMessage() == "tls rotation refused; still serving the previous certificate"

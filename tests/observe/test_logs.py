@@ -1,4 +1,4 @@
-"""gateway/logs.py: whatever a caller passes, only allow-listed metadata reaches the line."""
+"""gateway/observe/logs.py: whatever a caller passes, only allow-listed metadata is logged."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway import logs
+from gateway.observe import logs
 
 CANARY = "CANARY-logs-91c2e"
 

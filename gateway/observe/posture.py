@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway import __version__, harden, logs
+from gateway import __version__
 from gateway.audit.event import CHAIN_FIELDS
 from gateway.audit.event import FIELDS as AUDIT_FIELDS
 from gateway.audit.hashchain import GENESIS
 from gateway.config import Config
-from gateway.metrics import Metrics
+from gateway.observe import logs
+from gateway.observe.metrics import Metrics
 from gateway.policy.rules import BY_ID
+from gateway.serve import harden
 
 
 def metric_labels(metrics: Metrics) -> dict[str, list[str]]:
