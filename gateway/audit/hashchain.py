@@ -122,8 +122,8 @@ class Verifier:
 
     `skip()`: the next event may continue its chain past a gap or start mid-way, once
     (the events before it were expired by retention, or one could not be read and is
-    already reported). After a break the verifier follows the breaking event, so each
-    break is reported once."""
+    already reported). After a break the verifier follows the breaking event (unless it
+    goes back in its chain), so each break is reported once."""
 
     def __init__(self, key: bytes | None, *, mixed: bool = False, partial: bool = False):
         self.key, self.mixed, self.partial = key, mixed, partial
@@ -154,7 +154,9 @@ class Verifier:
         problem = None if skip else self._link(chain, seq, prev)
         if skip and chain not in self.heads:
             self.started.append((chain, seq))
-        self.heads[chain] = (seq + 1, str(event["hash"]))
+        head = self.heads.get(chain)
+        if head is None or seq >= head[0]:  # an event moved back is reported, not followed
+            self.heads[chain] = (seq + 1, str(event["hash"]))
         self.seen.add(str(event["hash"]))
         self.events += 1
         return problem
