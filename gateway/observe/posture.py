@@ -76,8 +76,14 @@ def build(config: Config, metrics: Metrics) -> dict[str, Any]:
         "policy": policy(config),
         "audit": {
             "sink": audit.sink,
-            # The only file the gateway process opens for writing, if any.
-            "file": audit.path if audit.sink == "file" else None,
+            # The only files the gateway process opens for writing, if any: its segments.
+            "dir": audit.dir if audit.sink == "file" else None,
+            "stream": audit.stream if audit.sink == "file" else None,
+            "encryption": "AES-256-GCM" if audit.sink == "file" else None,
+            "key_ids": [k.kid for k in audit.keys],  # the first writes; never key material
+            "rotate_bytes": audit.rotate_bytes if audit.sink == "file" else None,
+            "rotate_seconds": audit.rotate_seconds if audit.sink == "file" else None,
+            "retention_days": audit.retention_days,
             "hash_chain": audit.chain,
             "chain_keyed": audit.chain_key is not None,
             "chain_genesis": GENESIS if audit.chain else None,
