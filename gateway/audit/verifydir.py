@@ -156,6 +156,9 @@ class _Stream:
         self.result.segments += 1
         try:
             contents = segment.read(path)
+            if not contents.header:  # the writer was killed before its header was whole
+                self.cut = (path, 1, index)
+                return
             header, cipher, aad = segment.opened(contents.header, self.keys)
         except (OSError, segment.FormatError) as exc:
             self.note(path, 1, str(exc), key=isinstance(exc, segment.WrongKey))

@@ -90,6 +90,11 @@ class SegmentSink:
         finally:
             os.close(probe)
         contents = segment.read(path)
+        if not contents.header:  # killed while creating it: not even its header is whole
+            log.error("audit: truncated record recovered", extra={"segment": last, "line": 1})
+            self._last_plain = self._last_event(mine, last - 1)
+            prev, records = self._link_before(mine, last)
+            return last + 1, prev, records, {"index": last, "line": 1}
         header, cipher, aad = segment.opened(contents.header, self.keys)
         if contents.records:
             try:
@@ -110,6 +115,18 @@ class SegmentSink:
             )
         prev = contents.last_hash or str(header["prev"])
         return last + 1, prev, len(contents.records), recovered
+
+    def _link_before(self, mine: dict[int, dict[str, str]], index: int) -> tuple[str, int | None]:
+        """(prev, records) a header after `index - 1` carries."""
+        files = mine.get(index - 1, {})
+        if "seg" in files:
+            contents = segment.read(files["seg"])
+            prev = segment.unseal(contents.header, self.keys, "segment header")["prev"]
+            return contents.last_hash or str(prev), len(contents.records)
+        if "tomb" in files:
+            tomb = segment.unseal(_read(files["tomb"]), self.keys, "tombstone")
+            return str(tomb["last"]), int(tomb["records"])
+        return GENESIS, None
 
     def _last_event(self, mine: dict[int, dict[str, str]], index: int) -> str | None:
         while index >= 0 and "seg" in mine.get(index, {}):

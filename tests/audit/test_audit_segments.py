@@ -287,3 +287,21 @@ def test_one_writer_per_stream(tmp_path: Path) -> None:
     result, _ = support.read(tmp_path)
     assert result.ok
     assert (result.streams, result.events) == (2, 4)
+
+
+def test_crash_while_creating_a_segment(tmp_path: Path) -> None:
+    trail(tmp_path, 1)
+    torn = seg(tmp_path, 1)
+    torn.write_bytes(b'{"zdr_audit_segment":1,"str')  # killed inside the header's write
+    sink = open_sink(tmp_path)
+    put(sink, 1, start=50)
+    sink.close()
+    result, events = support.read(tmp_path)
+    assert result.ok, findings(tmp_path)
+    assert findings(tmp_path) == [
+        "note: main.00000001.seg: line 1: truncated record (a crash while writing), recorded "
+        "by the next start in main.00000002.seg"
+    ]
+    assert events[3]["prev"] == events[2]["hash"]
+    torn.unlink()  # ...and without the next header's word for it, a gap is a break
+    assert "missing segment(s) 1" in findings(tmp_path)[0]
