@@ -136,6 +136,21 @@ class Verifier:
     def skip(self) -> None:
         self._skip = True
 
+    def feed_sealed(self, text: bytes) -> str | None:
+        """`feed` for a line as `HashChain.seal_line` wrote it (a decrypted record): the
+        hash is checked over the bytes before it, with no second serialisation."""
+        # PERF: audit verify DIR ~2x faster (bench/audit_segments.py: verify events/s).
+        if text[-75:-66] != b',"hash":"' or text[-2:] != b'"}':
+            return self.feed(text.decode(errors="replace"))
+        try:
+            event = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return self.feed(text.decode(errors="replace"))
+        if not isinstance(event, dict) or "audit" not in event:
+            return self.feed(text.decode(errors="replace"))
+        canonical = text[:-75] + b"}"
+        return self._check(event, canonical)
+
     def feed(self, line: str) -> str | None:
         if not line.strip():
             return None
@@ -144,10 +159,16 @@ class Verifier:
             if self.mixed and _is_json_object(line) and '"audit"' not in line:
                 return None
             return "not a complete audit event (truncated write or foreign line)"
+        return self._check(event, None)
+
+    def _check(self, event: dict[str, Any], canonical_bytes: bytes | None) -> str | None:
         chain, seq, prev = event.get("chain"), event.get("seq"), event.get("prev")
         if not isinstance(chain, str) or not isinstance(seq, int) or not isinstance(prev, str):
             return "event has no chain/seq/prev: written without `audit.chain`?"
-        if not hmac.compare_digest(digest(event, self.key), str(event["hash"])):
+        want = (
+            digest(event, self.key) if canonical_bytes is None else _hash(canonical_bytes, self.key)
+        )
+        if not hmac.compare_digest(want, str(event["hash"])):
             hint = "" if self.key is not None else " (or the chain is keyed: pass --key-env)"
             return "event was edited: its hash does not match its content" + hint
         skip, self._skip = self._skip, False

@@ -172,12 +172,12 @@ class _Stream:
         self._check_link(path, header, "header")
         for line, raw in enumerate(contents.records, start=2):
             try:
-                _, plain = cipher.open(raw.decode(errors="replace"), aad)
+                _, plain = cipher.open(raw, aad)
             except RecordError:
                 self.note(path, line, "record edited or damaged: it does not authenticate")
                 self.chain.skip()
                 continue
-            problem = self.chain.feed(plain.decode())
+            problem = self.chain.feed_sealed(plain)
             if problem is not None:
                 self.note(path, line, problem)
             self.result.events += 1

@@ -98,7 +98,7 @@ class SegmentSink:
         header, cipher, aad = segment.opened(contents.header, self.keys)
         if contents.records:
             try:
-                self._last_plain = cipher.open(contents.records[-1].decode(), aad)[1].decode()
+                self._last_plain = cipher.open(contents.records[-1], aad)[1].decode()
             except (RecordError, UnicodeDecodeError):
                 raise SinkError(
                     f"the last record of {path} does not open: edited or damaged; run "
@@ -134,7 +134,7 @@ class SegmentSink:
             if contents.records:
                 _, cipher, aad = segment.opened(contents.header, self.keys)
                 try:
-                    return cipher.open(contents.records[-1].decode(), aad)[1].decode()
+                    return cipher.open(contents.records[-1], aad)[1].decode()
                 except (RecordError, UnicodeDecodeError):
                     return None
             index -= 1
@@ -182,12 +182,13 @@ class SegmentSink:
             self._next_sweep = 0.0
         cipher, aad, n = self._cipher, self._aad, self._n
         out = [cipher.seal(n + i, line.encode(), aad) for i, line in enumerate(lines)]
-        data = ("\n".join(out) + "\n").encode()
+        out.append(b"")
+        data = b"\n".join(out)
         _write_all(self._fd, data)
         if self._fsync:
             os.fsync(self._fd)
-        self._n, self._size = n + len(out), self._size + len(data)
-        self._last_line = hashlib.sha256(out[-1].encode()).hexdigest()
+        self._n, self._size = n + len(lines), self._size + len(data)
+        self._last_line = hashlib.sha256(out[-2]).hexdigest()
         if time.monotonic() >= self._next_sweep:
             self.sweep()
 

@@ -305,3 +305,18 @@ def test_crash_while_creating_a_segment(tmp_path: Path) -> None:
     assert events[3]["prev"] == events[2]["hash"]
     torn.unlink()  # ...and without the next header's word for it, a gap is a break
     assert "missing segment(s) 1" in findings(tmp_path)[0]
+
+
+def test_an_event_edited_by_a_key_holder_breaks_the_hash_chain(tmp_path: Path) -> None:
+    """Encryption binds a record to its segment; the chain binds the event to its text."""
+    sink = open_sink(tmp_path)
+    chain = HashChain(b"c" * 32)
+    lines = [chain.seal_line({"audit": 1, "request_id": f"r{i}", "status": 200}) for i in range(3)]
+    lines[1] = lines[1].replace('"status":200', '"status":201')  # re-encrypted by the sink
+    sink.write(lines)
+    sink.close()
+    result, _ = support.read(tmp_path, chain_key=b"c" * 32)
+    assert [str(f) for f in result.findings] == [
+        "main.00000000.seg: line 3: event was edited: its hash does not match its content"
+    ]
+    assert support.read(tmp_path, chain_key=b"d" * 32)[0].findings[0].line == 2  # wrong key
