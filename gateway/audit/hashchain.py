@@ -170,6 +170,7 @@ class Verifier:
         )
         if not hmac.compare_digest(want, str(event["hash"])):
             hint = "" if self.key is not None else " (or the chain is keyed: pass --key-env)"
+            self.heads[chain] = (seq + 1, str(event["hash"]))  # the next event still links
             return "event was edited: its hash does not match its content" + hint
         skip, self._skip = self._skip, False
         problem = None if skip else self._link(chain, seq, prev)
