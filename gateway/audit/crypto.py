@@ -23,11 +23,14 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+# `cryptography` is imported when a key is first made (start-up of a file sink, or
+# `audit verify`), not with this module: config validation (parse_key) needs none of
+# it, and a gateway without `sink: file` or TLS never loads it (idle RSS, bench/README.md).
 
 KEY_BYTES = 32
 KID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -64,6 +67,9 @@ def new_key() -> str:
 
 
 def _hkdf(master: bytes, info: bytes, salt: bytes | None = None) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(master)
 
 
@@ -84,7 +90,10 @@ class AuditKey:
         return hmac.new(self.mac_key, data, hashlib.sha256).hexdigest()
 
     def segment_cipher(self, salt: bytes) -> SegmentCipher:
-        return SegmentCipher(AESGCM(_hkdf(self.master, _SEGMENT_INFO, salt)))
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        return SegmentCipher(AESGCM(_hkdf(self.master, _SEGMENT_INFO, salt)), InvalidTag)
 
 
 class RecordError(ValueError):
@@ -94,6 +103,7 @@ class RecordError(ValueError):
 @dataclass(frozen=True, slots=True)
 class SegmentCipher:
     aead: AESGCM
+    invalid: type[Exception]  # cryptography's InvalidTag (imported with the cipher)
 
     def seal(self, n: int, plaintext: bytes, aad: bytes) -> bytes:
         """The record line (no newline): `<n> <base64 of ciphertext and tag>`."""
@@ -110,7 +120,7 @@ class SegmentCipher:
             return n, self.aead.decrypt(
                 n.to_bytes(12, "big"), binascii.a2b_base64(body, strict_mode=True), aad
             )
-        except (InvalidTag, binascii.Error, ValueError):
+        except (self.invalid, binascii.Error, ValueError):
             raise RecordError("does not authenticate") from None
 
 
