@@ -132,7 +132,10 @@ def _segments(settings: AuditSettings) -> SegmentSink:
             retention_days=settings.retention_days,
             fsync=settings.fsync,
         )
-    except (SinkError, segment.FormatError) as exc:
+    except segment.FormatError as exc:  # the newest segment continues the trail
+        message = f"its newest segment cannot be read ({exc}); list its key in audit.keys"
+        raise ConfigError("audit", [("audit.dir", message)]) from None
+    except SinkError as exc:
         raise ConfigError("audit", [("audit.dir", str(exc))]) from None
     except OSError as exc:
         raise ConfigError("audit", [("audit.dir", f"cannot write: {exc.strerror}")]) from None

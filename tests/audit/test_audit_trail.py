@@ -182,3 +182,13 @@ async def test_a_failed_batched_write_counts_every_event(tmp_path: Path) -> None
     await asyncio.sleep(0)
     assert a.failures == 4
     a.close()
+
+
+def test_restart_without_the_newest_segments_key_fails_at_start(tmp_path: Path) -> None:
+    Auditor.open(file_settings(tmp_path / "audit")).close()
+    other = {"sink": "file", "dir": str(tmp_path / "audit")}
+    rotated = AuditSettings.model_validate(
+        other | {"keys": [{"kid": support.OLD_KID, "key": support.OLD_KEY}]}
+    )
+    with pytest.raises(ConfigError, match=rf"key id {support.KID}.*list its key in audit\.keys"):
+        Auditor.open(rotated)
