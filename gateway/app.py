@@ -26,11 +26,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.audit.trail import Auditor
+from gateway.auth.rejected import REASONS
 from gateway.auth.runtime import AuthRuntime
 from gateway.auth.stage import auth_stage
 from gateway.chain import Chain, Stage
 from gateway.config import Config
 from gateway.observe.metrics import Labels, Metrics
+from gateway.policy.rules import RULES
 from gateway.policy.stage import policy_stage
 from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage
@@ -76,6 +78,7 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     pool = UpstreamPool(config.upstreams, metrics)
     app[UPSTREAMS] = pool
     app[ROUTER] = Router(pool.upstreams)
+    _export_at_zero(metrics, pool)
     app[READY] = [True]
     app[ACCESS_LOG] = config.logging.access_line(config.audit.sink)
     # Keys are parsed here: a missing or wrong key file fails startup, not a request.
@@ -90,6 +93,18 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     # Every path goes through the chain; the route stage decides what exists.
     app.router.add_route("*", "/{tail:.*}", Chain(STAGES, forward.handle).handle)
     return app
+
+
+def _export_at_zero(metrics: Metrics, pool: UpstreamPool) -> None:
+    upstream_kinds = [f"upstream_{kind}" for kind in forward.UPSTREAM_ERROR_KINDS]
+    providers = {u.provider for u in pool.upstreams}
+    metrics.export_at_zero(
+        auth_reasons=REASONS,
+        policy_rules=[rule.id for rule in RULES],
+        upstreams=[u.name for u in pool.upstreams],
+        upstream_error_kinds=forward.UPSTREAM_ERROR_KINDS,
+        stream_errors={p.name: [*p.stream_error_types, *upstream_kinds] for p in providers},
+    )
 
 
 async def _upstreams_ctx(app: web.Application):  # type: ignore[no-untyped-def]

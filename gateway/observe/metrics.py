@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import platform
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.metrics import MetricWrapperBase
@@ -248,6 +248,31 @@ class Metrics:
             self.ratelimit_decisions,
         ):
             _memoise_labels(metric)
+
+    def export_at_zero(
+        self,
+        *,
+        auth_reasons: Iterable[str],
+        policy_rules: Iterable[str],
+        upstreams: Iterable[str],
+        upstream_error_kinds: Iterable[str],
+        stream_errors: Mapping[str, Iterable[str]],
+    ) -> None:
+        """Create the alert and dashboard series at 0 before the first event, so that a
+        fresh gateway exports them (Prometheus instrumentation guide: "avoid missing
+        metrics"; `rate()` and `absent()` then mean what they say). Every domain here is
+        bounded by code or config. `stream_errors` maps a provider to its error types."""
+        for reason in auth_reasons:
+            self.auth_failures.labels(reason)
+        for rule in policy_rules:
+            self.policy_refusals.labels(rule)
+        kinds = tuple(upstream_error_kinds)
+        for upstream in upstreams:
+            for kind in kinds:
+                self.upstream_errors.labels(upstream, kind)
+        for provider, types in stream_errors.items():
+            for kind in types:
+                self.stream_errors.labels(provider, kind)
 
     def set_config_hash(self, digest: str) -> None:
         self.config_info.clear()

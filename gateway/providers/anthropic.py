@@ -68,6 +68,7 @@ class Anthropic(Provider):
     )
     query_params = frozenset({"beta", "limit", "after_id", "before_id"})
     output_cap_fields = {"messages": ("max_tokens",)}
+    stream_error_types = ERROR_TYPES | {"other"}
 
     def match(self, method: str, path: str) -> tuple[Endpoint, str] | None:
         endpoint = _EXACT.get(path)

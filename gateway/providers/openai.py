@@ -52,6 +52,7 @@ _TYPES = {
 
 class OpenAI(Provider):
     name = "openai"
+    stream_error_types = frozenset({"api_error"})
     request_headers = frozenset({"content-type", "accept", "user-agent", "openai-beta"})
     response_headers = frozenset(
         {"content-type", "x-request-id", "retry-after", "retry-after-ms", "x-should-retry"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from gateway.app import build_app
 from gateway.config import Config
+from gateway.errors import StartupError
 from gateway.observe import logs
 from gateway.observe.metrics import Metrics
 from gateway.serve import quiet
@@ -71,14 +73,22 @@ async def start(
         backlog=1024,
         reuse_port=reuse_port or None,
     )
-    await site.start()
+    try:
+        await _listen(site, "server", server.host, server.port)
+    except StartupError:
+        await runner.cleanup()
+        raise
     admin = build_admin_app(metrics, ready, app.get(RATELIMIT), config=config)
     admin_runner = quiet.runner(admin)
     await admin_runner.setup()
     admin_site = web.TCPSite(
         admin_runner, config.admin.host, config.admin.port, reuse_port=reuse_port or None
     )
-    await admin_site.start()
+    try:
+        await _listen(admin_site, "admin", config.admin.host, config.admin.port)
+    except StartupError:
+        await runner.cleanup()
+        raise
     metrics.ready.set(1)
 
     async def stop() -> None:
@@ -88,6 +98,14 @@ async def start(
         await admin_runner.cleanup()
 
     return Running(bound_port(site), bound_port(admin_site), app, stop)
+
+
+async def _listen(site: web.TCPSite, section: str, host: str, port: int) -> None:
+    try:
+        await site.start()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+        raise StartupError(f"{section}: cannot listen on {host}:{port}: {reason}") from None
 
 
 def bound_port(site: web.TCPSite) -> int:

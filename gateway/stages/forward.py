@@ -43,6 +43,10 @@ class _WholeBodyResponse(web.StreamResponse):
     _send_headers_immediately = False
 
 
+# Every `kind` of zdr_gateway_upstream_errors_total: the client's failure kinds, and a
+# timeout. In a stream, a failure is also a stream error of type `upstream_<kind>`.
+UPSTREAM_ERROR_KINDS = ("connect", "tls", "protocol", "reset", "timeout")
+
 # The client's message per upstream failure kind; any other kind (reset) gets "protocol"'s.
 _FAILED = {
     "tls": "The upstream API's TLS certificate could not be verified.",

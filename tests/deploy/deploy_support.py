@@ -119,7 +119,7 @@ def used_metric_names() -> set[str]:
 
 
 def metrics_table() -> list[str]:
-    """The README's metrics reference, one row per metric in gateway/observe/metrics.py."""
+    """The metrics reference in docs/metrics.md, one row per metric in gateway/observe/metrics.py."""
     from prometheus_client.metrics import MetricWrapperBase
 
     rows = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
