@@ -167,18 +167,20 @@ class SegmentSink:
         self._cipher = key.segment_cipher(salt)
         self._aad = bytes.fromhex(orjson.loads(header)["mac"])
         self._n, self._size, self._created = 0, len(header) + 1, now
-        self._last_line = prev
+        self._last_hash = prev
 
     def last_line(self) -> str | None:
         """The last audit event written before this start (plaintext JSON), or None."""
         return self._last_plain
 
     def write(self, lines: list[str]) -> None:
+        if not lines:
+            return
         now = self._clock()
         if self._n and (
             self._size >= self.rotate_bytes or now - self._created >= self.rotate_seconds
         ):
-            self._open(self.index + 1, self._last_line, self._n, None)
+            self._open(self.index + 1, self._last_hash, self._n, None)
             self._next_sweep = 0.0
         cipher, aad, n = self._cipher, self._aad, self._n
         out = [cipher.seal(n + i, line.encode(), aad) for i, line in enumerate(lines)]
@@ -188,9 +190,14 @@ class SegmentSink:
         if self._fsync:
             os.fsync(self._fd)
         self._n, self._size = n + len(lines), self._size + len(data)
-        self._last_line = hashlib.sha256(out[-2]).hexdigest()
+        self._last_hash = hashlib.sha256(out[-2]).hexdigest()
         if time.monotonic() >= self._next_sweep:
-            self.sweep()
+            try:
+                self.sweep()
+            except OSError as exc:  # the events are written; retention tries again later
+                log.error(
+                    "audit: retention sweep failed", extra={"error_class": type(exc).__name__}
+                )
 
     def sweep(self) -> int:
         """Replace expired closed segments by tombstones; returns how many."""

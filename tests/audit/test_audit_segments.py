@@ -320,3 +320,20 @@ def test_an_event_edited_by_a_key_holder_breaks_the_hash_chain(tmp_path: Path) -
         "main.00000000.seg: line 3: event was edited: its hash does not match its content"
     ]
     assert support.read(tmp_path, chain_key=b"d" * 32)[0].findings[0].line == 2  # wrong key
+
+
+def test_a_failed_retention_sweep_does_not_fail_the_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.audit import retention
+
+    sink = open_sink(tmp_path, retention_days=1)
+
+    def broken(*args: object) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(retention, "expire", broken)
+    sink._next_sweep = 0.0
+    put(sink, 2)  # written, and the sweep's failure only logged
+    sink.close()
+    assert len(support.read(tmp_path)[1]) == 2
