@@ -4,9 +4,11 @@ Every writer (one gateway process; a worker) seals its events into its own
 chain: `chain` (a random id per writer), `seq` (0, 1, 2, …), `prev` (the hash of
 the chain's previous event) and `hash` = SHA-256 — or HMAC-SHA256 under
 `audit.chain_key` — of the canonical JSON of the event without `hash`. A new
-chain starts at seq 0 with `prev` = `GENESIS`, or, for a file sink, the hash of
-the last event already in the file, so a restart links to what came before.
-Chains of several writers may interleave in one file or log stream.
+chain starts at seq 0 with `prev` = `GENESIS`, or, for the file sink, the hash
+of the last event its stream wrote before (read back from its segments), so a
+restart links to what came before. Chains of several writers may interleave in
+one log stream. `Verifier` is the same check one line at a time, for readers
+that know more than the lines (verifydir.py, over encrypted segments).
 
 `verify()` walks the lines in order and reports the first break: a line that is
 not an event (truncated write), an edited event (its hash does not match), a
