@@ -162,6 +162,6 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"  upstreams {names}")
     exempt = sum(len(t.allow) for t in cfg.policy.teams.values())
     print(f"  policy    unlisted betas: {cfg.policy.betas.unlisted}; team exemptions: {exempt}")
-    print(f"  audit     {cfg.audit.sink}{' ' + cfg.audit.path if cfg.audit.path else ''}")
+    print(f"  audit     {cfg.audit.sink}{' ' + cfg.audit.dir if cfg.audit.dir else ''}")
     print(f"  hash      {cfg.digest()}")
     return 0

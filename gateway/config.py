@@ -286,7 +286,12 @@ def _resolve_files(node: Any, base: Path) -> Any:
     if isinstance(node, dict):
         out = {}
         for k, v in node.items():
-            if isinstance(k, str) and k.endswith(("_file", "path")) and isinstance(v, str) and v:
+            if (
+                isinstance(k, str)
+                and k.endswith(("_file", "path", "dir"))
+                and isinstance(v, str)
+                and v
+            ):
                 out[k] = v if os.path.isabs(v) else str(base / v)
             else:
                 out[k] = _resolve_files(v, base)

@@ -50,6 +50,7 @@ FIELDS = frozenset(
         # process metadata
         "event", "host", "port", "admin_port", "pid", "version", "config_hash", "rule",
         "limit", "outcome", "kid", "count", "seconds", "grace_seconds", "tls", "signal",
+        "segment", "line",  # audit segments (gateway/audit/writer.py)
         # operator diagnostics (see _OPERATOR_TEXT)
         "config_source", "config_problem",
     }

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from gateway import __version__
-from gateway.audit.chain import GENESIS
 from gateway.audit.event import CHAIN_FIELDS
 from gateway.audit.event import FIELDS as AUDIT_FIELDS
+from gateway.audit.hashchain import GENESIS
 from gateway.config import Config
 from gateway.observe import logs
 from gateway.observe.metrics import Metrics
@@ -107,8 +107,14 @@ def build(config: Config, metrics: Metrics, pool: UpstreamPool | None = None) ->
         "policy": policy(config),
         "audit": {
             "sink": audit.sink,
-            # The only file the gateway process opens for writing, if any.
-            "file": audit.path if audit.sink == "file" else None,
+            # The only files the gateway process opens for writing, if any: its segments.
+            "dir": audit.dir if audit.sink == "file" else None,
+            "stream": audit.stream if audit.sink == "file" else None,
+            "encryption": "AES-256-GCM" if audit.sink == "file" else None,
+            "key_ids": [k.kid for k in audit.keys],  # the first writes; never key material
+            "rotate_bytes": audit.rotate_bytes if audit.sink == "file" else None,
+            "rotate_seconds": audit.rotate_seconds if audit.sink == "file" else None,
+            "retention_days": audit.retention_days,
             "hash_chain": audit.chain,
             "chain_keyed": audit.chain_key is not None,
             "chain_genesis": GENESIS if audit.chain else None,

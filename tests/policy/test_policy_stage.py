@@ -13,6 +13,7 @@ import anthropic
 import pytest
 
 from tests.conftest import Gateway, StartGateway, Upstream
+from tests.support import audit as support_audit
 
 MODEL = "claude-sonnet-5-5"
 PROMPT = [{"role": "user", "content": "hi"}]
@@ -122,9 +123,9 @@ async def test_allowed_features_pass(
 async def test_team_override_passes_and_is_audited(
     start_gateway: StartGateway, config_dict: dict[str, Any], upstream: Upstream, tmp_path: Path
 ) -> None:
-    audit = tmp_path / "audit.jsonl"
+    audit = tmp_path / "audit"
     config_dict["policy"] = {"teams": {"anonymous": {"allow": ["anthropic.mcp_servers"]}}}
-    config_dict["audit"] = {"sink": "file", "path": str(audit)}
+    config_dict["audit"] = support_audit.file_sink(audit)
     gw = await start_gateway(config_dict)
     body = {**BODY, "mcp_servers": [{"type": "url", "url": "https://mcp.example", "name": "x"}]}
     async with (
@@ -133,7 +134,7 @@ async def test_team_override_passes_and_is_audited(
     ):
         assert resp.status == 200
     assert len(upstream.stub.requests) == 1
-    (event,) = [json.loads(line) for line in audit.read_text().splitlines()]
+    (event,) = support_audit.events(audit)
     assert event["decisions"] == ["override:anthropic.mcp_servers"]
     assert event["status"] == 200
 
