@@ -11,7 +11,8 @@ from gateway import SERVER_NAME, posture
 from gateway.config import Config
 from gateway.metrics import Metrics
 from gateway.ratelimit.service import RateLimit
-from gateway.state import CONFIG, METRICS, RATELIMIT, READY
+from gateway.serve.load import Load
+from gateway.state import CONFIG, LOAD, METRICS, RATELIMIT, READY
 
 
 def build_admin_app(
@@ -20,10 +21,13 @@ def build_admin_app(
     ratelimit: RateLimit | None = None,
     *,
     config: Config | None = None,
+    load: Load | None = None,
 ) -> web.Application:
     app = web.Application()
     app[METRICS] = metrics
     app[READY] = ready
+    if load is not None and config is not None and config.server.shed.unready_after_seconds:
+        app[LOAD] = load
     if ratelimit is not None:
         app[RATELIMIT] = ratelimit
     app.router.add_get("/healthz", healthz)
@@ -47,6 +51,12 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     if not request.app[READY][0]:
         return web.json_response({"status": "not ready", "reason": "draining"}, status=503)
+    load = request.app.get(LOAD)
+    if load is not None:
+        unready_after = request.app[CONFIG].server.shed.unready_after_seconds
+        if load.shedder.saturated_for() > unready_after:
+            # Sustained shedding: let the Service send new connections to other replicas.
+            return web.json_response({"status": "not ready", "reason": "shedding"}, status=503)
     rl = request.app.get(RATELIMIT)
     ready, detail = rl.readiness() if rl is not None else (True, None)
     if not ready:

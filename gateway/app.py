@@ -35,6 +35,8 @@ from gateway.policy.stage import policy_stage
 from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routes import Router
+from gateway.serve.lag import LagSampler
+from gateway.serve.load import BodyBudget, Load, Shedder
 from gateway.stages.body import body_stage
 from gateway.stages.route import route_stage
 from gateway.state import (
@@ -43,6 +45,7 @@ from gateway.state import (
     AUTH,
     CONFIG,
     LABELS,
+    LOAD,
     METRICS,
     RATELIMIT,
     READY,
@@ -78,9 +81,21 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     if config.ratelimit.enabled:
         app[RATELIMIT] = ratelimit.build(config.ratelimit, metrics)
         app.cleanup_ctx.append(_ratelimit_ctx)
+    app[LOAD] = load = build_load(config, metrics)
+    shed = config.server.shed
+    if shed.max_loop_lag_seconds or shed.unready_after_seconds:
+        sampler = LagSampler(load.shedder, shed.lag_interval_seconds, metrics)
+        app.cleanup_ctx.append(sampler.lifespan)
     # Every path goes through the chain; the route stage decides what exists.
-    app.router.add_route("*", "/{tail:.*}", Chain(STAGES, forward.handle).handle)
+    app.router.add_route("*", "/{tail:.*}", Chain(STAGES, forward.handle, load).handle)
     return app
+
+
+def build_load(config: Config, metrics: Metrics) -> Load:
+    server = config.server
+    shedder = Shedder(server.shed.max_in_flight, server.shed.max_loop_lag_seconds)
+    budget = BodyBudget(server.limits.max_buffered_body_bytes)
+    return Load(budget, shedder, server.shed.retry_after_seconds, metrics)
 
 
 async def _upstreams_ctx(app: web.Application):  # type: ignore[no-untyped-def]

@@ -22,6 +22,7 @@ from gateway.auth.settings import AuthSettings
 from gateway.harden import HardenSettings
 from gateway.policy.settings import PolicySettings
 from gateway.ratelimit.settings import RateLimitSettings
+from gateway.serve.settings import ClientTimeouts, Limits, ShedSettings
 from gateway.settings_base import Section
 
 MiB = 1024 * 1024
@@ -63,11 +64,25 @@ class ServerSettings(Section):
     max_body_bytes: int = Field(default=32 * MiB, gt=0, le=512 * MiB)
     # In-flight streams may finish for this long after SIGTERM.
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
-    # Slow clients: a request whose headers/body do not arrive within this are dropped.
-    client_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # A deadline for each phase of a client connection (see gateway/serve/settings.py).
+    timeouts: ClientTimeouts = ClientTimeouts()
+    # Connections, buffered body bytes and JSON depth per process.
+    limits: Limits = Limits()
+    # Load shedding: 529 for new requests when the process is saturated.
+    shed: ShedSettings = ShedSettings()
     # Worker processes sharing the port (SO_REUSEPORT); one per core. More than one
     # needs `ratelimit.backend: redis` (in-memory limits would count per process).
     workers: int = Field(default=1, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _budget_fits_a_body(self) -> ServerSettings:
+        if self.limits.max_buffered_body_bytes < self.max_body_bytes:
+            # A body the cap allows but the budget never could: it would get 529 forever.
+            raise ValueError(
+                "limits.max_buffered_body_bytes must be at least max_body_bytes "
+                f"({self.max_body_bytes})"
+            )
+        return self
 
 
 class AdminSettings(Section):

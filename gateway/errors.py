@@ -103,3 +103,14 @@ class UpstreamTimeout(GatewayError):
     status = 504
     type = "timeout_error"
     reason = "upstream_timeout"
+
+
+class Overloaded(GatewayError):
+    """The process is saturated (memory budget, in-flight cap, event-loop lag): retry.
+
+    529 with `retry-after`: the Anthropic SDKs, the OpenAI SDK (5xx) and Claude Code all
+    retry it with backoff."""
+
+    status = 529
+    type = "overloaded_error"
+    reason = "overloaded"

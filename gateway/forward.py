@@ -22,7 +22,7 @@ from gateway.http1 import ClientError, Response, UnsafeRequest
 from gateway.providers import Provider
 from gateway.routes import Route
 from gateway.stages.observe import CLIENT_CLOSED
-from gateway.state import CTX, METRICS, RATELIMIT, RequestContext
+from gateway.state import CTX, LOAD, METRICS, RATELIMIT, RequestContext
 
 # A body at most this large, already received whole, is written without waiting: below
 # aiohttp's write buffer limit a write never waits for the client to drain.
@@ -57,13 +57,17 @@ async def handle(request: web.Request) -> web.StreamResponse:
     upstream = route.upstream
     metrics = request.app[METRICS]
     sent = time.monotonic()
+    body = _body(ctx)
+    # PERF: the parsed document is not needed once the bytes to send exist; dropping it
+    # now frees its copy of the text (as large as the body) for the whole upstream call.
+    ctx.json = None
     try:
         # Bounded by the upstream's connect, first-byte and total timeouts (the client's).
         resp = await upstream.client.request(
             request.method,
             _target(route, request),
             _request_headers(route, ctx).items(),
-            _body(ctx),
+            body,
         )
     except TimeoutError:
         metrics.upstream_errors.labels(upstream.name, "timeout").inc()
@@ -78,6 +82,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
     except ClientError as exc:
         metrics.upstream_errors.labels(upstream.name, exc.kind).inc()
         raise UpstreamError(_FAILED.get(exc.kind, _FAILED["protocol"])) from None
+    # The upstream has answered, so it has the request: the body is not held while the
+    # response streams (minutes, for a long generation), and its budget is given back.
+    del body
+    ctx.body = b""
+    if ctx.held_bytes:
+        request.app[LOAD].release(ctx.held_bytes)
+        ctx.held_bytes = 0
     try:
         return await _relay(request, ctx, route, resp)
     finally:
@@ -208,7 +219,7 @@ def _request_headers(route: Route, ctx: RequestContext) -> CIMultiDict[str]:
     return out
 
 
-def _body(ctx: RequestContext) -> bytes | None:
+def _body(ctx: RequestContext) -> bytes | bytearray | None:
     if ctx.body_rewritten and ctx.json is not None:
         return json.dumps(ctx.json, separators=(",", ":")).encode()
     return ctx.body or None

@@ -22,7 +22,9 @@ from gateway.admin import build_admin_app
 from gateway.app import build_app
 from gateway.config import Config
 from gateway.metrics import Metrics
-from gateway.state import AUTH, RATELIMIT, READY
+from gateway.serve import fds
+from gateway.serve.connections import GatedSite
+from gateway.state import AUTH, LOAD, RATELIMIT, READY
 from gateway.tls import CertReloader, server_context
 
 log = logging.getLogger("gateway.server")
@@ -62,16 +64,22 @@ async def start(
         # New handshakes pick up a rotated certificate; before setup(), which freezes the app.
         app.cleanup_ctx.append(CertReloader(ssl_ctx, server.tls, metrics).lifespan)
     await runner.setup()
-    site = web.TCPSite(
+    # SECURITY: the connection cap has to fit under the open-files limit, or a flood of
+    # connections makes accept() fail for everyone (gateway/serve/fds.py).
+    max_connections = fds.apply(
+        server.limits.max_connections, sum(u.max_connections for u in config.upstreams)
+    )
+    site = GatedSite(
         runner,
-        server.host,
-        server.port,
+        {"timeouts": server.timeouts, "max_connections": max_connections, "metrics": metrics},
+        host=server.host,
+        port=server.port,
         ssl_context=ssl_ctx,
         backlog=1024,
         reuse_port=reuse_port or None,
     )
     await site.start()
-    admin = build_admin_app(metrics, ready, app.get(RATELIMIT), config=config)
+    admin = build_admin_app(metrics, ready, app.get(RATELIMIT), config=config, load=app[LOAD])
     admin_runner = protocol.runner(admin)
     await admin_runner.setup()
     admin_site = web.TCPSite(

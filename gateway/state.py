@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from gateway.metrics import Labels, Metrics
     from gateway.ratelimit.service import RateLimit
     from gateway.routes import Route, Router
+    from gateway.serve.load import Load
     from gateway.upstream import UpstreamPool
 
 
@@ -34,7 +35,9 @@ class RequestContext:
     route: Route | None = None
     principal: Principal | None = None
     # Content: in memory only, dropped with the request.
-    body: bytes = b""
+    body: bytes | bytearray = b""
+    # Body bytes reserved in the process's budget (serve/load.py), given back once.
+    held_bytes: int = 0
     json: dict[str, Any] | None = None
     # Raw model name from the body: unvalidated client text. Use `model_label` outside.
     model: str | None = None
@@ -85,5 +88,8 @@ AUTH: web.AppKey[AuthRuntime] = web.AppKey("auth")
 
 # The rate limiter (absent = no limits, e.g. in unit tests of other stages).
 RATELIMIT: web.AppKey[RateLimit] = web.AppKey("ratelimit")
+
+# The body budget and the shedder (gateway/serve/load.py).
+LOAD: web.AppKey[Load] = web.AppKey("load")
 
 CTX: web.RequestKey[RequestContext] = web.RequestKey("ctx")

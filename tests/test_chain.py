@@ -18,7 +18,16 @@ from gateway.chain import Chain, Stage
 from gateway.errors import PermissionDenied
 from gateway.metrics import Metrics
 from gateway.stages.route import route_stage
-from gateway.state import ACCESS_LOG, AUDIT, CONFIG, LABELS, METRICS, ROUTER, RequestContext
+from gateway.state import (
+    ACCESS_LOG,
+    AUDIT,
+    CONFIG,
+    LABELS,
+    LOAD,
+    METRICS,
+    ROUTER,
+    RequestContext,
+)
 
 CANARY = "CANARY-chain-7f3a"
 
@@ -30,9 +39,10 @@ def chain_app(
     registry = CollectorRegistry()
     real = build_app(config_mod.parse(yaml.safe_dump(config_dict)), Metrics(registry))
     app = web.Application()
-    for key in (CONFIG, METRICS, LABELS, ACCESS_LOG, AUDIT, ROUTER):
+    for key in (CONFIG, METRICS, LABELS, ACCESS_LOG, AUDIT, ROUTER, LOAD):
         app[key] = real[key]  # type: ignore[index]
-    app.router.add_route("*", "/{tail:.*}", Chain([route_stage, *stages], endpoint).handle)
+    chain = Chain([route_stage, *stages], endpoint, real[LOAD])
+    app.router.add_route("*", "/{tail:.*}", chain.handle)
     return app, registry
 
 

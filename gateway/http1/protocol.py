@@ -70,7 +70,12 @@ class Connection(asyncio.Protocol):
         self.owner.lost(self)
 
     def send(
-        self, head: bytes, body: bytes | None, method: str, head_by: float, done_by: float
+        self,
+        head: bytes,
+        body: bytes | bytearray | None,
+        method: str,
+        head_by: float,
+        done_by: float,
     ) -> Response:
         """Write one request; its response arrives on the returned `Response`."""
         resp = Response(self, method, head_by, done_by)
