@@ -62,10 +62,12 @@ async def test_past_the_cap_new_connections_are_closed_on_accept_and_counted(
 def test_the_cap_fits_under_the_open_files_limit() -> None:
     # Room for the cap: the soft limit is raised (up to the hard one) to fit it.
     p = fds.plan(10_000, 100, soft=1024, hard=1_048_576)
-    assert p.soft == 10_000 + 100 + fds.RESERVE and p.max_connections == 10_000
+    assert p.soft == 10_000 + 100 + fds.RESERVE
+    assert p.max_connections == 10_000
     # No room: the cap is lowered rather than let accept() hit EMFILE.
     p = fds.plan(10_000, 100, soft=1024, hard=4096)
-    assert p.soft == 4096 and p.max_connections == 4096 - 100 - fds.RESERVE
+    assert p.soft == 4096
+    assert p.max_connections == 4096 - 100 - fds.RESERVE
     # Already enough: nothing changes.
     assert fds.plan(100, 10, soft=20_000, hard=20_000) == fds.FilePlan(20_000, 100)
 

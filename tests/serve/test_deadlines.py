@@ -138,7 +138,8 @@ async def test_tls_requests_work_through_the_gate(
         "127.0.0.1", gw.running.port, ssl=ctx, server_hostname="localhost"
     )
     tls = writer.get_extra_info("ssl_object")
-    assert isinstance(tls, ssl.SSLObject) and tls.selected_alpn_protocol() == "http/1.1"
+    assert isinstance(tls, ssl.SSLObject)
+    assert tls.selected_alpn_protocol() == "http/1.1"
     for _ in range(3):
         writer.write(REQUEST)
         assert (await reader.readline()).startswith(b"HTTP/1.1 200")
