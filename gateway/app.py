@@ -94,7 +94,7 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
 def build_load(config: Config, metrics: Metrics) -> Load:
     server = config.server
     shedder = Shedder(server.shed.max_in_flight, server.shed.max_loop_lag_seconds)
-    budget = BodyBudget(server.limits.max_buffered_body_bytes)
+    budget = BodyBudget(server.limits.body_memory_bytes)
     return Load(budget, shedder, server.shed.retry_after_seconds, metrics)
 
 

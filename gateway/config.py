@@ -76,11 +76,12 @@ class ServerSettings(Section):
 
     @model_validator(mode="after")
     def _budget_fits_a_body(self) -> ServerSettings:
-        if self.limits.max_buffered_body_bytes < self.max_body_bytes:
-            # A body the cap allows but the budget never could: it would get 529 forever.
+        if self.limits.body_memory_bytes < 2 * self.max_body_bytes:
+            # A body the cap allows but the budget never could (a body costs at least
+            # twice its size once parsed): every such request would be refused.
             raise ValueError(
-                "limits.max_buffered_body_bytes must be at least max_body_bytes "
-                f"({self.max_body_bytes})"
+                "limits.body_memory_bytes must be at least twice max_body_bytes "
+                f"({2 * self.max_body_bytes})"
             )
         return self
 

@@ -262,7 +262,7 @@ class Metrics:
         self.buffered_body_bytes = Gauge(
             "zdr_gateway_buffered_body_bytes",
             "Request body bytes reserved in memory by in-flight requests "
-            "(capped by server.limits.max_buffered_body_bytes).",
+            "(capped by server.limits.body_memory_bytes).",
             registry=r,
             multiprocess_mode="livesum",
         )

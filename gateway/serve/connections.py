@@ -31,6 +31,11 @@ from gateway.metrics import Metrics
 from gateway.protocol import _QuietHandler
 from gateway.serve.settings import ClientTimeouts
 
+# After an answer given before the body was read (408, 413, 529), aiohttp reads and drops
+# the rest for this long so the client sees the answer rather than a reset. Its default,
+# 10 s, let a trickling client hold the connection that much past any deadline.
+LINGER_SECONDS = 1.0
+
 
 class GuardedHandler(_QuietHandler):
     """aiohttp's handler with a deadline on the request head."""
@@ -131,7 +136,11 @@ class ConnectionGate:
         self.max_connections = max_connections
         self.metrics = metrics
         self.open = 0
-        self._kwargs = {**server._kwargs, "keepalive_timeout": timeouts.idle}
+        self._kwargs = {
+            **server._kwargs,
+            "keepalive_timeout": timeouts.idle,
+            "lingering_time": LINGER_SECONDS,
+        }
 
     def __call__(self) -> asyncio.BaseProtocol:
         if self.open >= self.max_connections:

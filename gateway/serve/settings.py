@@ -33,9 +33,10 @@ class Limits(Section):
     # connection is closed as soon as it is accepted, before any TLS work. Keep it
     # below the open-files limit minus upstream connections: see docs/operations.md.
     max_connections: int = Field(default=10_000, ge=1, le=1_000_000)
-    # Request body bytes held in memory across all in-flight requests of the process.
-    # A request that would exceed it gets 529 overloaded_error (SDKs retry those).
-    max_buffered_body_bytes: int = Field(default=256 * MiB, ge=MiB, le=64 * 1024 * MiB)
+    # Memory for request bodies held across all in-flight requests of the process: each
+    # body's bytes plus an upper estimate of its parsed form (gateway/jsonbody.py). A
+    # request that would exceed it gets 529 overloaded_error (SDKs retry those).
+    body_memory_bytes: int = Field(default=384 * MiB, ge=MiB, le=64 * 1024 * MiB)
     # JSON nesting depth accepted in a request body (objects and arrays).
     max_json_depth: int = Field(default=128, ge=8, le=512)
 

@@ -1,9 +1,10 @@
 """The body stage: read the request body (capped, in memory only) and parse it once.
 
 Every byte held is first reserved in the process's body budget
-(`server.limits.max_buffered_body_bytes`): a request whose Content-Length does not fit
+(`server.limits.body_memory_bytes`): a request whose Content-Length does not fit
 is shed with 529 before a byte of it is read, and a chunked body at the moment it
-grows past what is left. The reservation is given back when the body is dropped
+grows past what is left. Before parsing, the reservation grows to the body's
+estimated parsed cost (`jsonbody.held_cost`). The reservation is given back when the body is dropped
 (forward, once the upstream has it; or the chain, when the request ends).
 """
 
@@ -27,9 +28,15 @@ async def body_stage(request: web.Request, ctx: RequestContext) -> None:
         raise UnsupportedMediaType("Content-Type must be application/json.")
     app = request.app
     server = app[CONFIG].server
-    body = await _read_capped(request, ctx, app[LOAD], server.max_body_bytes)
+    load = app[LOAD]
+    body = await _read_capped(request, ctx, load, server.max_body_bytes)
     ctx.body = body
     ctx.bytes_in = len(body)
+    # SECURITY: what parsing will cost is reserved before it is paid: a 3-byte `{},`
+    # becomes a 64-byte dict, so the bytes alone would understate it twentyfold.
+    more = jsonbody.held_cost(body) - ctx.held_bytes
+    if more > 0:
+        _hold(ctx, load, more)
     doc = jsonbody.parse(body, server.limits.max_json_depth)
     if not isinstance(doc, dict):
         raise InvalidRequest("Request body must be a JSON object.")
@@ -60,6 +67,12 @@ def _hold(ctx: RequestContext, load: Load, size: int) -> None:
     """Reserve `size` more bytes for this request, or shed it."""
     # SECURITY: the budget bounds what all requests together make the process hold.
     if not load.budget.reserve(size):
+        if ctx.held_bytes + size > load.budget.limit:
+            # It would not fit an idle process either: retrying cannot help.
+            raise RequestTooLarge(
+                "Request body is too large for the gateway's memory budget once parsed.",
+                reason="too_large_parsed",
+            )
         raise load.overloaded("body_budget")
     ctx.held_bytes += size
     load.held_gauge.inc(size)
@@ -72,8 +85,9 @@ async def _read_capped(
     length = request.content_length
     if length is not None:
         # The route stage refused an over-long Content-Length; a short one is checked
-        # below against what arrives. Reserved before any byte is read.
-        _hold(ctx, load, length)
+        # below against what arrives. Reserved before any byte is read: the bytes and
+        # the least their parsed text costs (the rest once the bytes are seen).
+        _hold(ctx, load, 2 * length)
     if content.is_eof():
         # The whole body came with the headers (the common case for API calls): no
         # waiting, so no timer.
