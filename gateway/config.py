@@ -76,12 +76,12 @@ class ServerSettings(Section):
 
     @model_validator(mode="after")
     def _budget_fits_a_body(self) -> ServerSettings:
-        if self.limits.body_memory_bytes < 2 * self.max_body_bytes:
-            # A body the cap allows but the budget never could (a body costs at least
-            # twice its size once parsed): every such request would be refused.
+        if self.limits.body_memory_bytes < 3 * self.max_body_bytes:
+            # A body the cap allows but the budget never could (parsing costs at least
+            # three times its size: bytes, decoded text, document): refused every time.
             raise ValueError(
-                "limits.body_memory_bytes must be at least twice max_body_bytes "
-                f"({2 * self.max_body_bytes})"
+                "limits.body_memory_bytes must be at least 3 x max_body_bytes "
+                f"({3 * self.max_body_bytes})"
             )
         return self
 

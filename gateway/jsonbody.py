@@ -39,13 +39,15 @@ def parse(body: bytes | bytearray, max_depth: int) -> Any:
 
 
 def held_cost(body: bytes | bytearray) -> int:
-    """Bytes of memory a body costs once parsed: itself plus an upper estimate of its
-    parsed form. Text is 1 byte a character when the body is ASCII without `\\u`
-    escapes, else up to 4 (one astral character makes a whole str UCS-4)."""
+    """Bytes of memory a body costs at its peak, while it is parsed: itself, the str
+    json.loads decodes it to first, and an upper estimate of the parsed document.
+    Text is 1 byte a character when the body is ASCII without `\\u` escapes, else up
+    to 4 (one astral character makes a whole str UCS-4)."""
     per_char = 1 if body.isascii() and b"\\u" not in body else 4
     separators = body.count(b",") + body.count(b":")
     containers = body.count(b"{") + body.count(b"[")
-    return len(body) * (1 + per_char) + separators * _PER_SEPARATOR + containers * _PER_CONTAINER
+    text = len(body) * (1 + 2 * per_char)
+    return text + separators * _PER_SEPARATOR + containers * _PER_CONTAINER
 
 
 def depth(doc: Any, stop: int) -> int:

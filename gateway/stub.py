@@ -62,7 +62,7 @@ class StubUpstream:
         self.record = record
         self.requests: list[Seen] = []
         self.disconnects = 0
-        self.app = web.Application()
+        self.app = web.Application(client_max_size=32 * 1024 * 1024)  # the real API takes 32 MB
         self.app.router.add_post("/v1/messages", self.messages)
         self.app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
         self.app.router.add_get("/v1/models", self.models)

@@ -46,12 +46,14 @@ SHAPES = {
 @pytest.mark.parametrize("name", SHAPES)
 def test_the_estimate_covers_what_parsing_allocates(name: str) -> None:
     body = SHAPES[name]
+    # The decoded copy is transient but real: it is in the peak too.
     assert held_cost(body) >= len(body) + allocated(body)
 
 
-def test_plain_text_costs_about_twice_its_size() -> None:
+def test_plain_text_costs_about_three_times_its_size() -> None:
+    # The bytes, the str json.loads decodes them to, and the parsed string.
     body = SHAPES["base64 text"]
-    assert held_cost(body) < 2.01 * len(body)
+    assert held_cost(body) < 3.01 * len(body)
 
 
 @pytest.mark.parametrize("levels", [129, 1_000, 5_000, 100_000])

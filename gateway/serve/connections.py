@@ -35,6 +35,8 @@ from gateway.serve.settings import ClientTimeouts
 # the rest for this long so the client sees the answer rather than a reset. Its default,
 # 10 s, let a trickling client hold the connection that much past any deadline.
 LINGER_SECONDS = 1.0
+# TLS read size and ciphertext held per connection (a TLS record is at most 16 KiB).
+READ_BUFFER = 64 * 1024
 
 
 class GuardedHandler(_QuietHandler):
@@ -96,8 +98,13 @@ class GuardedHandler(_QuietHandler):
 
 
 class _GatedTLS(sslproto.SSLProtocol):
-    """TLS over an accepted socket, counted by the gate until the socket closes."""
+    """TLS over an accepted socket, counted by the gate until the socket closes.
 
+    Reads are 64 KiB, and at most 64 KiB of ciphertext waits while the handler is not
+    reading, not asyncio's 256 KiB of each: every connection uploading a body holds
+    those buffers, outside the body budget (tests/serve/test_memory.py)."""
+
+    max_size = READ_BUFFER
     _gate: ConnectionGate | None = None
 
     def _check_handshake_timeout(self) -> None:
@@ -140,6 +147,8 @@ class ConnectionGate:
             **server._kwargs,
             "keepalive_timeout": timeouts.idle,
             "lingering_time": LINGER_SECONDS,
+            # aiohttp queues up to twice this of a body the handler has not read yet.
+            "read_bufsize": 16 * 1024,
         }
 
     def __call__(self) -> asyncio.BaseProtocol:
@@ -164,6 +173,7 @@ class ConnectionGate:
             ssl_handshake_timeout=self.timeouts.handshake,  # type: ignore[arg-type]
         )
         protocol._gate = self
+        protocol._set_read_buffer_limits(high=READ_BUFFER)  # type: ignore[attr-defined]
         return protocol
 
     def closed(self) -> None:

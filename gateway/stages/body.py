@@ -85,9 +85,9 @@ async def _read_capped(
     length = request.content_length
     if length is not None:
         # The route stage refused an over-long Content-Length; a short one is checked
-        # below against what arrives. Reserved before any byte is read: the bytes and
-        # the least their parsed text costs (the rest once the bytes are seen).
-        _hold(ctx, load, 2 * length)
+        # below against what arrives. Reserved before any byte is read: the least the
+        # body costs while parsed (3x: jsonbody.held_cost); the rest once it is seen.
+        _hold(ctx, load, 3 * length)
     if content.is_eof():
         # The whole body came with the headers (the common case for API calls): no
         # waiting, so no timer.
