@@ -22,7 +22,8 @@ observe and errors are the frame the chain runner puts around every request
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
+from aiohttp.web_urldispatcher import MatchInfoError, UrlMappingMatchInfo
 
 from gateway import forward
 from gateway.audit.trail import Auditor
@@ -62,6 +63,9 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
         # The body stage enforces the configured cap itself, with a provider-shaped 413.
         client_max_size=config.server.max_body_bytes + 1,
     )
+    # aiohttp deprecates passing a router; the subclass adds no state, so switching the
+    # class of the one it built is safe (as for the server in gateway/protocol.py).
+    app.router.__class__ = _EveryRequest
     app[CONFIG] = config
     app[METRICS] = metrics
     app[LABELS] = Labels(
@@ -87,8 +91,38 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
         sampler = LagSampler(load.shedder, shed.lag_interval_seconds, metrics)
         app.cleanup_ctx.append(sampler.lifespan)
     # Every path goes through the chain; the route stage decides what exists.
-    app.router.add_route("*", "/{tail:.*}", Chain(STAGES, forward.handle, load).handle)
+    app.router.add_route(
+        "*", "/{tail:.*}", Chain(STAGES, forward.handle, load).handle, expect_handler=_expect
+    )
     return app
+
+
+class _EveryRequest(web.UrlDispatcher):
+    """Every request goes to the chain, whose route stage decides what exists.
+
+    SECURITY: a request aiohttp's router matches to nothing (CONNECT's authority-form
+    target, `CONNECT $`) got aiohttp's own text/plain 404 with its version in `Server`,
+    outside the chain (found by the fuzz suite)."""
+
+    async def resolve(self, request: web.Request) -> UrlMappingMatchInfo:
+        match = await super().resolve(request)
+        if isinstance(match, MatchInfoError):
+            (route,) = self.routes()
+            return UrlMappingMatchInfo({"tail": ""}, route)
+        return match
+
+
+async def _expect(request: web.Request) -> None:
+    """`Expect: 100-continue` is answered as aiohttp would; any other expectation is
+    ignored, as RFC 9110 allows.
+
+    SECURITY: aiohttp's default answers it with a 417 whose text quotes the header value
+    (client text), outside the chain, so not provider-shaped either (found by the fuzz
+    suite, tests/fuzz)."""
+    expect = request.headers.get("expect", "")
+    if request.version == HttpVersion11 and expect.lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0
 
 
 def build_load(config: Config, metrics: Metrics) -> Load:

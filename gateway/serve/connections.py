@@ -21,6 +21,7 @@ zdr_gateway_client_connection_timeouts_total.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from asyncio import sslproto
 from typing import Any
@@ -30,6 +31,8 @@ from aiohttp import web
 from gateway.metrics import Metrics
 from gateway.protocol import _QuietHandler
 from gateway.serve.settings import ClientTimeouts
+
+log = logging.getLogger("gateway.http")
 
 # After an answer given before the body was read (408, 413, 529), aiohttp reads and drops
 # the rest for this long so the client sees the answer rather than a reset. Its default,
@@ -50,6 +53,16 @@ class GuardedHandler(_QuietHandler):
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_seconds = 0.0
         self._timeouts_metric: Any = None
+
+    async def start(self) -> None:
+        try:
+            await super().start()
+        except Exception as exc:
+            # SECURITY: aiohttp's loop can die on a head its parser accepts and its request
+            # factory does not (`CONNECT ` with no target: url None). The connection would
+            # then stay open with no timer left on it: every deadline bypassed.
+            log.warning("malformed request refused", extra={"error_class": type(exc).__name__})
+            self._abort()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)

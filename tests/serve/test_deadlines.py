@@ -148,3 +148,20 @@ async def test_tls_requests_work_through_the_gate(
         await reader.readexactly(length)
     writer.close()
     assert gw.sample("zdr_gateway_client_connections_open") == 1
+
+
+async def test_a_head_aiohttp_cannot_make_a_request_of_is_closed_at_once(
+    start_gateway: StartGateway, plain_config: dict[str, Any]
+) -> None:
+    """`CONNECT ` with no target parses, then kills aiohttp's connection loop (url None):
+    without the guard the socket stayed open with no deadline left on it."""
+    plain_config["server"]["timeouts"] = {"idle": 30, "head": 30}
+    gw = await start_gateway(plain_config)
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.running.port)
+    writer.write(b"CONNECT \r\nHost: x\r\n\r\n")
+    assert await closed_within(reader, 2)
+    writer.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.running.port)
+    writer.write(REQUEST)
+    assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+    writer.close()
