@@ -193,7 +193,8 @@ request_lines = st.one_of(
         st.one_of(st.sampled_from([b"/v1/messages", b"*", b"http://evil/v1/messages",
                                    b"/v1/messages?%00=1", b"//v1//messages", b"/%2e%2e/admin"]),
                   st.binary(max_size=60)),
-        st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b"HTTP/0.9", b"http/1.1", b""]),
+        # Not HTTP/2.0: aiohttp echoes it in the status line, which http.client refuses.
+        st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/0.9", b"http/1.1", b""]),
     ),
 )  # fmt: skip
 
