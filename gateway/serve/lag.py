@@ -18,6 +18,7 @@ class LagSampler:
         self._metrics = metrics
         self._handle: asyncio.TimerHandle | None = None
         self._due = 0.0
+        self._last = 0.0
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -34,7 +35,11 @@ class LagSampler:
         loop = asyncio.get_running_loop()
         now = loop.time()
         lag = max(0.0, now - self._due)
-        self._shedder.lag = lag
+        # Shedding goes by the lesser of the last two samples: one stall (start-up, a GC
+        # pause, a large body parsed) is not saturation; a loop late sample after
+        # sample is.
+        self._shedder.lag = min(lag, self._last)
+        self._last = lag
         self._shedder.tick()
         self._metrics.loop_lag.set(lag)
         self._due = now + self._interval
