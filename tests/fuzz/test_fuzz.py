@@ -13,6 +13,7 @@ import os
 import socket
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -153,6 +154,11 @@ def still_serving(port: int) -> None:
     assert resp.status == 200
 
 
+# Larger runs by hand need more than pytest-timeout's 120 s (about 20 examples a second).
+LONG_ENOUGH = pytest.mark.timeout(max(120, EXAMPLES // 5))
+
+
+@LONG_ENOUGH
 @FUZZ
 @given(
     route=st.sampled_from(ROUTES),
@@ -199,6 +205,7 @@ request_lines = st.one_of(
 )  # fmt: skip
 
 
+@LONG_ENOUGH
 @FUZZ
 @given(line=request_lines, extra=st.binary(max_size=200))
 def test_request_lines_and_raw_heads(fuzz_target: FuzzTarget, line: bytes, extra: bytes) -> None:
