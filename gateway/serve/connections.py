@@ -5,7 +5,7 @@
 
 - at `server.limits.max_connections` open connections, a new one is closed as soon as
   it is accepted — before any TLS work — and counted; so a flood of idle or slow
-  connections cannot use up the process's file descriptors (docs/operations.md has
+  connections cannot use up the process's file descriptors (docs/limits.md has
   the open-files arithmetic);
 - TLS is layered on by the gate (asyncio's SSLProtocol, the same one
   `loop.create_server(ssl=...)` uses) with `server.timeouts.handshake`;

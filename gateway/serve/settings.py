@@ -4,7 +4,7 @@ may hold of a gateway process, and for how long.
 Defaults follow nginx where nginx has the same knob (`keepalive_timeout 75s`,
 `client_body_timeout 60s`) and are tighter where an API client never needs the slack:
 an SDK sends its request head in one packet, so 20 s for a head is already generous.
-docs/operations.md explains each number and the open-files arithmetic.
+docs/limits.md explains each number and the open-files arithmetic.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class ClientTimeouts(Section):
 class Limits(Section):
     # Open client connections per process (TLS handshakes included). Past it, a new
     # connection is closed as soon as it is accepted, before any TLS work. Keep it
-    # below the open-files limit minus upstream connections: see docs/operations.md.
+    # below the open-files limit minus upstream connections: see docs/limits.md.
     max_connections: int = Field(default=10_000, ge=1, le=1_000_000)
     # Memory for request bodies held across all in-flight requests of the process: each
     # body's bytes plus an upper estimate of its parsed form (gateway/jsonbody.py). A

@@ -30,7 +30,7 @@ async def test_a_burst_of_large_bodies_stays_inside_the_budget(
 ) -> None:
     """Plaintext listener: the budget covers bodies; each connection's own TLS buffers
     (64 KiB reads, 64 KiB of ciphertext queued) are bounded by the connection cap
-    instead, and docs/operations.md counts them separately."""
+    instead, and docs/limits.md counts them separately."""
     config_dict = plain_config
     budget = 24 * MiB
     config_dict["server"]["max_body_bytes"] = 4 * MiB
