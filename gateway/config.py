@@ -19,9 +19,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gateway.audit.settings import AuditSettings
 from gateway.auth.settings import AuthSettings
-from gateway.harden import HardenSettings
 from gateway.policy.settings import PolicySettings
 from gateway.ratelimit.settings import RateLimitSettings
+from gateway.serve.harden import HardenSettings
 from gateway.serve.settings import ClientTimeouts, Limits, ShedSettings
 from gateway.settings_base import Section
 

@@ -114,3 +114,8 @@ class Overloaded(GatewayError):
     status = 529
     type = "overloaded_error"
     reason = "overloaded"
+
+
+class StartupError(Exception):
+    """The gateway cannot start (a port in use, a file that does not load). Its message is
+    the gateway's own words, naming the config option; the CLI prints it as one line."""

@@ -1,1 +1,2 @@
-"""The listener side of the gateway: connections, their deadlines and caps, load shedding."""
+"""Serving and process operations: listener, workers, admin port, TLS, hardening, and what
+a client may hold of the process (connection deadlines and caps, body budget, shedding)."""

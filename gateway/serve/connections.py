@@ -28,8 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.metrics import Metrics
-from gateway.protocol import _QuietHandler
+from gateway.observe.metrics import Metrics
+from gateway.serve.quiet import _QuietHandler
 from gateway.serve.settings import ClientTimeouts
 
 log = logging.getLogger("gateway.http")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.serve.load import Shedder
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from gateway.errors import Overloaded
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 
 # Reasons a request is shed: the label values of zdr_gateway_shed_requests_total
 # (gateway.metrics.SHED_REASONS lists the same three).

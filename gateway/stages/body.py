@@ -15,9 +15,10 @@ import asyncio
 from aiohttp import web
 
 from gateway import jsonbody
+from gateway.context import RequestContext
 from gateway.errors import InvalidRequest, RequestTimeout, RequestTooLarge, UnsupportedMediaType
 from gateway.serve.load import Load
-from gateway.state import CONFIG, LABELS, LOAD, METRICS, RequestContext
+from gateway.state import CONFIG, LABELS, LOAD, METRICS
 
 
 async def body_stage(request: web.Request, ctx: RequestContext) -> None:

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from auth_helpers import Signer
 
 from gateway.auth.keyset import load_private_key, write_key_pair
-from tests.redis_server import RedisServer
+from tests.auth.auth_helpers import Signer
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture

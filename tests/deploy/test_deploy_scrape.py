@@ -6,12 +6,13 @@ from __future__ import annotations
 import aiohttp
 import anthropic
 import pytest
-from deploy_support import exposed_metric_names, used_metric_names
+from anthropic.types import MessageParam
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Gateway, Upstream
+from tests.deploy.deploy_support import exposed_metric_names, used_metric_names
 
-PROMPT = [{"role": "user", "content": "Hi"}]
+PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
 MODEL = "claude-sonnet-5-5"
 
 
@@ -73,7 +74,7 @@ async def test_every_metric_used_by_alerts_and_dashboard_is_scraped(
     assert used, "no alert or dashboard query reads a zdr_gateway_* metric"
     missing = used - in_scrape
     assert not missing, f"used in alerts/dashboard but not exported: {sorted(missing)}"
-    # The scrape and gateway/metrics.py agree on the whole set, nothing more, nothing less.
+    # The scrape and gateway/observe/metrics.py agree on the whole set, nothing more, nothing less.
     ours = {n for n in exposed_metric_names() if n.startswith("zdr_gateway_")}
     assert {n for n in in_scrape if n.startswith("zdr_gateway_")} == ours
     assert "process_resident_memory_bytes" in in_scrape

@@ -14,10 +14,10 @@ import yaml
 from aiohttp import web
 
 from gateway import config as config_mod
-from gateway import server
-from gateway.metrics import Metrics
-from gateway.stub import StubUpstream
-from gateway.stub_openai import StubOpenAI
+from gateway.demo.stub_anthropic import StubUpstream
+from gateway.demo.stub_openai import StubOpenAI
+from gateway.observe.metrics import Metrics
+from gateway.serve import server
 
 T = TypeVar("T")
 

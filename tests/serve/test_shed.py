@@ -11,13 +11,13 @@ import aiohttp
 import anthropic
 import pytest
 
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.serve.lag import LagSampler
 from gateway.serve.load import Shedder
 from tests.conftest import Gateway, StartGateway, Upstream
 
-BODY = {"model": "claude-sonnet-4-5", "max_tokens": 64,
-        "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+MODEL = "claude-sonnet-4-5"
+HI: list[anthropic.types.MessageParam] = [{"role": "user", "content": "hi"}]
 
 
 def sdk(gw: Gateway) -> anthropic.AsyncAnthropic:
@@ -36,13 +36,16 @@ async def test_streams_in_progress_complete_while_new_requests_are_shed(
     gw = await start_gateway(config_dict)
     upstream.stub.behaviour.pause_after = 2  # both streams wait mid-way for the test
     client = sdk(gw)
-    streams = [aiter(await client.messages.create(**BODY, stream=True)) for _ in range(2)]
+    streams = [
+        aiter(await client.messages.create(model=MODEL, max_tokens=64, messages=HI, stream=True))
+        for _ in range(2)
+    ]
     firsts = [await anext(s) for s in streams]
     assert all(e.type == "message_start" for e in firsts)
     # Saturated: every new request is shed, with the SDKs' retry signal.
     for _ in range(5):
         with pytest.raises(anthropic.APIStatusError) as err:
-            await client.messages.create(**BODY)
+            await client.messages.create(model=MODEL, max_tokens=64, messages=HI)
         assert err.value.status_code == 529
         assert err.value.response.headers["retry-after"] == "4"
         assert err.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
@@ -53,7 +56,7 @@ async def test_streams_in_progress_complete_while_new_requests_are_shed(
         events = [e.type async for e in s]
         assert events[-1] == "message_stop"
     # Room again: new requests are served.
-    reply = await client.messages.create(**BODY)
+    reply = await client.messages.create(model=MODEL, max_tokens=64, messages=HI)
     assert reply.content[0].type == "text"
     await client.close()
 
@@ -65,7 +68,9 @@ async def test_the_sdk_retries_a_529_and_gets_through(
     gw = await start_gateway(config_dict)
     upstream.stub.behaviour.pause_after = 1
     client = sdk(gw)
-    stream = aiter(await client.messages.create(**BODY, stream=True))
+    stream = aiter(
+        await client.messages.create(model=MODEL, max_tokens=64, messages=HI, stream=True)
+    )
     await anext(stream)
 
     async def release_soon() -> None:
@@ -76,7 +81,9 @@ async def test_the_sdk_retries_a_529_and_gets_through(
 
     task = asyncio.create_task(release_soon())
     retrying = client.with_options(max_retries=3)
-    reply = await retrying.messages.create(**BODY)  # 529, retry-after 1 s, then 200
+    reply = await retrying.messages.create(
+        model=MODEL, max_tokens=64, messages=HI
+    )  # 529, retry-after 1 s, then 200
     assert reply.content[0].type == "text"
     await task
     assert gw.sample("zdr_gateway_shed_requests_total", reason="in_flight") >= 1
@@ -94,7 +101,9 @@ async def test_readiness_turns_false_under_sustained_shedding_and_back(
     gw = await start_gateway(config_dict)
     upstream.stub.behaviour.pause_after = 1
     client = sdk(gw)
-    stream = aiter(await client.messages.create(**BODY, stream=True))
+    stream = aiter(
+        await client.messages.create(model=MODEL, max_tokens=64, messages=HI, stream=True)
+    )
     await anext(stream)
     async with aiohttp.ClientSession() as http:
 
