@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from gateway.ratelimit.service import RateLimit
     from gateway.routing.router import Router
     from gateway.routing.upstream import UpstreamPool
+    from gateway.serve.load import Load
 
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -33,5 +34,8 @@ AUTH: web.AppKey[AuthRuntime] = web.AppKey("auth")
 
 # The rate limiter (absent = no limits, e.g. in unit tests of other stages).
 RATELIMIT: web.AppKey[RateLimit] = web.AppKey("ratelimit")
+
+# The body budget and the shedder (gateway/serve/load.py).
+LOAD: web.AppKey[Load] = web.AppKey("load")
 
 CTX: web.RequestKey[RequestContext] = web.RequestKey("ctx")
