@@ -26,7 +26,7 @@ the gateway itself, inside the same frame, and never forwarded (gateway/stages/l
 from __future__ import annotations
 
 from aiohttp import HttpVersion11, web
-from aiohttp.web_urldispatcher import MatchInfoError, UrlMappingMatchInfo
+from aiohttp.web_urldispatcher import AbstractRoute, MatchInfoError, UrlMappingMatchInfo
 
 from gateway.audit.trail import Auditor
 from gateway.auth.rejected import REASONS
@@ -60,6 +60,9 @@ from gateway.state import (
     ROUTER,
     UPSTREAMS,
 )
+
+# The chain's route: every path the local routes do not answer.
+CATCH_ALL = "/{tail:.*}"
 
 STAGES: tuple[Stage, ...] = (
     route_stage,
@@ -107,8 +110,10 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     # Claude Code's probe and telemetry, answered here and never forwarded; then every
     # other path goes through the chain, whose route stage decides what exists.
     local.add_routes(app, pool.upstreams, load)
-    app.router.add_route(
-        "*", "/{tail:.*}", Chain(STAGES, forward.handle, load).handle, expect_handler=_expect
+    router = app.router
+    assert isinstance(router, _EveryRequest)
+    router.catch_all = router.add_route(
+        "*", CATCH_ALL, Chain(STAGES, forward.handle, load).handle, expect_handler=_expect
     )
     return app
 
@@ -120,11 +125,14 @@ class _EveryRequest(web.UrlDispatcher):
     target, `CONNECT $`) got aiohttp's own text/plain 404 with its version in `Server`,
     outside the chain (found by the fuzz suite)."""
 
+    catch_all: AbstractRoute | None = None
+
     async def resolve(self, request: web.Request) -> UrlMappingMatchInfo:
         match = await super().resolve(request)
         if isinstance(match, MatchInfoError):
-            (route,) = self.routes()
-            return UrlMappingMatchInfo({"tail": ""}, route)
+            # The chain's own route (Claude Code's local routes, stages/local.py, are others).
+            assert self.catch_all is not None
+            return UrlMappingMatchInfo({"tail": ""}, self.catch_all)
         return match
 
 

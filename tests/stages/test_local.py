@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -109,3 +110,21 @@ async def test_anthropic_headers_forwarded_credentials_never(
     assert "authorization" not in sent
     assert "anthropic-hop" not in sent
     assert "client-secret" not in repr(seen)
+
+
+async def test_a_target_no_route_matches_still_gets_the_chains_404(
+    start_gateway: StartGateway, config_dict: dict[str, Any]
+) -> None:
+    """With the local routes beside the chain's, a request aiohttp's router matches to
+    nothing (CONNECT's authority form) still reaches the chain: a provider-shaped 404,
+    not a 500 (found by the fuzz suite once both landed)."""
+    config_dict["server"]["tls"] = {"enabled": False}
+    gw = await start_gateway(config_dict)
+    port = int(gw.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"CONNECT $ HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 404 "), head[:40]
+    assert b"application/json" in head
