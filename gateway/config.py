@@ -21,6 +21,13 @@ from gateway.audit.settings import AuditSettings
 from gateway.auth.settings import AuthSettings
 from gateway.harden import HardenSettings
 from gateway.policy.settings import PolicySettings
+from gateway.providers.cloud_settings import (
+    BedrockSettings,
+    VertexSettings,
+    bedrock_origin,
+    check_residency,
+    vertex_origin,
+)
 from gateway.ratelimit.settings import RateLimitSettings
 from gateway.settings_base import Section
 
@@ -86,19 +93,27 @@ class Timeouts(Section):
 
 class UpstreamSettings(Section):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
-    provider: Literal["anthropic", "openai"]
-    url: str
-    api_key: str = Field(min_length=1)
+    # bedrock / vertex: Claude on a cloud, behind the same Anthropic API (docs/clouds.md).
+    provider: Literal["anthropic", "openai", "bedrock", "vertex"]
+    # Optional for a cloud upstream: derived from its region (set for a VPC endpoint).
+    url: str = ""
+    # Optional for a cloud upstream (SigV4 or OAuth2 instead); else required.
+    api_key: str = ""
     ca_file: str | None = None
     # Client paths under this prefix go to this upstream with the prefix removed.
     prefix: str = Field(default="", pattern=r"^(/[a-z0-9_-]+)*$")
     timeouts: Timeouts = Timeouts()
     max_connections: int = Field(default=100, gt=0, le=10000)
+    # Residency and other labels of this upstream (a pool of one); `region` is checked
+    # against where each mapped cloud model id is processed.
+    labels: dict[str, str] = Field(default_factory=dict)
+    bedrock: BedrockSettings | None = None
+    vertex: VertexSettings | None = None
 
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", v):
+        if v and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", v):
             raise ValueError("expected an http(s) URL such as https://api.anthropic.com")
         return v.rstrip("/")
 
@@ -110,6 +125,38 @@ class UpstreamSettings(Section):
         if any(c in v for c in "\r\n\x00"):
             raise ValueError("must be one line: no CR, LF or NUL (a trailing newline?)")
         return v
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> UpstreamSettings:
+        cloud = self.bedrock or self.vertex
+        if self.provider in ("bedrock", "vertex"):
+            if getattr(self, self.provider) is None:
+                raise ValueError(f"provider {self.provider} needs a `{self.provider}:` section")
+            if self.bedrock is not None and self.vertex is not None:
+                raise ValueError("give either `bedrock:` or `vertex:`, not both")
+            assert cloud is not None
+            check_residency(cloud.models, cloud.region, self.labels.get("region"))
+            if self.bedrock is not None and self.bedrock.auth == "api_key" and not self.api_key:
+                raise ValueError("bedrock.auth api_key needs the upstream's api_key")
+            return self
+        if cloud is not None:
+            cloud_name = "bedrock" if self.bedrock is not None else "vertex"
+            raise ValueError(f"`{cloud_name}:` applies only to `provider: {cloud_name}`")
+        if not self.url:
+            raise ValueError("@url: required option is missing")
+        if not self.api_key:
+            raise ValueError("@api_key: required option is missing")
+        return self
+
+    @property
+    def origin(self) -> str:
+        """The URL the upstream's connections go to."""
+        if self.url:
+            return self.url
+        if self.bedrock is not None:
+            return bedrock_origin(self.bedrock)
+        assert self.vertex is not None
+        return vertex_origin(self.vertex.region)
 
 
 class MetricsSettings(Section):
@@ -265,6 +312,11 @@ def describe(err: Any) -> tuple[str, str]:
         path = f"{path}[{part}]" if isinstance(part, int) else _join(path, part)
     msg = str(err.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
+    field = re.match(r"^@([a-z_]+): ", msg)
+    if field:
+        # A model validator's complaint about one of its fields: named by that field's path.
+        path, msg = _join(path, field.group(1)), msg[field.end() :]
+        loc = (*loc, field.group(1))
     if err.get("type") == "extra_forbidden":
         msg = "unknown option (check the spelling; see config/gateway.example.yaml)"
     elif err.get("type") == "missing":

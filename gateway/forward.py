@@ -18,8 +18,9 @@ from multidict import CIMultiDict
 
 from gateway import SERVER_NAME
 from gateway.errors import InvalidRequest, UpstreamError, UpstreamTimeout
-from gateway.http1 import ClientError, Response, UnsafeRequest
+from gateway.http1 import ClientError, UnsafeRequest
 from gateway.providers import Provider
+from gateway.providers.cloud import Call, Exchange, Local, UpstreamResponse
 from gateway.routes import Route
 from gateway.stages.observe import CLIENT_CLOSED
 from gateway.state import CTX, METRICS, RATELIMIT, RequestContext
@@ -56,15 +57,27 @@ async def handle(request: web.Request) -> web.StreamResponse:
     assert route is not None
     upstream = route.upstream
     metrics = request.app[METRICS]
+    exchange = None
+    if upstream.adapter is not None:
+        # A cloud upstream: the request translated and signed per attempt (cloud.py).
+        exchange = upstream.adapter.prepare(_call(route, request, ctx))
+        if exchange.local is not None:
+            return _local(exchange.local, ctx)
     sent = time.monotonic()
     try:
         # Bounded by the upstream's connect, first-byte and total timeouts (the client's).
-        resp = await upstream.client.request(
-            request.method,
-            _target(route, request),
-            _request_headers(route, ctx).items(),
-            _body(ctx),
-        )
+        if exchange is None:
+            resp: UpstreamResponse = await upstream.client.request(
+                request.method,
+                _target(route, request),
+                _request_headers(route, ctx).items(),
+                _body(ctx),
+            )
+        else:
+            raw = await upstream.client.request(
+                exchange.method, exchange.target, exchange.headers, exchange.body
+            )
+            resp = exchange.response(raw)
     except TimeoutError:
         metrics.upstream_errors.labels(upstream.name, "timeout").inc()
         raise UpstreamTimeout("The upstream API did not respond in time.") from None
@@ -79,7 +92,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         metrics.upstream_errors.labels(upstream.name, exc.kind).inc()
         raise UpstreamError(_FAILED.get(exc.kind, _FAILED["protocol"])) from None
     try:
-        return await _relay(request, ctx, route, resp)
+        return await _relay(request, ctx, route, resp, exchange)
     finally:
         # A complete response returns its connection to the pool; anything else
         # (client gone, upstream failure, cancellation) closes it, which ends the
@@ -91,7 +104,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 async def _relay(
-    request: web.Request, ctx: RequestContext, route: Route, resp: Response
+    request: web.Request,
+    ctx: RequestContext,
+    route: Route,
+    resp: UpstreamResponse,
+    exchange: Exchange | None,
 ) -> web.StreamResponse:
     provider = route.provider
     metrics = request.app[METRICS]
@@ -108,6 +125,8 @@ async def _relay(
     if resp.content_length is not None and not event_stream:
         out.content_length = resp.content_length
     reader = provider.usage_reader(event_stream) if resp.status < 300 else None
+    if exchange is not None:
+        reader = exchange.usage_reader(reader)
     await out.prepare(request)
     gap = metrics.chunk_gap.labels(provider.name)
     idle = route.upstream.settings.timeouts.idle
@@ -186,6 +205,29 @@ async def _abort(
     # client sees a truncated response instead of a clean end.
     if request.transport is not None:
         request.transport.abort()
+
+
+def _call(route: Route, request: web.Request, ctx: RequestContext) -> Call:
+    allowed = route.provider.query_params
+    query = [(k, v) for k, v in request.query.items() if k in allowed]
+    body = ctx.body
+    if ctx.body_rewritten and ctx.json is not None:
+        body = json.dumps(ctx.json, separators=(",", ":")).encode()
+    headers = ctx.forward_headers
+    return Call(
+        request.method, route.upstream_path, route.endpoint.kind, query, headers, body, ctx.json,
+        ctx.stream,
+    )  # fmt: skip
+
+
+def _local(local: Local, ctx: RequestContext) -> web.StreamResponse:
+    """A cloud client's probe, answered by the gateway (nothing forwarded)."""
+    ctx.upstream_status = None
+    out = web.Response(status=local.status, body=local.body, content_type=local.content_type)
+    out.headers["Server"] = SERVER_NAME
+    out.headers["x-gateway-request-id"] = ctx.request_id
+    out.headers.update(ctx.extra_headers)
+    return out
 
 
 def _target(route: Route, request: web.Request) -> str:

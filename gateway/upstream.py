@@ -6,7 +6,17 @@ from gateway.config import UpstreamSettings
 from gateway.http1 import Pool
 from gateway.metrics import Metrics
 from gateway.providers import PROVIDERS, Provider
+from gateway.providers.cloud import CloudAdapter
 from gateway.tls import client_context
+
+
+def cloud_adapter(settings: UpstreamSettings) -> CloudAdapter | None:
+    """The per-request hook of a cloud upstream; its SDK is imported only here, when used."""
+    if settings.provider == "bedrock":
+        from gateway.providers.bedrock import BedrockAdapter
+
+        return BedrockAdapter(settings)
+    return None
 
 
 class Upstream:
@@ -15,8 +25,13 @@ class Upstream:
         self.name = settings.name
         self.provider: Provider = PROVIDERS[settings.provider]
         self.prefix = settings.prefix
-        # SECURITY: built once; the upstream credential exists only in this dict.
-        self.credential_headers = self.provider.credential_headers(settings.api_key)
+        # Signs or translates each request of a cloud upstream (None: forwarded as it is).
+        self.adapter = cloud_adapter(settings)
+        # SECURITY: built once; the upstream credential exists only in this dict (or, for
+        # a cloud upstream, in its adapter).
+        self.credential_headers = (
+            {} if self.adapter is not None else self.provider.credential_headers(settings.api_key)
+        )
         self._client: Pool | None = None
 
     @property
@@ -26,7 +41,9 @@ class Upstream:
         return self._client
 
     async def start(self) -> None:
-        url = self.settings.url
+        if self.adapter is not None:
+            await self.adapter.start()
+        url = self.settings.origin
         t = self.settings.timeouts
         self._client = Pool(
             url,
@@ -38,6 +55,8 @@ class Upstream:
         )
 
     async def close(self) -> None:
+        if self.adapter is not None:
+            await self.adapter.close()
         if self._client is not None:
             await self._client.close()
             self._client = None

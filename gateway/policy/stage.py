@@ -8,10 +8,12 @@ replaces `ctx.json`. Decisions go to `ctx.decisions` for the audit trail.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from gateway.auth.stage import enforce_scopes
-from gateway.errors import PermissionDenied
+from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.policy.decide import BETA_HEADER, decide
 from gateway.state import CONFIG, METRICS, RequestContext
 
@@ -25,7 +27,7 @@ async def policy_stage(request: web.Request, ctx: RequestContext) -> None:
     team = ctx.principal.team if ctx.principal is not None else None
     # Judge the headers that will actually leave (the provider's allow-list minus
     # Connection-listed names); several anthropic-beta headers form one list.
-    betas = ",".join(ctx.forward_headers.getall(BETA_HEADER, []))
+    betas = ",".join([*ctx.forward_headers.getall(BETA_HEADER, []), *_body_betas(ctx.json)])
     decision = decide(
         route.endpoint.kind,
         route.provider.name,
@@ -42,3 +44,14 @@ async def policy_stage(request: web.Request, ctx: RequestContext) -> None:
     if decision.body is not None:
         ctx.json = decision.body
         ctx.body_rewritten = True
+
+
+def _body_betas(doc: dict[str, Any] | None) -> list[str]:
+    """Betas in the body (`anthropic_beta`, how Bedrock clients send them) are judged
+    like the header's: a cloud turns them on just the same."""
+    if doc is None or "anthropic_beta" not in doc:
+        return []
+    value = doc["anthropic_beta"]
+    if not isinstance(value, list) or not all(isinstance(b, str) for b in value):
+        raise InvalidRequest("`anthropic_beta` must be a list of strings.")
+    return value
