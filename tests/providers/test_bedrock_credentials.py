@@ -1,0 +1,123 @@
+"""AWS credentials from botocore's chain, refreshed off the event loop ahead of expiry.
+
+The container-credentials endpoint (EKS Pod Identity, ECS) is served by this test's own
+event loop: had botocore's synchronous refresh run on the loop, it would wait for an
+answer the blocked loop could never send, and the test would hang instead of passing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import pytest
+from aiohttp import web
+
+from tests.conftest import StartGateway
+from tests.providers.conftest import BedrockUpstream, sdk, serve
+from tests.support.bedrock_standin import BedrockStandIn
+
+PROMPT = [{"role": "user", "content": "Hi"}]
+POD_TOKEN = "pod-identity-token-for-tests"
+
+
+async def test_container_credentials_rotate_without_blocking_the_loop(
+    bedrock: tuple[BedrockStandIn, str],
+    bedrock_upstream: BedrockUpstream,
+    start_gateway: StartGateway,
+    config_dict: dict[str, Any],
+    aws_env: pytest.MonkeyPatch,
+) -> None:
+    standin, _ = bedrock
+    standin.secrets.clear()
+    issued: list[str] = []
+
+    async def credentials(request: web.Request) -> web.Response:
+        assert request.headers.get("Authorization") == POD_TOKEN
+        n = len(issued) + 1
+        access, secret, token = f"ASIAPOD{n:013d}", f"secret-{n}", f"session-{n}"
+        standin.secrets[access] = (secret, token)
+        issued.append(access)
+        # Inside botocore's 10-minute mandatory window: every read refreshes.
+        expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)
+        return web.json_response(
+            {"AccessKeyId": access, "SecretAccessKey": secret, "Token": token,
+             "Expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+        )
+
+    app = web.Application()
+    app.router.add_get("/creds", credentials)
+    runner, url = await serve(app)
+    aws_env.delenv("AWS_ACCESS_KEY_ID")
+    aws_env.delenv("AWS_SECRET_ACCESS_KEY")
+    aws_env.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", f"{url}/creds")
+    aws_env.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", POD_TOKEN)
+    try:
+        config_dict["upstreams"] = [bedrock_upstream(refresh_seconds=0.2)]
+        gw = await start_gateway(config_dict)
+        client = sdk(gw)
+        await client.messages.create(model="claude-sonnet-4-5", max_tokens=8, messages=PROMPT)
+        first = standin.seen[-1].access_key
+        assert first in issued
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if len(issued) >= 4:
+                break
+        await client.messages.create(model="claude-sonnet-4-5", max_tokens=8, messages=PROMPT)
+        await client.close()
+    finally:
+        await runner.cleanup()
+    later = standin.seen[-1].access_key
+    assert later in issued
+    assert later != first  # signed with the refreshed key and its session token
+    assert standin.seen[-1].headers["X-Amz-Security-Token"].startswith("session-")
+
+
+async def test_shared_credentials_file_profile(
+    bedrock: tuple[BedrockStandIn, str],
+    bedrock_upstream: BedrockUpstream,
+    start_gateway: StartGateway,
+    config_dict: dict[str, Any],
+    aws_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    standin, _ = bedrock
+    standin.secrets["AKIAPROFILE000000001"] = ("profile-secret", None)
+    creds = tmp_path / "credentials"
+    creds.write_text(
+        "[bedrock-gw]\naws_access_key_id = AKIAPROFILE000000001\n"
+        "aws_secret_access_key = profile-secret\n"
+    )
+    aws_env.delenv("AWS_ACCESS_KEY_ID")
+    aws_env.delenv("AWS_SECRET_ACCESS_KEY")
+    aws_env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+    config_dict["upstreams"] = [bedrock_upstream(profile="bedrock-gw")]
+    gw = await start_gateway(config_dict)
+    client = sdk(gw)
+    await client.messages.create(model="claude-sonnet-4-5", max_tokens=8, messages=PROMPT)
+    await client.close()
+    assert standin.seen[-1].access_key == "AKIAPROFILE000000001"
+
+
+async def test_no_credentials_is_a_clear_503_and_nothing_is_sent(
+    bedrock: tuple[BedrockStandIn, str],
+    bedrock_upstream: BedrockUpstream,
+    start_gateway: StartGateway,
+    config_dict: dict[str, Any],
+    aws_env: pytest.MonkeyPatch,
+) -> None:
+    standin, _ = bedrock
+    aws_env.delenv("AWS_ACCESS_KEY_ID")
+    aws_env.delenv("AWS_SECRET_ACCESS_KEY")
+    config_dict["upstreams"] = [bedrock_upstream()]
+    gw = await start_gateway(config_dict)
+    client = sdk(gw)
+    with pytest.raises(anthropic.APIStatusError) as info:
+        await client.messages.create(model="claude-sonnet-4-5", max_tokens=8, messages=PROMPT)
+    await client.close()
+    assert info.value.status_code == 503
+    assert "no AWS credentials" in str(info.value)
+    assert standin.seen == []
