@@ -11,7 +11,8 @@ from gateway import SERVER_NAME, posture
 from gateway.config import Config
 from gateway.metrics import Metrics
 from gateway.ratelimit.service import RateLimit
-from gateway.state import CONFIG, METRICS, RATELIMIT, READY
+from gateway.state import CONFIG, METRICS, RATELIMIT, READY, UPSTREAMS
+from gateway.upstream import UpstreamPool
 
 
 def build_admin_app(
@@ -20,6 +21,7 @@ def build_admin_app(
     ratelimit: RateLimit | None = None,
     *,
     config: Config | None = None,
+    upstreams: UpstreamPool | None = None,
 ) -> web.Application:
     app = web.Application()
     app[METRICS] = metrics
@@ -31,6 +33,8 @@ def build_admin_app(
     app.router.add_get("/metrics", metrics_view)
     if config is not None:
         app[CONFIG] = config
+        if upstreams is not None:
+            app[UPSTREAMS] = upstreams
         app.router.add_get("/zdr/posture", posture_view)
     app.on_response_prepare.append(_server_header)
     return app
@@ -67,5 +71,5 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 
 async def posture_view(request: web.Request) -> web.Response:
-    body = posture.build(request.app[CONFIG], request.app[METRICS])
+    body = posture.build(request.app[CONFIG], request.app[METRICS], request.app.get(UPSTREAMS))
     return web.json_response(body, headers={"cache-control": "no-store"})

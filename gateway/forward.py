@@ -17,13 +17,13 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway import SERVER_NAME
-from gateway.errors import InvalidRequest, UpstreamError, UpstreamTimeout
+from gateway.errors import InvalidRequest, Unavailable, UpstreamError, UpstreamTimeout
 from gateway.http1 import ClientError, UnsafeRequest
 from gateway.providers import Provider
-from gateway.providers.cloud import Call, Exchange, Local, UpstreamResponse
+from gateway.providers.cloud import Call, Exchange, Local, UpstreamResponse, refused_for_logging
 from gateway.routes import Route
 from gateway.stages.observe import CLIENT_CLOSED
-from gateway.state import CTX, METRICS, RATELIMIT, RequestContext
+from gateway.state import CONFIG, CTX, METRICS, RATELIMIT, RequestContext
 
 # A body at most this large, already received whole, is written without waiting: below
 # aiohttp's write buffer limit a write never waits for the client to drain.
@@ -59,6 +59,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
     metrics = request.app[METRICS]
     exchange = None
     if upstream.adapter is not None:
+        policy = request.app[CONFIG].policy
+        state = upstream.adapter.logging_state()
+        if refused_for_logging(state, policy.provider_logging, policy.provider_logging_unknown):
+            # SECURITY: provider-side retention outside the gateway's reach (posture shows it).
+            raise Unavailable(
+                "The upstream's cloud account logs model invocations (or its setting is "
+                "unknown); the gateway's policy does not send requests there.",
+                reason="provider_logging",
+                headers={"x-should-retry": "false"},
+            )
         # A cloud upstream: the request translated and signed per attempt (cloud.py).
         exchange = upstream.adapter.prepare(_call(route, request, ctx))
         if exchange.local is not None:

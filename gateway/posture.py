@@ -19,6 +19,7 @@ from gateway.audit.event import FIELDS as AUDIT_FIELDS
 from gateway.config import Config
 from gateway.metrics import Metrics
 from gateway.policy.rules import BY_ID
+from gateway.upstream import UpstreamPool
 
 
 def metric_labels(metrics: Metrics) -> dict[str, list[str]]:
@@ -59,12 +60,26 @@ def policy(config: Config) -> dict[str, Any]:
     }
 
 
-def build(config: Config, metrics: Metrics) -> dict[str, Any]:
+def upstreams(config: Config, pool: UpstreamPool | None) -> list[dict[str, Any]]:
+    """Each upstream, with what its cloud says about retention on its side (Bedrock's
+    invocation logging), read at run time: facts, not config."""
+    adapters = {u.name: u.adapter for u in pool.upstreams} if pool is not None else {}
+    out = []
+    for u in config.upstreams:
+        entry: dict[str, Any] = {"name": u.name, "provider": u.provider}
+        adapter = adapters.get(u.name)
+        if adapter is not None:
+            entry.update(adapter.posture())
+        out.append(entry)
+    return out
+
+
+def build(config: Config, metrics: Metrics, pool: UpstreamPool | None = None) -> dict[str, Any]:
     audit = config.audit
     return {
         "version": __version__,
         "config_hash": config.digest(),
-        "upstreams": [{"name": u.name, "provider": u.provider} for u in config.upstreams],
+        "upstreams": upstreams(config, pool),
         "logged_fields": {
             "log_lines": sorted(logs.FIELDS),
             "audit_events": [*AUDIT_FIELDS, *(CHAIN_FIELDS if audit.chain else ())],

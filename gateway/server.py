@@ -22,7 +22,7 @@ from gateway.admin import build_admin_app
 from gateway.app import build_app
 from gateway.config import Config
 from gateway.metrics import Metrics
-from gateway.state import AUTH, RATELIMIT, READY
+from gateway.state import AUTH, RATELIMIT, READY, UPSTREAMS
 from gateway.tls import CertReloader, server_context
 
 log = logging.getLogger("gateway.server")
@@ -71,7 +71,9 @@ async def start(
         reuse_port=reuse_port or None,
     )
     await site.start()
-    admin = build_admin_app(metrics, ready, app.get(RATELIMIT), config=config)
+    admin = build_admin_app(
+        metrics, ready, app.get(RATELIMIT), config=config, upstreams=app[UPSTREAMS]
+    )
     admin_runner = protocol.runner(admin)
     await admin_runner.setup()
     admin_site = web.TCPSite(

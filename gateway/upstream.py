@@ -10,23 +10,23 @@ from gateway.providers.cloud import CloudAdapter
 from gateway.tls import client_context
 
 
-def cloud_adapter(settings: UpstreamSettings) -> CloudAdapter | None:
+def cloud_adapter(settings: UpstreamSettings, metrics: Metrics | None) -> CloudAdapter | None:
     """The per-request hook of a cloud upstream; its SDK is imported only here, when used."""
     if settings.provider == "bedrock":
         from gateway.providers.bedrock import BedrockAdapter
 
-        return BedrockAdapter(settings)
+        return BedrockAdapter(settings, metrics)
     return None
 
 
 class Upstream:
-    def __init__(self, settings: UpstreamSettings) -> None:
+    def __init__(self, settings: UpstreamSettings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.name = settings.name
         self.provider: Provider = PROVIDERS[settings.provider]
         self.prefix = settings.prefix
         # Signs or translates each request of a cloud upstream (None: forwarded as it is).
-        self.adapter = cloud_adapter(settings)
+        self.adapter = cloud_adapter(settings, metrics)
         # SECURITY: built once; the upstream credential exists only in this dict (or, for
         # a cloud upstream, in its adapter).
         self.credential_headers = (
@@ -65,7 +65,7 @@ class Upstream:
 class UpstreamPool:
     def __init__(self, settings: list[UpstreamSettings], metrics: Metrics) -> None:
         self.metrics = metrics
-        self.upstreams = [Upstream(s) for s in settings]
+        self.upstreams = [Upstream(s, metrics) for s in settings]
 
     async def start(self) -> None:
         for u in self.upstreams:

@@ -26,9 +26,11 @@ from multidict import CIMultiDict
 
 from gateway.config import UpstreamSettings
 from gateway.errors import InvalidRequest, NotFound
+from gateway.metrics import Metrics
 from gateway.providers.aws_auth import AwsCredentials
 from gateway.providers.base import UsageReader
 from gateway.providers.bedrock_eventstream import EventStreamToSSE, EventStreamUsage
+from gateway.providers.bedrock_logging import InvocationLogging
 from gateway.providers.bedrock_probes import local_answer
 from gateway.providers.cloud import Call, CloudAdapter, Exchange, UpstreamResponse, WholeBody
 from gateway.providers.cloud_errors import anthropic_error, bedrock_error
@@ -61,7 +63,7 @@ def host_of(origin: str) -> str:
 class BedrockAdapter(CloudAdapter):
     name = "bedrock"
 
-    def __init__(self, settings: UpstreamSettings) -> None:
+    def __init__(self, settings: UpstreamSettings, metrics: Metrics | None = None) -> None:
         assert settings.bedrock is not None
         self.settings: BedrockSettings = settings.bedrock
         self.origin = settings.origin
@@ -77,14 +79,24 @@ class BedrockAdapter(CloudAdapter):
             if self._bearer is None
             else None
         )
+        gauge = metrics.provider_logging if metrics is not None else None
+        self.logging = InvocationLogging(settings.name, self.settings, self.credentials, gauge)
 
     async def start(self) -> None:
         if self.credentials is not None:
             await self.credentials.start()
+        await self.logging.start()
 
     async def close(self) -> None:
+        await self.logging.close()
         if self.credentials is not None:
             await self.credentials.close()
+
+    def posture(self) -> dict[str, Any]:
+        return {"mode": self.settings.mode, **self.logging.posture()}
+
+    def logging_state(self) -> str:
+        return self.logging.state
 
     def path_model(self, path: str) -> tuple[str | None, bool]:
         model, action = native_model(path)

@@ -106,9 +106,17 @@ class CloudAdapter(ABC):
         """Provider-side retention facts for /zdr/posture (metadata only)."""
         return {}
 
-    def refuses(self) -> str | None:
-        """A reason to route nothing to this target (e.g. the account logs invocations)."""
-        return None
+    def logging_state(self) -> str:
+        """Whether the cloud account logs prompts and completions: on, off, unknown,
+        not_checked (see bedrock_logging.py); a cloud without such a setting is off."""
+        return "off"
+
+
+def refused_for_logging(state: str, policy: str, unknown: str) -> bool:
+    """`policy.provider_logging` / `provider_logging_unknown` against a target's state."""
+    if state == "on":
+        return policy == "refuse"
+    return state in ("unknown", "not_checked") and unknown == "refuse"
 
 
 class ResponseView:

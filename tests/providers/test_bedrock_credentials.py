@@ -43,10 +43,9 @@ async def test_container_credentials_rotate_without_blocking_the_loop(
         issued.append(access)
         # Inside botocore's 10-minute mandatory window: every read refreshes.
         expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)
-        return web.json_response(
-            {"AccessKeyId": access, "SecretAccessKey": secret, "Token": token,
-             "Expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
-        )
+        stamp = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+        doc = {"AccessKeyId": access, "SecretAccessKey": secret, "Token": token}
+        return web.json_response({**doc, "Expiration": stamp})
 
     app = web.Application()
     app.router.add_get("/creds", credentials)
