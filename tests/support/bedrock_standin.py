@@ -27,6 +27,7 @@ from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from multidict import CIMultiDict
 
 from tests.support.eventstream import chunk, exception
 
@@ -42,7 +43,7 @@ class Seen:
     path: str
     service: str | None
     access_key: str | None
-    headers: dict[str, str]
+    headers: CIMultiDict[str]
     body: bytes
 
 
@@ -91,7 +92,7 @@ class BedrockStandIn:
             access = self._verify(request, body, service)
             ok = access is not None
         self.seen.append(
-            Seen(request.method, request.path, service, access, dict(request.headers), body)
+            Seen(request.method, request.path, service, access, CIMultiDict(request.headers), body)
         )
         if not ok:
             return aws_error(403, "InvalidSignatureException", "The signature does not match.")
