@@ -87,7 +87,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             raw = await upstream.client.request(
                 exchange.method, exchange.target, exchange.headers, exchange.body
             )
-            resp = exchange.response(raw)
+            resp = await exchange.response(raw)
     except TimeoutError:
         metrics.upstream_errors.labels(upstream.name, "timeout").inc()
         raise UpstreamTimeout("The upstream API did not respond in time.") from None

@@ -16,6 +16,10 @@ def cloud_adapter(settings: UpstreamSettings, metrics: Metrics | None) -> CloudA
         from gateway.providers.bedrock import BedrockAdapter
 
         return BedrockAdapter(settings, metrics)
+    if settings.provider == "vertex":
+        from gateway.providers.vertex import VertexAdapter
+
+        return VertexAdapter(settings, metrics)
     return None
 
 

@@ -109,3 +109,20 @@ def test_a_bedrock_upstream_loads_botocore_and_nothing_else_does(tmp_path: Path)
     loaded = serve_once(tmp_path, config)
     assert {"botocore", "botocore.auth"} <= loaded, loaded
     assert not {"google.auth", "google.oauth2"} & loaded
+
+
+def test_a_vertex_upstream_loads_google_auth_not_botocore(tmp_path: Path) -> None:
+    config = plain_config()
+    config["upstreams"].append(
+        {
+            "name": "v",
+            "provider": "vertex",
+            "prefix": "/vertex",
+            "url": "http://127.0.0.1:9",
+            # Unreadable on purpose: start-up logs a warning and serves 503s until it is.
+            "vertex": {"project": "my-project", "region": "eu", "credentials_file": "missing"},
+        }
+    )
+    loaded = serve_once(tmp_path, config)
+    assert {"google.auth", "google.oauth2"} <= loaded, loaded
+    assert "botocore" not in loaded

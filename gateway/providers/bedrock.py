@@ -180,20 +180,16 @@ class BedrockExchange(Exchange):
         super().__init__()
         self.kind = kind
 
-    def response(self, resp: UpstreamResponse) -> UpstreamResponse:
+    async def response(self, resp: UpstreamResponse) -> UpstreamResponse:
         errortype = resp.headers.get("x-amzn-errortype")
         if resp.status >= 400 and (errortype is not None or self.kind != "messages"):
-            status = bedrock_error(resp.status, errortype, b"")[0]
-
-            def shape(body: bytes) -> bytes:
-                _, err, message = bedrock_error(resp.status, errortype, body)
-                return anthropic_error(err, message)
-
-            return WholeBody(resp, status, shape)
+            body = await WholeBody.read(resp)
+            status, err, message = bedrock_error(resp.status, errortype, body)
+            return WholeBody(resp, status, anthropic_error(err, message))
         if resp.status >= 300 or self.kind in ("messages", "invoke", "native"):
             return resp
         if self.kind == "count":
-            return WholeBody(resp, resp.status, _count_answer)
+            return WholeBody(resp, resp.status, _count_answer(await WholeBody.read(resp)))
         return EventStreamToSSE(resp)
 
     def usage_reader(self, default: UsageReader | None) -> UsageReader | None:

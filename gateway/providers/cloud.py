@@ -5,7 +5,7 @@ API is Anthropic's. Forward (and, per target, a pool) calls, for every attempt:
 
     exchange = adapter.prepare(Call(...))     # sync: credentials are already in memory
     resp = await client.request(*exchange.request)   # unless `exchange.local` answers it
-    resp = exchange.response(resp)            # a view that translates status, headers, body
+    resp = await exchange.response(resp)      # a view that translates status, headers, body
 
 `prepare` raises a `GatewayError` for what the cloud does not offer. The view has
 the interface forward relays (`UpstreamResponse`); its chunks are translated as
@@ -76,8 +76,9 @@ class Exchange:
     body: bytes | None = None
     local: Local | None = None
 
-    def response(self, resp: UpstreamResponse) -> UpstreamResponse:
-        """The client's view of the upstream's answer (default: as it is)."""
+    async def response(self, resp: UpstreamResponse) -> UpstreamResponse:
+        """The client's view of the upstream's answer (default: as it is). It may read a
+        small body whole (an error) before the status is decided; a stream is never read."""
         return resp
 
     def usage_reader(self, default: UsageReader | None) -> UsageReader | None:
@@ -155,27 +156,32 @@ class ResponseView:
 
 
 class WholeBody(ResponseView):
-    """A small upstream body (an error, a token count), read whole (capped) and re-shaped."""
+    """A small upstream body (an error, a token count), read whole (capped) and re-shaped:
+    `await WholeBody.read(resp)` first, then the new status and body are known."""
 
     CAP = 64 * 1024
 
-    def __init__(self, resp: UpstreamResponse, status: int, shape: Any) -> None:
+    def __init__(self, resp: UpstreamResponse, status: int, body: bytes) -> None:
         headers = CIMultiDict({"content-type": "application/json"})
         for name in ("retry-after", "retry-after-ms", "x-should-retry"):
             if name in resp.headers:
                 headers[name] = resp.headers[name]
         super().__init__(resp, status, headers)
-        self._shape = shape
-        self._parts: list[bytes] = []
-        self._size = 0
+        self._body = body
+        self.content_length = len(body)
+        self.complete = True
+        self.buffered = len(body)
 
-    def translate(self, chunk: bytes) -> bytes:
-        if self._size < self.CAP:
-            self._parts.append(chunk[: self.CAP - self._size])
-            self._size += len(chunk)
-        return b""
+    @staticmethod
+    async def read(resp: UpstreamResponse) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in resp:
+            if size < WholeBody.CAP:
+                parts.append(chunk[: WholeBody.CAP - size])
+            size += len(chunk)
+        return b"".join(parts)
 
-    def finish(self) -> bytes:
-        body, self._parts = b"".join(self._parts), []
-        result: bytes = self._shape(body)
-        return result
+    async def chunks(self) -> AsyncIterator[bytes]:
+        if self._body:
+            yield self._body

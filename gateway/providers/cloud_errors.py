@@ -43,7 +43,6 @@ GOOGLE: dict[str, tuple[int, str]] = {
     "INVALID_ARGUMENT": (400, "invalid_request_error"),
     "FAILED_PRECONDITION": (400, "invalid_request_error"),
     "OUT_OF_RANGE": (400, "invalid_request_error"),
-    "PERMISSION_DENIED": (403, "permission_error"),
     "NOT_FOUND": (404, "not_found_error"),
     "UNAVAILABLE": (529, "overloaded_error"),
     "DEADLINE_EXCEEDED": (504, "timeout_error"),
@@ -91,7 +90,7 @@ def google_error(status: int, body: bytes) -> bytes | tuple[int, str, str]:
     error = doc.get("error") if isinstance(doc, dict) else None
     if isinstance(error, dict):
         code = str(error.get("status", ""))
-        if code == "UNAUTHENTICATED":
+        if code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
             return _CREDENTIALS
         mapped = GOOGLE.get(code) or by_status(status)
         return mapped[0], mapped[1], _message(error) or "The Vertex AI request failed."

@@ -20,6 +20,7 @@ from aiohttp import web
 from gateway import server
 from tests.conftest import Gateway
 from tests.support.bedrock_standin import BedrockStandIn
+from tests.support.vertex_standin import VertexStandIn
 
 ACCESS_KEY, SECRET_KEY = "AKIASTANDIN000000001", "stand-in-secret-known-to-the-test"
 EU_SONNET = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -92,3 +93,43 @@ def sdk(gateway: Gateway, **kwargs: Any) -> anthropic.AsyncAnthropic:
         http_client=anthropic.DefaultAsyncHttpxClient(verify=gateway.client_ssl()),
         **kwargs,
     )
+
+
+VERTEX_SONNET = "claude-sonnet-4-5@20250929"
+
+
+@pytest.fixture
+async def vertex(tmp_path: Path) -> AsyncIterator[tuple[VertexStandIn, Path]]:
+    """The Vertex stand-in and a service-account key file whose token_uri points at it."""
+    standin = VertexStandIn()
+    runner, url = await serve(standin.app())
+    standin.url = url
+    yield standin, standin.service_account_file(tmp_path / "service-account.json")
+    await runner.cleanup()
+
+
+VertexUpstream = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def vertex_upstream(vertex: tuple[VertexStandIn, Path]) -> VertexUpstream:
+    standin, key_file = vertex
+
+    def make(**settings: Any) -> dict[str, Any]:
+        extra = {k: settings.pop(k) for k in ("labels", "prefix") if k in settings}
+        return {
+            "name": "vertex",
+            "provider": "vertex",
+            "url": standin.url,
+            "timeouts": {"connect": 2, "first_byte": 5, "idle": 5, "total": 30},
+            "vertex": {
+                "project": "standin-project",
+                "region": "europe-west4",
+                "credentials_file": str(key_file),
+                "models": {"claude-sonnet-4-5": VERTEX_SONNET},
+                **settings,
+            },
+            **extra,
+        }
+
+    return make
