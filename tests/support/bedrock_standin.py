@@ -71,6 +71,8 @@ class BedrockStandIn:
     mantle: bool = True
     behaviour: Behaviour = field(default_factory=Behaviour)
     seen: list[Seen] = field(default_factory=list)
+    # The bytes of the last event stream sent (to prove a pass-through byte for byte).
+    last_stream: bytes = b""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -200,7 +202,7 @@ class BedrockStandIn:
             }
         )
         await resp.prepare(request)
-        data = b"".join(frames)
+        data = self.last_stream = b"".join(frames)
         pos = 0
         while pos < len(data):
             step = random.randint(1, b.split) if b.split else len(data)
