@@ -19,7 +19,6 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gateway.audit.settings import AuditSettings
 from gateway.auth.settings import AuthSettings
-from gateway.harden import HardenSettings
 from gateway.policy.settings import PolicySettings
 from gateway.providers.cloud_settings import (
     BedrockSettings,
@@ -29,6 +28,7 @@ from gateway.providers.cloud_settings import (
     vertex_origin,
 )
 from gateway.ratelimit.settings import RateLimitSettings
+from gateway.serve.harden import HardenSettings
 from gateway.settings_base import Section
 
 MiB = 1024 * 1024

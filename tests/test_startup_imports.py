@@ -26,7 +26,8 @@ CLOUD = ("botocore", "botocore.auth", "google.auth", "google.oauth2")
 
 CHILD = """
 import json, sys
-from gateway import cli, server
+from gateway import cli
+from gateway.serve import server
 
 async def serve(config, config_path=None, reuse_port=False):
     running = await server.start(config, config_path=config_path)

@@ -26,7 +26,7 @@ from multidict import CIMultiDict
 
 from gateway.config import UpstreamSettings
 from gateway.errors import InvalidRequest, NotFound
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.providers.aws_auth import AwsCredentials
 from gateway.providers.base import UsageReader
 from gateway.providers.bedrock_eventstream import EventStreamToSSE, EventStreamUsage

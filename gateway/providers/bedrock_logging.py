@@ -27,7 +27,7 @@ from prometheus_client import Gauge
 from gateway.http1 import ClientError, Pool
 from gateway.providers.aws_auth import AwsCredentials
 from gateway.providers.cloud_settings import BedrockSettings
-from gateway.tls import client_context
+from gateway.serve.tls import client_context
 
 log = logging.getLogger("gateway.cloud")
 PATH = "/logging/modelinvocations"

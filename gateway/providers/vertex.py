@@ -23,7 +23,7 @@ import orjson
 
 from gateway.config import UpstreamSettings
 from gateway.errors import NotFound
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.providers.cloud import Call, CloudAdapter, Exchange, UpstreamResponse, WholeBody
 from gateway.providers.cloud_errors import anthropic_error, google_error
 from gateway.providers.cloud_front import ModelIds, vertex_model

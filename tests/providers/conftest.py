@@ -17,7 +17,7 @@ import anthropic
 import pytest
 from aiohttp import web
 
-from gateway import server
+from gateway.serve import server
 from tests.conftest import Gateway
 from tests.support.bedrock_standin import BedrockStandIn
 from tests.support.vertex_standin import VertexStandIn
