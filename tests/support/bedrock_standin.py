@@ -53,6 +53,8 @@ class Behaviour:
     reply: str = "Hello from the Bedrock stand-in."
     # `x-amzn-errortype` (e.g. "ThrottlingException") and status of an HTTP error answer.
     fail: tuple[int, str] | None = None
+    # The message of errors and exception frames.
+    fail_message: str = "Stand-in failure."
     # After this many deltas: an exception frame of this type, or an in-band error chunk.
     exception_after: tuple[int, str] | None = None
     inband_error_after: int | None = None
@@ -101,7 +103,7 @@ class BedrockStandIn:
             return aws_error(403, "InvalidSignatureException", "The signature does not match.")
         if self.behaviour.fail is not None:
             status, kind = self.behaviour.fail
-            return aws_error(status, kind, "Stand-in failure.")
+            return aws_error(status, kind, self.behaviour.fail_message)
         return body
 
     def _verify(self, request: web.Request, body: bytes, service: str) -> str | None:
@@ -187,7 +189,7 @@ class BedrockStandIn:
         for event in self.events(request.match_info["model"], doc["_size"] // 4):
             if event["type"] == "content_block_delta":
                 if b.exception_after is not None and deltas == b.exception_after[0]:
-                    frames.append(exception(b.exception_after[1], "Stand-in stream failure."))
+                    frames.append(exception(b.exception_after[1], b.fail_message))
                     break
                 if b.inband_error_after is not None and deltas == b.inband_error_after:
                     err = {"type": "overloaded_error", "message": "Overloaded"}

@@ -49,6 +49,7 @@ class VertexStandIn:
     reply: str = "Hello from the Vertex stand-in."
     # (status, Google status) of a Google-envelope error, or (status, None) for Anthropic's.
     fail: tuple[int, str | None] | None = None
+    fail_message: str = "Quota exceeded for aiplatform."
     issued: dict[str, float] = field(default_factory=dict)  # token → expiry (time.time)
     seen: list[Seen] = field(default_factory=list)
     refused: int = 0
@@ -125,7 +126,7 @@ class VertexStandIn:
             if google_status is None:
                 err = {"type": "error", "error": {"type": "overloaded_error", "message": "Busy."}}
                 return web.json_response(err, status=status)
-            return google_error(status, google_status, "Quota exceeded for aiplatform.")
+            return google_error(status, google_status, self.fail_message)
         events = events_for(self.reply, model, len(body) // 4)
         if specifier == "rawPredict":
             return web.json_response(message_of(events))
