@@ -29,7 +29,11 @@ from gateway.errors import InvalidRequest, NotFound
 from gateway.observe.metrics import Metrics
 from gateway.providers.aws_auth import AwsCredentials
 from gateway.providers.base import UsageReader
-from gateway.providers.bedrock_eventstream import EventStreamToSSE, EventStreamUsage
+from gateway.providers.bedrock_eventstream import (
+    DecodedUsage,
+    EventStreamToSSE,
+    EventStreamUsage,
+)
 from gateway.providers.bedrock_logging import InvocationLogging
 from gateway.providers.bedrock_probes import local_answer
 from gateway.providers.cloud import Call, CloudAdapter, Exchange, UpstreamResponse, WholeBody
@@ -179,6 +183,7 @@ class BedrockExchange(Exchange):
     def __init__(self, kind: str) -> None:
         super().__init__()
         self.kind = kind
+        self._translated: EventStreamToSSE | None = None
 
     async def response(self, resp: UpstreamResponse) -> UpstreamResponse:
         errortype = resp.headers.get("x-amzn-errortype")
@@ -190,9 +195,12 @@ class BedrockExchange(Exchange):
             return resp
         if self.kind == "count":
             return WholeBody(resp, resp.status, _count_answer(await WholeBody.read(resp)))
-        return EventStreamToSSE(resp)
+        self._translated = EventStreamToSSE(resp)
+        return self._translated
 
     def usage_reader(self, default: UsageReader | None) -> UsageReader | None:
+        if self._translated is not None and default is not None:
+            return DecodedUsage(self._translated.usage)
         if self.kind == "native" and self.target.endswith("-stream") and default is not None:
             return EventStreamUsage()
         return default
