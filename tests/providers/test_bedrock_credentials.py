@@ -120,3 +120,66 @@ async def test_no_credentials_is_a_clear_503_and_nothing_is_sent(
     assert info.value.status_code == 503
     assert "no AWS credentials" in str(info.value)
     assert standin.seen == []
+
+
+STS_ANSWER = """<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <Credentials>
+      <AccessKeyId>ASIAIRSA000000000001</AccessKeyId>
+      <SecretAccessKey>irsa-secret</SecretAccessKey>
+      <SessionToken>irsa-session</SessionToken>
+      <Expiration>{expires}</Expiration>
+    </Credentials>
+    <SubjectFromWebIdentityToken>system:serviceaccount:zdr:gateway</SubjectFromWebIdentityToken>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::123456789012:assumed-role/bedrock-gw/s</Arn>
+      <AssumedRoleId>AROAEXAMPLE:s</AssumedRoleId>
+    </AssumedRoleUser>
+  </AssumeRoleWithWebIdentityResult>
+  <ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>"""
+
+
+async def test_web_identity_irsa(
+    bedrock: tuple[BedrockStandIn, str],
+    bedrock_upstream: BedrockUpstream,
+    start_gateway: StartGateway,
+    config_dict: dict[str, Any],
+    aws_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """EKS IRSA: a projected service-account token exchanged at STS for role credentials."""
+    standin, _ = bedrock
+    standin.secrets["ASIAIRSA000000000001"] = ("irsa-secret", "irsa-session")
+    exchanged: list[str] = []
+
+    async def sts(request: web.Request) -> web.Response:
+        form = await request.post()
+        assert form["Action"] == "AssumeRoleWithWebIdentity"
+        assert form["RoleArn"] == "arn:aws:iam::123456789012:role/bedrock-gw"
+        exchanged.append(str(form["WebIdentityToken"]))
+        expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+        body = STS_ANSWER.format(expires=expires.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return web.Response(text=body, content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_post("/", sts)
+    runner, url = await serve(app)
+    token = tmp_path / "token"
+    token.write_text("projected-service-account-jwt")
+    aws_env.delenv("AWS_ACCESS_KEY_ID")
+    aws_env.delenv("AWS_SECRET_ACCESS_KEY")
+    aws_env.setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/bedrock-gw")
+    aws_env.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token))
+    aws_env.setenv("AWS_ENDPOINT_URL_STS", url)
+    aws_env.setenv("AWS_REGION", "eu-central-1")
+    try:
+        config_dict["upstreams"] = [bedrock_upstream()]
+        gw = await start_gateway(config_dict)
+        client = sdk(gw)
+        await client.messages.create(model="claude-sonnet-4-5", max_tokens=8, messages=PROMPT)
+        await client.close()
+    finally:
+        await runner.cleanup()
+    assert exchanged == ["projected-service-account-jwt"]
+    assert standin.seen[-1].access_key == "ASIAIRSA000000000001"

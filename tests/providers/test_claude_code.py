@@ -1,7 +1,7 @@
 """Claude Code (the real CLI, print mode) through the gateway to the cloud stand-ins.
 
 - default mode: `ANTHROPIC_BASE_URL` at the gateway, its key as `ANTHROPIC_AUTH_TOKEN`, a
-  Bedrock (invoke) upstream behind: translated both ways;
+  Bedrock (invoke) upstream behind (translated both ways), or Vertex (at /vertex);
 - Bedrock mode: `CLAUDE_CODE_USE_BEDROCK=1`, `ANTHROPIC_BEDROCK_BASE_URL=<gateway>/bedrock`,
   `CLAUDE_CODE_SKIP_BEDROCK_AUTH=1`: the event stream passed back byte for byte;
 - Vertex mode: `CLAUDE_CODE_USE_VERTEX=1`, `ANTHROPIC_VERTEX_BASE_URL=<gateway>/vertex/v1`.
@@ -115,6 +115,18 @@ async def test_vertex_mode(gw: Gateway, vertex: tuple[VertexStandIn, Path], tmp_
         "ANTHROPIC_MODEL": VERTEX_SONNET,
         "ANTHROPIC_SMALL_FAST_MODEL": VERTEX_SONNET,
     }
+    code, out = await claude(gw, tmp_path, env)
+    assert code == 0, out
+    assert standin.reply in out
+    assert any(s.path.endswith(f"{VERTEX_SONNET}:streamRawPredict") for s in standin.seen)
+
+
+async def test_default_mode_through_vertex(
+    gw: Gateway, vertex: tuple[VertexStandIn, Path], tmp_path: Path
+) -> None:
+    standin, _ = vertex
+    env = {"ANTHROPIC_BASE_URL": gw.url + "/vertex", "ANTHROPIC_MODEL": "claude-sonnet-4-5",
+           "ANTHROPIC_SMALL_FAST_MODEL": "claude-sonnet-4-5"}  # fmt: skip
     code, out = await claude(gw, tmp_path, env)
     assert code == 0, out
     assert standin.reply in out

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx2
 import pytest
+from aiohttp import web
 
 from gateway.config import ConfigError, parse
-from tests.conftest import StartGateway
-from tests.providers.conftest import VERTEX_SONNET, VertexUpstream, sdk
+from tests.conftest import SpawnGateway, StartGateway
+from tests.providers.conftest import VERTEX_SONNET, VertexUpstream, sdk, serve
 from tests.support.vertex_standin import VertexStandIn
 
 PROMPT = [{"role": "user", "content": "Hi"}]
@@ -161,3 +164,56 @@ upstreams:
         parse(text.replace("labels: {region: eu}", "labels: {}"), env={}).upstreams[0].origin
         == origin
     )
+
+
+async def test_gke_metadata_server_through_google_auth_default(
+    vertex: tuple[VertexStandIn, Path],
+    vertex_upstream: VertexUpstream,
+    spawn_gateway: SpawnGateway,
+    config_dict: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    """No key file: google.auth.default() finds the (GKE) metadata server and its token.
+    google-auth reads the metadata host at import, so the gateway runs as its own process."""
+    standin, _ = vertex
+    asked: list[str] = []
+
+    async def metadata(request: web.Request) -> web.Response:
+        assert request.headers.get("Metadata-Flavor") == "Google"
+        asked.append(request.path)
+        flavor = {"Metadata-Flavor": "Google"}
+        if request.path.endswith("/token"):
+            token = f"ya29.metadata-{len(standin.issued) + 1}"
+            standin.issued[token] = time.time() + 3600
+            doc = {"access_token": token, "expires_in": 3600, "token_type": "Bearer"}
+            return web.json_response(doc, headers=flavor)
+        if request.path.endswith("/service-accounts/default/"):
+            doc2 = {"email": "gw@standin-project.iam.gserviceaccount.com", "aliases": ["default"],
+                    "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}  # fmt: skip
+            return web.json_response(doc2, headers=flavor)
+        if request.path.endswith("/project/project-id"):
+            return web.Response(text="standin-project", headers=flavor)
+        return web.Response(text="ok", headers=flavor)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", metadata)
+    runner, url = await serve(app)
+    host = url.removeprefix("http://")
+    upstream = vertex_upstream()
+    del upstream["vertex"]["credentials_file"]
+    config_dict["upstreams"] = [upstream]
+    env = {"GCE_METADATA_HOST": host, "GCE_METADATA_IP": host,
+           "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"), "GOOGLE_APPLICATION_CREDENTIALS": ""}  # fmt: skip
+    try:
+        gp = await spawn_gateway(config_dict, env=env)
+        async with httpx2.AsyncClient(verify=gp.client_ssl()) as http:
+            r = await http.post(
+                gp.url + "/v1/messages",
+                json={"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": PROMPT},
+                headers={"x-api-key": "k", "anthropic-version": "2023-06-01"},
+            )
+    finally:
+        await runner.cleanup()
+    assert r.status_code == 200, r.text
+    assert standin.seen[-1].headers["Authorization"] == "Bearer ya29.metadata-1"
+    assert any(p.endswith("/token") for p in asked)
