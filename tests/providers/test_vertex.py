@@ -202,8 +202,12 @@ async def test_gke_metadata_server_through_google_auth_default(
     upstream = vertex_upstream()
     del upstream["vertex"]["credentials_file"]
     config_dict["upstreams"] = [upstream]
-    env = {"GCE_METADATA_HOST": host, "GCE_METADATA_IP": host,
-           "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"), "GOOGLE_APPLICATION_CREDENTIALS": ""}  # fmt: skip
+    env = {
+        "GCE_METADATA_HOST": host,
+        "GCE_METADATA_IP": host,
+        "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
+        "GOOGLE_APPLICATION_CREDENTIALS": "",
+    }
     try:
         gp = await spawn_gateway(config_dict, env=env)
         async with httpx2.AsyncClient(verify=gp.client_ssl()) as http:
