@@ -117,8 +117,16 @@ def bound_port(site: web.TCPSite) -> int:
     return int(sockets[0].getsockname()[1])
 
 
-async def serve(config: Config, config_path: str | None = None, reuse_port: bool = False) -> None:
+async def serve(
+    config: Config,
+    config_path: str | None = None,
+    reuse_port: bool = False,
+    listening: Callable[[], None] | None = None,
+) -> None:
+    """`listening` is called once both ports are bound (a worker tells its supervisor)."""
     running = await start(config, config_path=config_path, reuse_port=reuse_port)
+    if listening is not None:
+        listening()
     log.info(
         "listening",
         extra={

@@ -10,12 +10,13 @@ from typing import Any
 import aiohttp
 import anthropic
 import pytest
-from auth_helpers import Signer
+from anthropic.types import MessageParam
 
 from gateway.auth.stage import MESSAGE
+from tests.auth.auth_helpers import Signer
 from tests.conftest import Gateway, StartGateway, Upstream
 
-PROMPT = [{"role": "user", "content": "Hi"}]
+PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
 MSG = "/v1/messages"
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gateway.policy.decide import decide, parse_betas
+from gateway.policy.decide import Decision, decide, parse_betas
 from gateway.policy.rules import BY_ID, RULES, Request
 from gateway.policy.settings import PolicySettings
 
@@ -23,7 +23,7 @@ def run(
     team: str | None = "t",
     settings: PolicySettings = STRICT,
     eligible: bool = True,
-):
+) -> Decision:
     headers = {"anthropic-beta": beta} if beta else {}
     return decide(endpoint, provider, headers, body, team, settings, zdr_eligible=eligible)
 
@@ -96,7 +96,7 @@ def test_refused(endpoint: str, body: dict[str, Any] | None, beta: str, rule: st
     assert d.refused.doc_url in d.refused.message
 
 
-ALLOWED = [
+ALLOWED: list[tuple[str, dict[str, Any] | None, str]] = [
     ("messages", MSG, ""),
     ("messages", {**MSG, "stream": True, "system": "be brief"}, ""),
     ("count_tokens", MSG, ""),
@@ -125,7 +125,9 @@ def test_allowed(endpoint: str, body: dict[str, Any] | None, beta: str) -> None:
 
 def test_first_rule_in_table_order_is_reported_and_all_overrides_recorded() -> None:
     body = {**MSG, "mcp_servers": [{}], "tools": [{"type": "code_execution_20250825"}]}
-    settings = PolicySettings(teams={"t": {"allow": ["anthropic.code_execution"]}})
+    settings = PolicySettings.model_validate(
+        {"teams": {"t": {"allow": ["anthropic.code_execution"]}}}
+    )
     d = run("messages", body, settings=settings)
     assert d.refused is not None
     assert d.refused.id == "anthropic.mcp_servers"
@@ -133,9 +135,8 @@ def test_first_rule_in_table_order_is_reported_and_all_overrides_recorded() -> N
 
 
 def test_team_override_allows_and_is_recorded() -> None:
-    settings = PolicySettings(
-        teams={"sandbox": {"allow": ["anthropic.code_execution", "anthropic.beta.code_execution"]}}
-    )
+    allow = {"allow": ["anthropic.code_execution", "anthropic.beta.code_execution"]}
+    settings = PolicySettings.model_validate({"teams": {"sandbox": allow}})
     body = {**MSG, "tools": [{"type": "code_execution_20250825"}]}
     d = run("messages", body, "code-execution-2025-08-25", team="sandbox", settings=settings)
     assert d.allowed
@@ -151,10 +152,10 @@ def test_team_override_allows_and_is_recorded() -> None:
 
 
 def test_unlisted_beta_allowed_by_config() -> None:
-    allow = PolicySettings(betas={"allow": ["my-beta-*"]})
+    allow = PolicySettings.model_validate({"betas": {"allow": ["my-beta-*"]}})
     assert run("messages", MSG, "my-beta-2026-01-01", settings=allow).allowed
     assert not run("messages", MSG, "prompt-caching-2024-07-31", settings=allow).allowed
-    lax = PolicySettings(betas={"unlisted": "allow"})
+    lax = PolicySettings.model_validate({"betas": {"unlisted": "allow"}})
     assert run("messages", MSG, "anything-goes", settings=lax).allowed
     # ...but a retention beta stays refused by its own rule whatever `unlisted` says.
     d = run("messages", MSG, "files-api-2025-04-14", settings=lax)
@@ -171,7 +172,7 @@ def test_non_eligible_route_without_a_rule_is_refused() -> None:
     assert d.refused is not None
     assert d.refused.id == "anthropic.batches"
     # A team exempt from a named endpoint rule is not caught by the generic one.
-    s = PolicySettings(teams={"t": {"allow": ["anthropic.files"]}})
+    s = PolicySettings.model_validate({"teams": {"t": {"allow": ["anthropic.files"]}}})
     assert run("files", None, eligible=False, settings=s).allowed
 
 

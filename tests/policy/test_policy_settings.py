@@ -19,25 +19,25 @@ def test_defaults_are_strict() -> None:
 
 def test_unknown_rule_id_in_team_override() -> None:
     with pytest.raises(ValidationError, match=r"unknown rule id\(s\) \['anthropic.nope'\]"):
-        PolicySettings(teams={"sandbox": {"allow": ["anthropic.nope"]}})
+        PolicySettings.model_validate({"teams": {"sandbox": {"allow": ["anthropic.nope"]}}})
 
 
 @pytest.mark.parametrize("pattern", ["files-api-*", "*", "code-execution-2025-*", "skills*"])
 def test_retention_beta_cannot_be_allow_listed(pattern: str) -> None:
     with pytest.raises(ValidationError, match=r"policy\.teams"):
-        PolicySettings(betas={"allow": [pattern]})
+        PolicySettings.model_validate({"betas": {"allow": [pattern]}})
 
 
 def test_unknown_option_and_bad_enum() -> None:
     with pytest.raises(ValidationError):
         PolicySettings(rules=[])  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
-        PolicySettings(betas={"unlisted": "maybe"})
+        PolicySettings.model_validate({"betas": {"unlisted": "maybe"}})
     with pytest.raises(ValidationError):
-        PolicySettings(teams={"": {"allow": []}})
+        PolicySettings.model_validate({"teams": {"": {"allow": []}}})
 
 
 def test_exempt() -> None:
-    s = PolicySettings(teams={"sandbox": {"allow": ["anthropic.mcp_servers"]}})
+    s = PolicySettings.model_validate({"teams": {"sandbox": {"allow": ["anthropic.mcp_servers"]}}})
     assert s.exempt("sandbox") == {"anthropic.mcp_servers"}
     assert s.exempt("prod") == frozenset()

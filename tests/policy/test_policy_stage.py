@@ -24,7 +24,7 @@ SDK_REFUSALS: list[tuple[str, Call, str]] = [
     (
         "batches",
         lambda c: c.messages.batches.create(
-            requests=[{"custom_id": "a", "params": {**BODY}}]  # type: ignore[list-item]
+            requests=[{"custom_id": "a", "params": {**BODY}}]  # type: ignore[typeddict-item]  # a raw body dict, as a client sends it
         ),
         "anthropic.batches",
     ),
@@ -44,7 +44,7 @@ SDK_REFUSALS: list[tuple[str, Call, str]] = [
             model=MODEL,
             max_tokens=16,
             messages=PROMPT,  # type: ignore[arg-type]
-            tools=[{"type": "code_execution_20250825", "name": "code_execution"}],  # type: ignore[list-item]
+            tools=[{"type": "code_execution_20250825", "name": "code_execution"}],
         ),
         "anthropic.code_execution",
     ),
@@ -112,7 +112,7 @@ async def test_allowed_features_pass(
         max_tokens=16,
         messages=PROMPT,  # type: ignore[arg-type]
         betas=["interleaved-thinking-2025-05-14"],
-        tools=[{"type": "web_search_20250305", "name": "web_search"}],  # type: ignore[list-item]
+        tools=[{"type": "web_search_20250305", "name": "web_search"}],
     )
     seen = upstream.stub.requests[-1]
     assert seen.headers.get("anthropic-beta") == "interleaved-thinking-2025-05-14"

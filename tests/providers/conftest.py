@@ -66,7 +66,9 @@ def bedrock_upstream(bedrock: tuple[BedrockStandIn, str]) -> BedrockUpstream:
     standin, url = bedrock
 
     def make(**settings: Any) -> dict[str, Any]:
-        extra = {k: settings.pop(k) for k in ("api_key", "labels", "prefix") if k in settings}
+        extra: dict[str, Any] = {
+            k: settings.pop(k) for k in ("api_key", "labels", "prefix") if k in settings
+        }
         standin.mantle = settings.get("mode", "mantle") == "mantle"
         return {
             "name": "bedrock",
@@ -117,7 +119,7 @@ def vertex_upstream(vertex: tuple[VertexStandIn, Path]) -> VertexUpstream:
     standin, key_file = vertex
 
     def make(**settings: Any) -> dict[str, Any]:
-        extra = {k: settings.pop(k) for k in ("labels", "prefix") if k in settings}
+        extra: dict[str, Any] = {k: settings.pop(k) for k in ("labels", "prefix") if k in settings}
         return {
             "name": "vertex",
             "provider": "vertex",

@@ -15,12 +15,13 @@ from typing import Any
 import anthropic
 import pytest
 from aiohttp import web
+from anthropic.types import MessageParam
 
 from tests.conftest import StartGateway
 from tests.providers.conftest import BedrockUpstream, sdk, serve
 from tests.support.bedrock_standin import BedrockStandIn
 
-PROMPT = [{"role": "user", "content": "Hi"}]
+PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
 POD_TOKEN = "pod-identity-token-for-tests"
 
 

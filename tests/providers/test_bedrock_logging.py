@@ -8,20 +8,22 @@ from typing import Any
 import aiohttp
 import anthropic
 import pytest
+from anthropic.types import MessageParam
 
 from gateway.providers.bedrock_logging import read_config
 from tests.conftest import Gateway, StartGateway
 from tests.providers.conftest import BedrockUpstream, sdk
 from tests.support.bedrock_standin import BedrockStandIn
 
-PROMPT = [{"role": "user", "content": "Hi"}]
+PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
 
 
 async def posture(gw: Gateway) -> dict[str, Any]:
     async with aiohttp.ClientSession() as s, s.get(gw.admin_url + "/zdr/posture") as r:
         assert r.status == 200
         doc: dict[str, Any] = await r.json()
-    return doc["upstreams"][0]
+    upstream: dict[str, Any] = doc["upstreams"][0]
+    return upstream
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,13 @@ from typing import Any
 
 import anthropic
 import pytest
+from anthropic.types import MessageParam
 
 from tests.conftest import Gateway, StartGateway
 from tests.providers.conftest import ACCESS_KEY, EU_SONNET, BedrockUpstream, sdk
 from tests.support.bedrock_standin import BedrockStandIn
 
-PROMPT = [{"role": "user", "content": "Hi"}]
+PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
 
 
 async def start(

@@ -12,6 +12,7 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
+from anthropic.types import MessageParam
 
 from tests.conftest import Gateway, StartGateway
 from tests.providers.conftest import (
@@ -24,7 +25,7 @@ from tests.providers.conftest import (
 from tests.support.bedrock_standin import BedrockStandIn
 from tests.support.vertex_standin import VertexStandIn
 
-PROMPT = [{"role": "user", "content": "Hi"}]
+PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
 LABELS = {"provider": "anthropic", "model": "claude-sonnet-4-5", "team": "anonymous"}
 
 

@@ -13,13 +13,14 @@ import anthropic
 import httpx2
 import pytest
 from aiohttp import web
+from anthropic.types import MessageParam
 
 from gateway.config import ConfigError, parse
 from tests.conftest import SpawnGateway, StartGateway
 from tests.providers.conftest import VERTEX_SONNET, VertexUpstream, sdk, serve
 from tests.support.vertex_standin import VertexStandIn
 
-PROMPT = [{"role": "user", "content": "Hi"}]
+PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
 BETA = "context-1m-2025-08-07"
 MODELS = "/v1/projects/standin-project/locations/europe-west4/publishers/anthropic/models"
 

@@ -17,6 +17,8 @@ from gateway.ratelimit.settings import RateLimitSettings
 
 from .test_backends import T0, principal
 
+SHADOW_T1 = {"teams": {"t1": {"rpm": 1, "shadow": ["rpm"]}}}
+
 
 def test_rules_are_memoised_per_key_team_and_claims() -> None:
     rl = build(RateLimitSettings(), Metrics(CollectorRegistry()))
@@ -29,7 +31,7 @@ def test_rules_are_memoised_per_key_team_and_claims() -> None:
 
 async def test_decisions_are_counted_per_rule_and_outcome() -> None:
     registry = CollectorRegistry()
-    rl = build(RateLimitSettings(teams={"t1": {"rpm": 1, "shadow": ["rpm"]}}), Metrics(registry))
+    rl = build(RateLimitSettings.model_validate(SHADOW_T1), Metrics(registry))
     rules = rl.rules(principal(rpm=1), tokens=False)
     for _ in range(2):
         rl.count(rules, await rl.limiter.acquire(rules, Cost(), T0))
@@ -100,7 +102,7 @@ async def test_counting_stays_right_when_its_lookup_table_is_emptied(
 ) -> None:
     monkeypatch.setattr(service, "_TALLIES", 2)
     registry = CollectorRegistry()
-    rl = build(RateLimitSettings(teams={"t1": {"rpm": 1, "shadow": ["rpm"]}}), Metrics(registry))
+    rl = build(RateLimitSettings.model_validate(SHADOW_T1), Metrics(registry))
     decisions = []
     for key in ("a", "b", "c"):
         rules = rl.rules(principal(key, rpm=1), tokens=False)

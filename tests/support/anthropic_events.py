@@ -8,7 +8,7 @@ from typing import Any
 def events_for(reply: str, model: str, input_tokens: int) -> list[dict[str, Any]]:
     words = reply.split(" ")
     usage = {"input_tokens": max(1, input_tokens), "output_tokens": 1}
-    message = {
+    message: dict[str, Any] = {
         "id": "msg_bdrk", "type": "message", "role": "assistant", "model": model,
         "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage,
     }  # fmt: skip

@@ -170,7 +170,7 @@ class BedrockStandIn:
         admitted = await self._admit(request, "bedrock")
         if isinstance(admitted, web.Response):
             return admitted
-        doc = json.loads(admitted)
+        doc: dict[str, Any] = json.loads(admitted)
         if doc.get("anthropic_version") != "bedrock-2023-05-31" or "model" in doc:
             return aws_error(400, "ValidationException", "Malformed input request.")
         if "stream" in doc:

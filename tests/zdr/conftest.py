@@ -15,7 +15,6 @@ writing, so a test can prove nothing was written while proxying.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -35,7 +34,6 @@ import pytest
 import pytest_asyncio
 import trustme
 import yaml
-from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from multidict import CIMultiDictProxy
 
@@ -43,8 +41,11 @@ from gateway.auth import tokens
 from gateway.auth.keyset import load_private_key, write_key_pair
 from gateway.auth.principal import Limits
 from gateway.demo.stub_anthropic import Behaviour, StubUpstream
-from gateway.serve import harden, server
-from tests.conftest import free_port, wait_until_ready
+from gateway.serve import harden
+from tests.conftest import wait_until_ready
+from tests.support.eventually import eventually
+from tests.support.ports import free_port
+from tests.support.standins import serve_tls
 
 AUDIT_KEY = "audit-chain-key-for-the-proof-suite"
 KID = "proof-1"
@@ -52,6 +53,7 @@ KID = "proof-1"
 HARNESS_KEY_ID, TEAM, LIMITED_TEAM = "zdr-proof", "proof", "proof-limited"
 GENEROUS = Limits(rpm=100_000, input_tpm=100_000_000, output_tpm=10_000_000, concurrency=64)
 # Every syscall that can create, open for writing, rename, remove or link a file.
+_CALLS: tuple[str, ...]
 _CALLS = ("open", "openat", "creat", "mkdir", "mkdirat", "rename", "renameat", "renameat2")
 _CALLS += ("unlink", "unlinkat", "truncate", "link", "linkat", "symlink", "symlinkat")
 TRACED = ",".join(_CALLS)
@@ -145,9 +147,7 @@ class Proof:
 
     async def settle(self, timeout: float = 10) -> None:
         """Wait until every request made so far has its audit event (it ended)."""
-        async with asyncio.timeout(timeout):
-            while self.audit_lines() < self.requests:
-                await asyncio.sleep(0.02)
+        await eventually(lambda: self.audit_lines() >= self.requests, timeout=timeout)
 
     def audit_lines(self) -> int:
         return len(self.audit_path.read_text().splitlines()) if self.audit_path.exists() else 0
@@ -210,12 +210,9 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
     private_key_file, public_key_file = write_key_pair(root / "etc/keys", KID)
 
     stub = StubUpstream()
-    up_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    up_ctx.load_cert_chain(cert_file, key_file)
-    runner = web.AppRunner(stub.app, access_log=None, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=up_ctx)
-    await site.start()
+    runner, upstream_port = await serve_tls(
+        stub.app, str(cert_file), str(key_file), handler_cancellation=True
+    )
 
     port, admin_port = free_port(), free_port()
     audit_path = root / "var/audit.jsonl"
@@ -233,7 +230,7 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
             {
                 "name": "anthropic",
                 "provider": "anthropic",
-                "url": f"https://localhost:{server.bound_port(site)}",
+                "url": f"https://localhost:{upstream_port}",
                 "api_key": stub.api_key,
                 "ca_file": str(ca_file),
                 "timeouts": {"connect": 2, "first_byte": 1.5, "idle": 1.5, "total": 20},

@@ -25,9 +25,10 @@ import pytest_asyncio
 import yaml
 from botocore.eventstream import EventStreamBuffer
 
-from tests.conftest import free_port, wait_until_ready
+from tests.conftest import wait_until_ready
 from tests.providers.conftest import ACCESS_KEY, EU_SONNET, SECRET_KEY, serve
 from tests.support.bedrock_standin import BedrockStandIn, Behaviour
+from tests.support.ports import free_port
 from tests.support.vertex_standin import VertexStandIn
 from tests.zdr.conftest import canary
 
