@@ -20,14 +20,18 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from gateway.audit.settings import AuditSettings
 from gateway.auth.settings import AuthSettings
 from gateway.policy.settings import PolicySettings
-from gateway.providers.cloud_settings import (
-    BedrockSettings,
-    VertexSettings,
-    bedrock_origin,
-    check_residency,
-    vertex_origin,
-)
+from gateway.providers.cloud_settings import BedrockSettings, VertexSettings
 from gateway.ratelimit.settings import RateLimitSettings
+from gateway.routing.settings import (
+    NAME_PATTERN,
+    BreakerSettings,
+    BudgetSettings,
+    RetrySettings,
+    TargetSettings,
+    TeamRouting,
+    check_secret_line,
+    check_url,
+)
 from gateway.serve.harden import HardenSettings
 from gateway.settings_base import Section
 
@@ -92,71 +96,97 @@ class Timeouts(Section):
 
 
 class UpstreamSettings(Section):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
-    # bedrock / vertex: Claude on a cloud, behind the same Anthropic API (docs/clouds.md).
+    name: str = Field(pattern=NAME_PATTERN)
+    # The API clients speak. bedrock / vertex: Claude on a cloud, behind the same
+    # Anthropic API (docs/clouds.md); a target of an anthropic upstream may be one too.
     provider: Literal["anthropic", "openai", "bedrock", "vertex"]
-    # Optional for a cloud upstream: derived from its region (set for a VPC endpoint).
-    url: str = ""
-    # Optional for a cloud upstream (SigV4 or OAuth2 instead); else required.
-    api_key: str = ""
+    # One target (the original form) ... (url optional for a cloud upstream: derived from
+    # its region; api_key optional for it: SigV4 or OAuth2 instead)
+    url: str | None = None
+    api_key: str | None = None
+    # Extra CA bundle for the upstream's certificate (the default of every target).
     ca_file: str | None = None
-    # Client paths under this prefix go to this upstream with the prefix removed.
-    prefix: str = Field(default="", pattern=r"^(/[a-z0-9_-]+)*$")
-    timeouts: Timeouts = Timeouts()
-    max_connections: int = Field(default=100, gt=0, le=10000)
-    # Residency and other labels of this upstream (a pool of one); `region` is checked
-    # against where each mapped cloud model id is processed.
+    # Residency and other labels of a single-url upstream (its pool of one).
     labels: dict[str, str] = Field(default_factory=dict)
     bedrock: BedrockSettings | None = None
     vertex: VertexSettings | None = None
+    # ... or a pool of them (see docs/upstreams.md).
+    targets: list[TargetSettings] = Field(default=[], max_length=64)
+    # Client paths under this prefix go to this upstream with the prefix removed.
+    prefix: str = Field(default="", pattern=r"^(/[a-z0-9_-]+)*$")
+    timeouts: Timeouts = Timeouts()
+    # Per target.
+    max_connections: int = Field(default=100, gt=0, le=10000)
+    retry: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    retry_budget: BudgetSettings = BudgetSettings()
+    # Team name -> the labels its requests are held to (a key's own claim adds to them).
+    teams: dict[str, TeamRouting] = {}
 
     @field_validator("url")
     @classmethod
-    def _url(cls, v: str) -> str:
-        if v and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", v):
-            raise ValueError("expected an http(s) URL such as https://api.anthropic.com")
-        return v.rstrip("/")
+    def _url(cls, v: str | None) -> str | None:
+        return None if v is None else check_url(v)
 
     @field_validator("api_key")
     @classmethod
-    def _one_line(cls, v: str) -> str:
-        # SECURITY: it is sent as a header value; a CR or LF would end the header there
-        # (the usual cause: a trailing newline in the secret file behind ${VAR}).
-        if any(c in v for c in "\r\n\x00"):
-            raise ValueError("must be one line: no CR, LF or NUL (a trailing newline?)")
-        return v
+    def _one_line(cls, v: str | None) -> str | None:
+        return None if v is None else check_secret_line(v)
 
     @model_validator(mode="after")
-    def _provider_fields(self) -> UpstreamSettings:
-        cloud = self.bedrock or self.vertex
-        if self.provider in ("bedrock", "vertex"):
-            if getattr(self, self.provider) is None:
-                raise ValueError(f"provider {self.provider} needs a `{self.provider}:` section")
-            if self.bedrock is not None and self.vertex is not None:
-                raise ValueError("give either `bedrock:` or `vertex:`, not both")
-            assert cloud is not None
-            check_residency(cloud.models, cloud.region, self.labels.get("region"))
-            if self.bedrock is not None and self.bedrock.auth == "api_key" and not self.api_key:
-                raise ValueError("bedrock.auth api_key needs the upstream's api_key")
-            return self
-        if cloud is not None:
+    def _one_form(self) -> UpstreamSettings:
+        cloud = self.provider in ("bedrock", "vertex")
+        if self.targets:
+            single = (self.url, self.api_key, self.bedrock, self.vertex)
+            if any(v is not None for v in single) or self.labels:
+                raise ValueError("give either url/api_key (labels, bedrock, vertex) or targets")
+            names = [t.name for t in self.targets]
+            if len(set(names)) != len(names):
+                raise ValueError("target names must be unique within an upstream")
+            for t in self.targets:
+                # A cloud target speaks Anthropic's API to clients: only there.
+                if t.cloud is not None and self.provider == "openai":
+                    raise ValueError(f"target {t.name}: provider {t.cloud} serves Anthropic's API")
+            if cloud and any(t.cloud is None for t in self.targets):
+                raise ValueError(f"every target of a {self.provider} upstream is {self.provider}")
+        elif not cloud and (self.bedrock or self.vertex):
             cloud_name = "bedrock" if self.bedrock is not None else "vertex"
             raise ValueError(f"`{cloud_name}:` applies only to `provider: {cloud_name}`")
-        if not self.url:
-            raise ValueError("@url: required option is missing")
-        if not self.api_key:
-            raise ValueError("@api_key: required option is missing")
+        elif not cloud and (self.url is None or self.api_key is None):
+            raise ValueError("url and api_key are required (or a list of targets)")
+        else:
+            try:
+                self._single()  # validated now, its errors named on this upstream
+            except ValidationError as exc:
+                raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
         return self
 
-    @property
-    def origin(self) -> str:
-        """The URL the upstream's connections go to."""
-        if self.url:
-            return self.url
-        if self.bedrock is not None:
-            return bedrock_origin(self.bedrock)
-        assert self.vertex is not None
-        return vertex_origin(self.vertex.region)
+    def _single(self) -> TargetSettings:
+        return TargetSettings(
+            name=self.name,
+            provider=self.provider,
+            url=self.url or "",
+            api_key=self.api_key or "",
+            ca_file=self.ca_file,
+            labels=self.labels,
+            bedrock=self.bedrock,
+            vertex=self.vertex,
+        )
+
+    def pool(self) -> list[TargetSettings]:
+        """The targets; a single-url upstream is a pool of one named after it (a cloud
+        upstream: one cloud target)."""
+        if not self.targets:
+            return [self._single()]
+        return [
+            t.model_copy(
+                update={
+                    "provider": t.provider or self.provider,
+                    "ca_file": t.ca_file if t.ca_file is not None else self.ca_file,
+                }
+            )
+            for t in self.targets
+        ]
 
 
 class MetricsSettings(Section):
@@ -290,7 +320,12 @@ def _resolve_files(node: Any, base: Path) -> Any:
     if isinstance(node, dict):
         out = {}
         for k, v in node.items():
-            if isinstance(k, str) and k.endswith(("_file", "path")) and isinstance(v, str) and v:
+            if (
+                isinstance(k, str)
+                and k.endswith(("_file", "path", "dir"))
+                and isinstance(v, str)
+                and v
+            ):
                 out[k] = v if os.path.isabs(v) else str(base / v)
             else:
                 out[k] = _resolve_files(v, base)

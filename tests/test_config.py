@@ -98,7 +98,7 @@ def test_residency_label_holds_every_mapped_profile(model: str, ok: bool) -> Non
     text = CLOUD.replace("MODEL", model)
     if ok:
         cfg = parse(text, env={})
-        assert cfg.upstreams[0].origin == "https://bedrock-mantle.eu-central-1.api.aws"
+        assert cfg.upstreams[0].pool()[0].origin == "https://bedrock-mantle.eu-central-1.api.aws"
         return
     found = problems(text, env={})
     assert any(p == "upstreams[0]" and "labels.region is 'eu'" in m for p, m in found), found

@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from gateway import __version__
-from gateway.audit.chain import GENESIS
 from gateway.audit.event import CHAIN_FIELDS
 from gateway.audit.event import FIELDS as AUDIT_FIELDS
+from gateway.audit.hashchain import GENESIS
 from gateway.config import Config
 from gateway.observe import logs
 from gateway.observe.metrics import Metrics
+from gateway.policy import catalogue
 from gateway.policy.rules import BY_ID
 from gateway.routing.upstream import UpstreamPool
 from gateway.serve import harden
@@ -55,24 +56,50 @@ def policy(config: Config) -> dict[str, Any]:
     ]
     return {
         "rules": rules,
+        "qualified": dict(config.policy.qualified),
         "anthropic_betas": {
             "allow": list(config.policy.betas.allow),
             "unlisted": config.policy.betas.unlisted,
         },
+        "anthropic_tools": {
+            "allow": list(config.policy.tools.allow),
+            "unlisted": config.policy.tools.unlisted,
+        },
+        # Every documented beta and tool type, its class and source (versioned).
+        "catalogue": catalogue.posture(),
     }
 
 
 def upstreams(config: Config, pool: UpstreamPool | None) -> list[dict[str, Any]]:
-    """Each upstream, with what its cloud says about retention on its side (Bedrock's
-    invocation logging), read at run time: facts, not config."""
-    adapters = {u.name: u.adapter for u in pool.upstreams} if pool is not None else {}
+    """Each upstream's targets by name, with their labels and breaker state: where
+    traffic may go (residency), never a URL or a key; a cloud target adds what its cloud
+    says about retention on its side (Bedrock's invocation logging), read at run time."""
+    live = {u.name: u for u in pool.upstreams} if pool is not None else {}
     out = []
     for u in config.upstreams:
-        entry: dict[str, Any] = {"name": u.name, "provider": u.provider}
-        adapter = adapters.get(u.name)
-        if adapter is not None:
-            entry.update(adapter.posture())
-        out.append(entry)
+        running = live.get(u.name)
+        status = running.status() if running is not None else {}
+        clouds = (
+            {t.name: t.cloud for t in running.targets if t.cloud is not None}
+            if running is not None
+            else {}
+        )
+        targets = []
+        for t in u.pool():
+            entry: dict[str, Any] = {
+                "name": t.name,
+                "provider": t.provider or u.provider,
+                "priority": t.priority,
+                "weight": t.weight,
+                "labels": dict(t.labels),
+                "breaker": status.get(t.name, {}).get("state", "closed"),
+            }
+            cloud = clouds.get(t.name)
+            if cloud is not None:
+                entry.update(cloud.posture())
+            targets.append(entry)
+        teams = {team: dict(r.labels) for team, r in u.teams.items()}
+        out.append({"name": u.name, "provider": u.provider, "targets": targets, "teams": teams})
     return out
 
 
@@ -91,12 +118,19 @@ def build(config: Config, metrics: Metrics, pool: UpstreamPool | None = None) ->
         "policy": policy(config),
         "audit": {
             "sink": audit.sink,
-            # The only file the gateway process opens for writing, if any.
-            "file": audit.path if audit.sink == "file" else None,
+            # The only files the gateway process opens for writing, if any: its segments.
+            "dir": audit.dir if audit.sink == "file" else None,
+            "stream": audit.stream if audit.sink == "file" else None,
+            "encryption": "AES-256-GCM" if audit.sink == "file" else None,
+            "key_ids": [k.kid for k in audit.keys],  # the first writes; never key material
+            "rotate_bytes": audit.rotate_bytes if audit.sink == "file" else None,
+            "rotate_seconds": audit.rotate_seconds if audit.sink == "file" else None,
+            "retention_days": audit.retention_days,
             "hash_chain": audit.chain,
             "chain_keyed": audit.chain_key is not None,
             "chain_genesis": GENESIS if audit.chain else None,
             "client_ip": audit.client_ip,
+            "session_id": audit.session_id,
         },
         "hardening": {
             **harden.status(),

@@ -24,7 +24,6 @@ from urllib.parse import quote, urlencode, urlsplit
 import orjson
 from multidict import CIMultiDict
 
-from gateway.config import UpstreamSettings
 from gateway.errors import InvalidRequest, NotFound
 from gateway.observe.metrics import Metrics
 from gateway.providers.aws_auth import AwsCredentials
@@ -40,6 +39,7 @@ from gateway.providers.cloud import Call, CloudAdapter, Exchange, UpstreamRespon
 from gateway.providers.cloud_errors import anthropic_error, bedrock_error
 from gateway.providers.cloud_front import BETA_HEADER, ModelIds, native_model
 from gateway.providers.cloud_settings import BedrockSettings
+from gateway.routing.settings import TargetSettings
 
 VERSION = "bedrock-2023-05-31"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
@@ -67,7 +67,7 @@ def host_of(origin: str) -> str:
 class BedrockAdapter(CloudAdapter):
     name = "bedrock"
 
-    def __init__(self, settings: UpstreamSettings, metrics: Metrics | None = None) -> None:
+    def __init__(self, settings: TargetSettings, metrics: Metrics | None = None) -> None:
         assert settings.bedrock is not None
         self.settings: BedrockSettings = settings.bedrock
         self.origin = settings.origin

@@ -21,7 +21,6 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 
-from gateway.config import UpstreamSettings
 from gateway.errors import NotFound
 from gateway.observe.metrics import Metrics
 from gateway.providers.cloud import Call, CloudAdapter, Exchange, UpstreamResponse, WholeBody
@@ -29,6 +28,7 @@ from gateway.providers.cloud_errors import anthropic_error, google_error
 from gateway.providers.cloud_front import ModelIds, vertex_model
 from gateway.providers.cloud_settings import VertexSettings
 from gateway.providers.gcp_auth import GoogleToken
+from gateway.routing.settings import TargetSettings
 
 VERSION = "vertex-2023-10-16"
 # Vertex takes the version in the body; the rest of Anthropic's headers pass.
@@ -38,7 +38,7 @@ _DROPPED = frozenset({"content-type", "anthropic-version"})
 class VertexAdapter(CloudAdapter):
     name = "vertex"
 
-    def __init__(self, settings: UpstreamSettings, metrics: Metrics | None = None) -> None:
+    def __init__(self, settings: TargetSettings, metrics: Metrics | None = None) -> None:
         assert settings.vertex is not None
         self.settings: VertexSettings = settings.vertex
         self._base = urlsplit(settings.origin).path.rstrip("/")

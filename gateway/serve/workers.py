@@ -68,7 +68,7 @@ def supervise(config: Config, config_path: str | None = None) -> int:
     try:
         for _ in range(n):
             listening.append(ctx.Event())
-            procs.append(_spawn(ctx, config, config_path, listening[-1]))
+            procs.append(_spawn(ctx, _own_stream(config, len(procs)), config_path, listening[-1]))
         log.info("workers started", extra={"workers": n})
         while not stopping:
             time.sleep(0.2)
@@ -85,7 +85,7 @@ def supervise(config: Config, config_path: str | None = None) -> int:
                     break
                 log.error("worker exited; restarting", extra={"exitcode": proc.exitcode})
                 listening[i] = ctx.Event()
-                procs[i] = _spawn(ctx, config, config_path, listening[i])
+                procs[i] = _spawn(ctx, _own_stream(config, i), config_path, listening[i])
         for proc in procs:
             if proc.pid is not None and proc.is_alive():
                 os.kill(proc.pid, signal.SIGTERM)
@@ -99,6 +99,13 @@ def supervise(config: Config, config_path: str | None = None) -> int:
         return status
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _own_stream(config: Config, slot: int) -> Config:
+    """Each worker writes its own audit stream (`<stream>-w<slot>`): a segment file has
+    one writer, and a restarted worker continues its slot's segments."""
+    audit = config.audit.model_copy(update={"stream": f"{config.audit.stream}-w{slot}"})
+    return config.model_copy(update={"audit": audit})
 
 
 def _spawn(

@@ -43,7 +43,7 @@ async def body_stage(request: web.Request, ctx: RequestContext) -> None:
             raise InvalidRequest(f"`{given[0]}` must be an integer.")
         ctx.max_tokens, ctx.max_tokens_field = value, given[0]
     stream = doc.get("stream") is True
-    adapter = ctx.route.upstream.adapter
+    adapter = ctx.route.upstream.native
     if model is None and adapter is not None:
         # A cloud-native client names the model (and streaming) in the path.
         path_model, path_stream = adapter.path_model(ctx.route.upstream_path)

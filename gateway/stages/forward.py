@@ -1,5 +1,7 @@
 """The forward stage: the upstream call, streamed back to the client chunk by chunk.
 
+The upstream attempts (target choice, retries before the first byte, the
+breaker's verdicts) are `stages.attempts`; this module relays the answer.
 Bodies flow through `StreamResponse.write` and nowhere else. Each upstream
 chunk is written as soon as it arrives (no buffering); the provider's usage
 reader looks at the same bytes in passing to count tokens.
@@ -17,12 +19,16 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway import SERVER_NAME
+from gateway.auth.scopes import model_allowed
 from gateway.context import RequestContext
-from gateway.errors import InvalidRequest, Unavailable, UpstreamError, UpstreamTimeout
-from gateway.http1 import ClientError, UnsafeRequest
+from gateway.errors import UpstreamError
+from gateway.http1 import ClientError
 from gateway.providers import Provider
 from gateway.providers.cloud import Call, Exchange, Local, UpstreamResponse, refused_for_logging
+from gateway.providers.models import MAX_LIST_BYTES, filter_model_list
 from gateway.routing.router import Route
+from gateway.routing.target import Target
+from gateway.stages import attempts
 from gateway.stages.observe import CLIENT_CLOSED
 from gateway.state import CONFIG, CTX, METRICS, RATELIMIT
 
@@ -48,13 +54,6 @@ class _WholeBodyResponse(web.StreamResponse):
 # timeout. In a stream, a failure is also a stream error of type `upstream_<kind>`.
 UPSTREAM_ERROR_KINDS = ("connect", "tls", "protocol", "reset", "timeout")
 
-# The client's message per upstream failure kind; any other kind (reset) gets "protocol"'s.
-_FAILED = {
-    "tls": "The upstream API's TLS certificate could not be verified.",
-    "connect": "Could not connect to the upstream API.",
-    "protocol": "The upstream API request failed.",
-}
-
 
 async def handle(request: web.Request) -> web.StreamResponse:
     ctx = request[CTX]
@@ -62,52 +61,43 @@ async def handle(request: web.Request) -> web.StreamResponse:
     assert route is not None
     upstream = route.upstream
     metrics = request.app[METRICS]
-    exchange = None
-    if upstream.adapter is not None:
+    principal = ctx.principal
+    allowed = (
+        upstream.restriction(principal.team, principal.upstream_labels)
+        if principal is not None
+        else upstream.restriction(None, None)
+    )
+    call = skip = None
+    if upstream.has_cloud:
+        # Cloud targets translate and sign the parsed request per attempt (cloud.py); one
+        # whose account logs invocations is skipped, by policy (posture shows why).
+        call = _call(route, request, ctx)
         policy = request.app[CONFIG].policy
-        state = upstream.adapter.logging_state()
-        if refused_for_logging(state, policy.provider_logging, policy.provider_logging_unknown):
-            # SECURITY: provider-side retention outside the gateway's reach (posture shows it).
-            raise Unavailable(
-                "The upstream's cloud account logs model invocations (or its setting is "
-                "unknown); the gateway's policy does not send requests there.",
-                reason="provider_logging",
-                headers={"x-should-retry": "false"},
+        skip = [
+            t
+            for t in upstream.targets
+            if t.cloud is not None
+            and refused_for_logging(
+                t.cloud.logging_state(), policy.provider_logging, policy.provider_logging_unknown
             )
-        # A cloud upstream: the request translated and signed per attempt (cloud.py).
-        exchange = upstream.adapter.prepare(_call(route, request, ctx))
-        if exchange.local is not None:
-            return _local(exchange.local, ctx)
+        ]
     sent = time.monotonic()
+    outbound = (request.method, _target(route, request), _request_headers(route, ctx), _body(ctx))
+    resp, target, exchange = await attempts.send(
+        upstream, metrics, allowed, outbound, ctx, call, skip
+    )
+    if isinstance(resp, Local):
+        return _local(resp, ctx)
     try:
-        # Bounded by the upstream's connect, first-byte and total timeouts (the client's).
-        if exchange is None:
-            resp: UpstreamResponse = await upstream.client.request(
-                request.method,
-                _target(route, request),
-                _request_headers(route, ctx).items(),
-                _body(ctx),
-            )
-        else:
-            raw = await upstream.client.request(
-                exchange.method, exchange.target, exchange.headers, exchange.body
-            )
-            resp = await exchange.response(raw)
-    except TimeoutError:
-        metrics.upstream_errors.labels(upstream.name, "timeout").inc()
-        raise UpstreamTimeout("The upstream API did not respond in time.") from None
-    except UnsafeRequest:
-        # SECURITY: a CR, LF or NUL in a header, or a path HTTP cannot carry: refused
-        # rather than let it split into a second request upstream (smuggling).
-        raise InvalidRequest(
-            "The request cannot be forwarded: it contains characters HTTP does not allow.",
-            reason="unsafe_request",
-        ) from None
-    except ClientError as exc:
-        metrics.upstream_errors.labels(upstream.name, exc.kind).inc()
-        raise UpstreamError(_FAILED.get(exc.kind, _FAILED["protocol"])) from None
-    try:
-        return await _relay(request, ctx, route, resp, exchange)
+        principal = ctx.principal
+        if (
+            route.endpoint.kind == "models"
+            and principal is not None
+            and principal.models is not None
+            and resp.status == 200
+        ):
+            return await _relay_model_list(request, ctx, route, resp, principal.models, target)
+        return await _relay(request, ctx, route, resp, target, exchange)
     finally:
         # A complete response returns its connection to the pool; anything else
         # (client gone, upstream failure, cancellation) closes it, which ends the
@@ -123,6 +113,7 @@ async def _relay(
     ctx: RequestContext,
     route: Route,
     resp: UpstreamResponse,
+    target: Target,
     exchange: Exchange | None,
 ) -> web.StreamResponse:
     provider = route.provider
@@ -184,6 +175,8 @@ async def _relay(
         else:
             kind = "timeout" if isinstance(exc, TimeoutError) else "reset"
         metrics.upstream_errors.labels(route.upstream.name, kind).inc()
+        # After the first byte nothing is re-sent; the target's breaker hears of it.
+        target.breaker.failure(route.upstream.pool.clock())
         ctx.stream_error = f"upstream_{kind}"
         await _abort(request, out, provider, ctx, event_stream)
         return out
@@ -195,6 +188,44 @@ async def _relay(
                 ctx.stream_error = reader.stream_error
     await out.write_eof()
     return out
+
+
+async def _relay_model_list(
+    request: web.Request,
+    ctx: RequestContext,
+    route: Route,
+    resp: UpstreamResponse,
+    scopes: tuple[str, ...],
+    target: Target,
+) -> web.StreamResponse:
+    """A model list (small, read whole) cut to the key's model scopes."""
+    ctx.upstream_status = resp.status
+    ctx.upstream_request_id = route.provider.upstream_request_id(resp.headers)
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in resp:
+            size += len(chunk)
+            if size > MAX_LIST_BYTES:
+                raise UpstreamError("The upstream API's model list is too large.")
+            parts.append(chunk)
+    except (ClientError, ConnectionError, TimeoutError):
+        request.app[METRICS].upstream_errors.labels(route.upstream.name, "reset").inc()
+        target.breaker.failure(route.upstream.pool.clock())
+        raise UpstreamError(attempts.FAILED["protocol"]) from None
+    if route.upstream_path == "/v1/models":
+        body = filter_model_list(b"".join(parts), lambda m: model_allowed(scopes, m))
+    else:  # /v1/models/{id}: the scopes stage already checked the id
+        body = b"".join(parts)
+    if body is None:
+        raise UpstreamError("The upstream API's model list could not be read.")
+    headers = route.provider.forward_response_headers(resp.headers, RATELIMIT in request.app)
+    headers["Server"] = SERVER_NAME
+    headers["x-gateway-request-id"] = ctx.request_id
+    headers.update(ctx.extra_headers)
+    headers["content-type"] = "application/json"
+    ctx.bytes_out = len(body)
+    return web.Response(status=200, body=body, headers=headers)
 
 
 async def _abort(
@@ -225,9 +256,7 @@ async def _abort(
 def _call(route: Route, request: web.Request, ctx: RequestContext) -> Call:
     allowed = route.provider.query_params
     query = [(k, v) for k, v in request.query.items() if k in allowed]
-    body = ctx.body
-    if ctx.body_rewritten and ctx.json is not None:
-        body = json.dumps(ctx.json, separators=(",", ":")).encode()
+    body = _body(ctx) or b""
     headers = ctx.forward_headers
     return Call(
         request.method, route.upstream_path, route.endpoint.kind, query, headers, body, ctx.json,
@@ -258,8 +287,8 @@ def _target(route: Route, request: web.Request) -> str:
 
 def _request_headers(route: Route, ctx: RequestContext) -> CIMultiDict[str]:
     out = ctx.forward_headers
-    # SECURITY: client credentials never pass the allow-list; the upstream's is added here.
-    out.update(route.upstream.credential_headers)
+    # SECURITY: client credentials never pass the allow-list; the chosen target's adapter
+    # adds its own (gateway/routing/target.py) without changing these headers.
     if route.endpoint.json_body:
         out["content-type"] = "application/json"
     return out

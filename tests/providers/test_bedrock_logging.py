@@ -22,8 +22,11 @@ async def posture(gw: Gateway) -> dict[str, Any]:
     async with aiohttp.ClientSession() as s, s.get(gw.admin_url + "/zdr/posture") as r:
         assert r.status == 200
         doc: dict[str, Any] = await r.json()
-    upstream: dict[str, Any] = doc["upstreams"][0]
-    return upstream
+    # A cloud upstream is a pool of one cloud target: its posture is the target's.
+    (target,) = doc["upstreams"][0]["targets"]
+    assert target["provider"] == "bedrock"
+    out: dict[str, Any] = target
+    return out
 
 
 @pytest.mark.parametrize(

@@ -122,8 +122,10 @@ async def test_policy_judges_betas_in_the_body(
     standin, _ = bedrock
     body = {"max_tokens": 8, "messages": PROMPT, "anthropic_beta": ["files-api-2025-04-14"]}
     r = await raw(gw, "POST", f"/bedrock/model/{EU_SONNET}/invoke", body)
-    assert r.status_code == 403
-    assert r.json()["error"]["type"] == "permission_error"
+    # A policy refusal is a 400 invalid_request_error (issue 11), naming the rule.
+    assert r.status_code == 400
+    assert r.json()["error"]["type"] == "invalid_request_error"
+    assert "files" in r.json()["error"]["message"].lower()  # the rule, not a shape error
     bad = await raw(gw, "POST", f"/bedrock/model/{EU_SONNET}/invoke", {**body, "anthropic_beta": 1})
     assert bad.status_code == 400
     assert standin.seen == []

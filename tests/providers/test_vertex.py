@@ -157,12 +157,15 @@ upstreams:
       {{project: my-project, region: {region}, models: {{claude-sonnet-4-5: {VERTEX_SONNET}}}}}
 """
     if region in ("eu", "europe-west4"):
-        assert parse(text, env={}).upstreams[0].origin == origin
+        assert parse(text, env={}).upstreams[0].pool()[0].origin == origin
         return
     with pytest.raises(ConfigError, match=r"labels\.region is 'eu'"):
         parse(text, env={})
     assert (
-        parse(text.replace("labels: {region: eu}", "labels: {}"), env={}).upstreams[0].origin
+        parse(text.replace("labels: {region: eu}", "labels: {}"), env={})
+        .upstreams[0]
+        .pool()[0]
+        .origin
         == origin
     )
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from gateway.auth.principal import Limits, Principal
 from gateway.context import Usage
-from gateway.ratelimit.base import Decision, RuleResult
-from gateway.ratelimit.rules import Cost, Rule, rules_for
+from gateway.ratelimit.base import Admission, RuleResult
+from gateway.ratelimit.rules import Cost, LimitRule, rules_for
 
 from .conftest import Env
 
@@ -23,7 +23,7 @@ def principal(key: str = "k1", team: str = "t1", **limits: int) -> Principal:
     return Principal(key_id=key, team=team, source="key", limits=Limits(**limits))
 
 
-def rule(rules: Sequence[Rule], name: str) -> Rule:
+def rule(rules: Sequence[LimitRule], name: str) -> LimitRule:
     return next(r for r in rules if r.name == name)
 
 
@@ -223,7 +223,7 @@ async def test_backends_agree_on_levels(env: Env) -> None:
     assert seen[-1] == [(True, 8.15), (True, 7245.0), (True, 2175.0)]
 
 
-def rule_result(decision: Decision, name: str) -> RuleResult:
+def rule_result(decision: Admission, name: str) -> RuleResult:
     return next(r for r in decision.results if r.rule.name == name)
 
 

@@ -12,7 +12,9 @@ from gateway.context import Usage
 from gateway.observe.metrics import Metrics
 from gateway.ratelimit.redis_backend import RedisLimiter
 from gateway.ratelimit.rules import Cost, rules_for
+from gateway.ratelimit.service import build
 from gateway.ratelimit.settings import RateLimitSettings
+from gateway.ratelimit.shielded import Shielded
 from tests.support.eventually import eventually
 from tests.support.redis_server import RedisServer
 
@@ -133,15 +135,18 @@ async def test_a_hung_redis_times_out_instead_of_hanging(own_redis: RedisServer)
         await limiter.close()
 
 
-async def test_redis_never_answers_without_a_round_trip(redis_server: RedisServer) -> None:
+async def test_the_redis_backend_is_shielded_and_settles_through_it(
+    redis_server: RedisServer,
+) -> None:
     s = settings(redis_server.url, redis_key_prefix="now")
-    limiter = RedisLimiter(s, Metrics())
-    try:
-        rules = rules_for(s, principal(rpm=1), tokens=False)
-        assert limiter.acquire_now(rules, Cost(), time.time()) is None
-        d = await limiter.acquire(rules, Cost(), time.time())
+    rl = build(s, Metrics())
+    assert isinstance(rl.limiter, Shielded)  # never a bare call that a cancellation cuts
+    async with rl.running():
+        rules = rl.rules(principal(concurrency=1), tokens=False)
+        d = await rl.acquire(rules, Cost())
         assert d.reservation is not None
-        assert not limiter.settle_now(d.reservation, Usage(), time.time())
         assert not d.reservation.released  # nothing was done: settle is still to come
-    finally:
-        await limiter.close()
+        assert await rl.limiter.in_flight(rules[0], time.time()) == 1
+        await rl.settle(d.reservation, Usage())
+        assert d.reservation.released
+        assert await rl.limiter.in_flight(rules[0], time.time()) == 0

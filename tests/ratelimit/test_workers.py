@@ -206,3 +206,39 @@ def test_workers_refuse_to_start_without_a_memory_backed_metrics_dir(
     monkeypatch.setattr(multiprocessing, "get_context", pytest.fail)  # nothing spawned
     assert workers.supervise(cfg) == 2
     assert "needs a writable" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+async def test_each_worker_writes_its_own_audit_stream(
+    spawn_gateway: SpawnGateway, config_dict: dict[str, Any], own_redis: RedisServer, tmp_path: Path
+) -> None:
+    from tests.support import audit as support
+
+    directory = tmp_path / "audit"
+    cfg = redis_limits(config_dict, own_redis.url, "fail_closed")
+    cfg["server"] = cfg["server"] | {"workers": 2}
+    cfg["audit"] = support.file_sink(directory)
+    gp = await spawn_gateway(cfg)
+    workers = children(gp.proc.pid)
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        for r in await asyncio.gather(*(post(http, gp) for _ in range(40))):  # type: ignore[arg-type]
+            assert r.status == 200
+            await r.read()
+        os.kill(workers[0], signal.SIGKILL)  # its replacement continues the slot's stream
+        for _ in range(300):  # the replacement opens a new segment of its slot's stream
+            if len(list(directory.iterdir())) == 3:
+                break
+            await asyncio.sleep(0.1)
+        for r in await asyncio.gather(*(post(http, gp) for _ in range(20))):  # type: ignore[arg-type]
+            assert r.status == 200
+            await r.read()
+    assert gp.terminate() == 0
+    names = sorted(p.name for p in directory.iterdir())
+    assert {n.split(".")[0] for n in names} == {"main-w0", "main-w1"}
+    assert len(names) == 3  # the restarted worker opened a second segment of its stream
+    result, events = support.read(directory)
+    assert result.ok, [str(f) for f in result.findings]
+    assert result.streams == 2
+    # Every request after the kill is there; before it, at most the dead worker's last turn.
+    assert 60 - 40 <= len(events) <= 60
