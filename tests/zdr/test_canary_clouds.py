@@ -27,6 +27,7 @@ from botocore.eventstream import EventStreamBuffer
 
 from tests.conftest import wait_until_ready
 from tests.providers.conftest import ACCESS_KEY, EU_SONNET, SECRET_KEY, serve
+from tests.support import audit as support_audit
 from tests.support.bedrock_standin import BedrockStandIn, Behaviour
 from tests.support.ports import free_port
 from tests.support.vertex_standin import VertexStandIn
@@ -58,8 +59,14 @@ class Clouds:
         found = []
         if secret in self.log_path.read_text(errors="replace"):
             found.append("stdout/stderr")
-        if self.audit_path.exists() and secret in self.audit_path.read_text(errors="replace"):
+        # The trail decrypted, and each segment's raw bytes (ciphertext holds no value).
+        trail = support_audit.events(self.audit_path)
+        if any(secret in json.dumps(e, separators=(",", ":")) for e in trail):
             found.append("audit")
+        if self.audit_path.exists():
+            for f in sorted(self.audit_path.iterdir()):
+                if secret.encode() in f.read_bytes():
+                    found.append(f"audit file {f.name}")
         async with aiohttp.ClientSession() as http:
             for name in ("/metrics", "/zdr/posture"):
                 async with http.get(self.admin_url + name) as resp:
@@ -84,7 +91,7 @@ async def clouds(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clou
     vertex.url = v_url
     key_file = vertex.service_account_file(root / "etc/sa.json")
     port, admin_port = free_port(), free_port()
-    audit_path = root / "var/audit.jsonl"
+    audit_path = root / "var/audit"
     timeouts = {"connect": 2, "first_byte": 5, "idle": 5, "total": 20}
     config = {
         "server": {"host": "127.0.0.1", "port": port, "tls": {"enabled": False}},
@@ -102,7 +109,10 @@ async def clouds(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clou
         "auth": {"enabled": False},
         "metrics": {"teams": ["anonymous"], "models": [MODEL]},
         "logging": {"level": "debug"},
-        "audit": {"sink": "file", "path": str(audit_path)},
+        "audit": {
+            **support_audit.file_sink(audit_path),
+            "keys": [{"kid": support_audit.KID, "key": "${AUDIT_ENC_KEY}"}],
+        },
     }  # fmt: skip
     config_path = root / "etc/gateway.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -111,6 +121,7 @@ async def clouds(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clou
         **os.environ,
         "TMPDIR": str(root / "tmp"),
         "HOME": str(root / "home"),
+        "AUDIT_ENC_KEY": support_audit.KEY,
         "PYTHONPATH": str(Path(__file__).parents[2]),
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
