@@ -6,16 +6,14 @@
   `CLAUDE_CODE_SKIP_BEDROCK_AUTH=1`: the event stream passed back byte for byte;
 - Vertex mode: `CLAUDE_CODE_USE_VERTEX=1`, `ANTHROPIC_VERTEX_BASE_URL=<gateway>/vertex/v1`.
 
-The CLI is `$CLAUDE_CODE_BIN`, else the one `make tools` installs into the venv (.ci/tools),
-else `claude` on PATH.
+The CLI is the one pinned in tests/clients/package.json, installed by `make clients` (the
+one place the suite's client versions live; tests/clients runs the same binary).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +24,9 @@ from tests.providers.conftest import EU_SONNET, VERTEX_SONNET, BedrockUpstream, 
 from tests.support.bedrock_standin import BedrockStandIn
 from tests.support.vertex_standin import VertexStandIn
 
-_VENV_CLAUDE = Path(sys.prefix) / "node" / "node_modules" / ".bin" / "claude"
-CLAUDE = (
-    os.environ.get("CLAUDE_CODE_BIN")
-    or (str(_VENV_CLAUDE) if _VENV_CLAUDE.exists() else None)
-    or shutil.which("claude")
-    or "claude"
-)
+CLAUDE = str(Path(__file__).parents[1] / "clients" / "node_modules" / ".bin" / "claude")
+if not Path(CLAUDE).exists():  # a clear failure, not a skip: `make test` installs it
+    raise RuntimeError("tests/providers/test_claude_code.py needs `make clients` (Claude Code)")
 
 
 @pytest.fixture
