@@ -22,4 +22,6 @@ def test_the_doc_has_snippets() -> None:
 def test_snippet_is_a_valid_config(snippet: str) -> None:
     text = "server: {tls: {enabled: false}}\n" + snippet
     config = parse(text, env={"ANTHROPIC_API_KEY": "k"})
-    assert any(u.provider in ("bedrock", "vertex") for u in config.upstreams)
+    # Each snippet shows a cloud: an upstream of one, or a cloud target in a pool.
+    targets = [t for u in config.upstreams for t in u.pool()]
+    assert any(t.provider in ("bedrock", "vertex") for t in targets)

@@ -59,7 +59,7 @@ async def test_failover_from_anthropic_to_bedrock_through_the_sdk(
         bad = failing
     else:
         bad = await resetter()
-    targets = [
+    targets: list[dict[str, Any]] = [
         {"name": "anthropic", "url": bad.url, "api_key": "sk-anthropic"},
         {
             "name": "bedrock",
