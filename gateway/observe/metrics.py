@@ -263,9 +263,9 @@ class Metrics:
         )
         self.provider_logging = Gauge(
             "zdr_gateway_provider_invocation_logging",
-            "Whether the cloud account behind an upstream logs model invocations (prompts "
+            "Whether the cloud account behind a target logs model invocations (prompts "
             "and completions): 1 it does, 0 it does not, -1 unknown (see /zdr/posture).",
-            ["upstream"],
+            ["upstream", "target"],
             registry=r,
             multiprocess_mode="max",
         )

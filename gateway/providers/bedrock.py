@@ -67,7 +67,9 @@ def host_of(origin: str) -> str:
 class BedrockAdapter(CloudAdapter):
     name = "bedrock"
 
-    def __init__(self, settings: TargetSettings, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, settings: TargetSettings, metrics: Metrics | None = None, upstream: str = ""
+    ) -> None:
         assert settings.bedrock is not None
         self.settings: BedrockSettings = settings.bedrock
         self.origin = settings.origin
@@ -84,7 +86,9 @@ class BedrockAdapter(CloudAdapter):
             else None
         )
         gauge = metrics.provider_logging if metrics is not None else None
-        self.logging = InvocationLogging(settings.name, self.settings, self.credentials, gauge)
+        self.logging = InvocationLogging(
+            upstream or settings.name, settings.name, self.settings, self.credentials, gauge
+        )
 
     async def start(self) -> None:
         if self.credentials is not None:

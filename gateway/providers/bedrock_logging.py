@@ -52,11 +52,13 @@ class InvocationLogging:
     def __init__(
         self,
         upstream: str,
+        target: str,
         settings: BedrockSettings,
         credentials: AwsCredentials | None,
         gauge: Gauge | None,
     ) -> None:
         self.upstream = upstream
+        self.target = target
         self.settings = settings
         self.credentials = credentials
         self.origin = settings.control_url or f"https://bedrock.{settings.region}.amazonaws.com"
@@ -135,10 +137,15 @@ class InvocationLogging:
         if state != self.state:
             log.info(
                 "bedrock invocation logging",
-                extra={"upstream": self.upstream, "outcome": state, "reason": reason},
+                extra={
+                    "upstream": self.upstream,
+                    "target": self.target,
+                    "outcome": state,
+                    "reason": reason,
+                },
             )
         self.state, self.reason = state, reason
         if state in ("on", "off"):
             self.checked_at = time.time()
         if self._gauge is not None:
-            self._gauge.labels(self.upstream).set(GAUGE_VALUE[state])
+            self._gauge.labels(self.upstream, self.target).set(GAUGE_VALUE[state])

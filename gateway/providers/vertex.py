@@ -38,7 +38,9 @@ _DROPPED = frozenset({"content-type", "anthropic-version"})
 class VertexAdapter(CloudAdapter):
     name = "vertex"
 
-    def __init__(self, settings: TargetSettings, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, settings: TargetSettings, metrics: Metrics | None = None, upstream: str = ""
+    ) -> None:
         assert settings.vertex is not None
         self.settings: VertexSettings = settings.vertex
         self._base = urlsplit(settings.origin).path.rstrip("/")

@@ -22,16 +22,18 @@ from gateway.routing.target import OUTCOMES, Target
 _MAX_RESTRICTIONS = 4096
 
 
-def cloud_adapter(settings: TargetSettings, metrics: Metrics | None) -> CloudAdapter | None:
+def cloud_adapter(
+    settings: TargetSettings, metrics: Metrics | None, upstream: str = ""
+) -> CloudAdapter | None:
     """The per-request hook of a cloud target; its SDK is imported only here, when used."""
     if settings.provider == "bedrock":
         from gateway.providers.bedrock import BedrockAdapter
 
-        return BedrockAdapter(settings, metrics)
+        return BedrockAdapter(settings, metrics, upstream)
     if settings.provider == "vertex":
         from gateway.providers.vertex import VertexAdapter
 
-        return VertexAdapter(settings, metrics)
+        return VertexAdapter(settings, metrics, upstream)
     return None
 
 
@@ -49,7 +51,7 @@ class Upstream:
         ]
         for target in self.targets:
             # Signs and translates each attempt of a cloud target (None: forwarded as it is).
-            target.cloud = cloud_adapter(target.settings, metrics)
+            target.cloud = cloud_adapter(target.settings, metrics, self.name)
             # PERF: one child per outcome up front: an attempt counts with a dict lookup,
             # not a labels() call (-0.6 µs per request; bench.pool_path). Every series
             # exists from the start, at 0, as Prometheus recommends.

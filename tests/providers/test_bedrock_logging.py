@@ -18,6 +18,12 @@ from tests.support.bedrock_standin import BedrockStandIn
 PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
 
 
+def logging_gauge(gw: Gateway) -> float:
+    # A cloud upstream is a pool of one target named after it.
+    name = "zdr_gateway_provider_invocation_logging"
+    return gw.sample(name, upstream="bedrock", target="bedrock")
+
+
 async def posture(gw: Gateway) -> dict[str, Any]:
     async with aiohttp.ClientSession() as s, s.get(gw.admin_url + "/zdr/posture") as r:
         assert r.status == 200
@@ -55,7 +61,7 @@ async def test_logging_state_posture_metric_and_refusal(
     state = await posture(gw)
     assert state["invocation_logging"] == ("on" if logging_on else "off")
     assert state["invocation_logging_destinations"] == (["cloudwatch"] if logging_on else [])
-    value = gw.sample("zdr_gateway_provider_invocation_logging", upstream="bedrock")
+    value = logging_gauge(gw)
     assert value == (1.0 if logging_on else 0.0)
     client = sdk(gw)
     try:
@@ -93,7 +99,7 @@ async def test_api_key_only_is_unknown_and_policy_can_refuse_unknown(
     state = await posture(gw)
     assert state["invocation_logging"] == "unknown"
     assert state["invocation_logging_reason"] == "no_sigv4_credentials"
-    assert gw.sample("zdr_gateway_provider_invocation_logging", upstream="bedrock") == -1.0
+    assert logging_gauge(gw) == -1.0
     client = sdk(gw)
     with pytest.raises(anthropic.APIStatusError) as info:
         await client.messages.create(model="claude-sonnet-4-5", max_tokens=8, messages=PROMPT)
