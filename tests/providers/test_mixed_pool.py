@@ -14,6 +14,7 @@ import anthropic
 import pytest
 from anthropic.types import MessageParam
 
+from gateway.config import ConfigError, parse
 from tests.conftest import Gateway, StartGateway
 from tests.providers.conftest import EU_SONNET, MODELS
 from tests.stages import conftest as stages
@@ -173,3 +174,39 @@ async def test_a_logging_bedrock_target_is_skipped_and_its_pool_still_serves(
             await client.messages.create(model=MODEL, max_tokens=8, messages=PROMPT)
     assert refused.value.status_code == 503
     assert "logs model invocations" in refused.value.message
+
+
+POOL = """server: {tls: {enabled: false}}
+upstreams:
+  - name: anthropic
+    provider: anthropic
+    targets:
+      - {name: direct, url: "https://api.anthropic.com", api_key: k, labels: {region: eu}}
+      - name: bedrock-eu
+        provider: bedrock
+        labels: {region: eu}
+        bedrock: {region: eu-central-1, mode: invoke, models: {claude-sonnet-4-5: MODEL_ID}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        # Residency is checked per cloud target, against its own labels.
+        (("MODEL_ID", "global.anthropic.claude-sonnet-4-5-20250929-v1:0"), "processed in 'global'"),
+        (("provider: anthropic", "provider: openai"), "provider bedrock serves Anthropic's API"),
+        (("provider: bedrock", "provider: vertex"), "needs a `vertex:` section"),
+    ],
+)
+def test_a_mixed_pool_is_validated_per_target(edit: tuple[str, str], words: str) -> None:
+    good = POOL.replace("MODEL_ID", EU_SONNET)
+    pool = parse(good, env={}).upstreams[0].pool()
+    assert [(t.name, t.provider) for t in pool] == [
+        ("direct", "anthropic"),
+        ("bedrock-eu", "bedrock"),
+    ]
+    assert pool[1].origin == "https://bedrock-runtime.eu-central-1.amazonaws.com"
+    with pytest.raises(ConfigError) as bad:
+        parse(POOL.replace(*edit).replace("MODEL_ID", EU_SONNET), env={})
+    assert "upstreams[0]" in str(bad.value)
+    assert words in str(bad.value)
