@@ -81,7 +81,10 @@ async def send(
     skipped = skip or []
     target = pool.choose(allowed, skipped)
     if target is None:
-        if any(not allowed or matches(t.labels, allowed) for t in skipped):
+        # Refused for logging only when every target the request may use was skipped
+        # for it (an open breaker elsewhere is the usual no_upstream_target).
+        usable = [t for t in upstream.targets if not allowed or matches(t.labels, allowed)]
+        if usable and all(t in skipped for t in usable):
             # SECURITY: provider-side retention outside the gateway's reach (posture shows it).
             raise Unavailable(
                 LOGGING, reason="provider_logging", headers={"x-should-retry": "false"}
