@@ -210,3 +210,49 @@ def test_a_mixed_pool_is_validated_per_target(edit: tuple[str, str], words: str)
         parse(POOL.replace(*edit).replace("MODEL_ID", EU_SONNET), env={})
     assert "upstreams[0]" in str(bad.value)
     assert words in str(bad.value)
+
+
+async def test_an_open_breaker_beside_a_logging_target_is_no_target_not_logging(
+    start_gateway: StartGateway,
+    config_dict: dict[str, Any],
+    resetter: Any,
+    bedrock: tuple[BedrockStandIn, str],
+) -> None:
+    standin, b_url = bedrock
+    standin.mantle = False
+    standin.behaviour.logging_on = True
+    bad: Resetter = await resetter()
+    targets: list[dict[str, Any]] = [
+        {"name": "anthropic", "url": bad.url, "api_key": "sk-anthropic"},
+        {
+            "name": "bedrock",
+            "provider": "bedrock",
+            "url": b_url,
+            "api_key": "",
+            "bedrock": {
+                "region": standin.region,
+                "mode": "invoke",
+                "models": MODELS,
+                "check_invocation_logging": True,
+                "control_url": b_url,
+            },
+        },
+    ]
+    breaker = {"consecutive_failures": 1, "cooldown_seconds": 60}
+    gw = await start_gateway(pool_config(config_dict, targets, breaker=breaker))
+    client = anthropic.AsyncAnthropic(
+        base_url=gw.url,
+        api_key="client-key",
+        max_retries=0,
+        http_client=anthropic.DefaultAsyncHttpxClient(verify=gw.client_ssl()),
+    )
+    async with client:
+        with pytest.raises(anthropic.APIStatusError) as first:
+            await client.messages.create(model=MODEL, max_tokens=8, messages=PROMPT)
+        assert first.value.status_code == 502  # the reset, once; its breaker is open now
+        with pytest.raises(anthropic.APIStatusError) as second:
+            await client.messages.create(model=MODEL, max_tokens=8, messages=PROMPT)
+    # The Anthropic target is down (breaker), not refused: the pool's usual 503.
+    assert second.value.status_code == 503
+    assert "No upstream target" in second.value.message
+    assert [s.path for s in standin.seen] == ["/logging/modelinvocations"]
