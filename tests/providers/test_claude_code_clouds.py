@@ -26,7 +26,7 @@ from tests.support.vertex_standin import VertexStandIn
 
 CLAUDE = str(Path(__file__).parents[1] / "clients" / "node_modules" / ".bin" / "claude")
 if not Path(CLAUDE).exists():  # a clear failure, not a skip: `make test` installs it
-    raise RuntimeError("tests/providers/test_claude_code_clouds.py needs `make clients` (Claude Code)")
+    raise RuntimeError("the Claude Code cloud tests need `make clients` (Claude Code)")
 
 
 @pytest.fixture
