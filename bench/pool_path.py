@@ -33,6 +33,7 @@ from gateway.config import UpstreamSettings
 from gateway.context import RequestContext
 from gateway.demo.stub_anthropic import STUB_API_KEY, StubUpstream
 from gateway.observe.metrics import Metrics
+from gateway.providers.cloud import Local
 from gateway.routing.upstream import Upstream
 from gateway.stages import attempts
 
@@ -87,7 +88,8 @@ async def cpu(ups: list[Upstream], metrics: Metrics, n: int) -> list[float]:
         for i, up in enumerate(ups):
             start = time.perf_counter()
             for _ in range(n):
-                resp, _ = await attempts.send(up, metrics, (), request, ctx)
+                resp, _, _ = await attempts.send(up, metrics, (), request, ctx)
+                assert not isinstance(resp, Local)  # no cloud target here
                 resp.release()
             best[i] = min(best[i], (time.perf_counter() - start) / n * 1e6)
     return best
@@ -112,7 +114,8 @@ async def one(up: Upstream, metrics: Metrics) -> float:
     request = ("POST", "/v1/messages", CIMultiDict(HEADERS), BODY)
     ctx = RequestContext("bench")
     start = time.perf_counter()
-    resp, _ = await attempts.send(up, metrics, (), request, ctx)
+    resp, _, _ = await attempts.send(up, metrics, (), request, ctx)
+    assert not isinstance(resp, Local)
     async for _ in resp:
         pass
     resp.release()

@@ -20,6 +20,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from gateway.audit.settings import AuditSettings
 from gateway.auth.settings import AuthSettings
 from gateway.policy.settings import PolicySettings
+from gateway.providers.cloud_settings import BedrockSettings, VertexSettings
 from gateway.ratelimit.settings import RateLimitSettings
 from gateway.routing.settings import (
     NAME_PATTERN,
@@ -112,12 +113,19 @@ class Timeouts(Section):
 
 class UpstreamSettings(Section):
     name: str = Field(pattern=NAME_PATTERN)
-    provider: Literal["anthropic", "openai"]
-    # One target (the original form) ...
+    # The API clients speak. bedrock / vertex: Claude on a cloud, behind the same
+    # Anthropic API (docs/clouds.md); a target of an anthropic upstream may be one too.
+    provider: Literal["anthropic", "openai", "bedrock", "vertex"]
+    # One target (the original form) ... (url optional for a cloud upstream: derived from
+    # its region; api_key optional for it: SigV4 or OAuth2 instead)
     url: str | None = None
-    api_key: str | None = Field(default=None, min_length=1)
+    api_key: str | None = None
     # Extra CA bundle for the upstream's certificate (the default of every target).
     ca_file: str | None = None
+    # Residency and other labels of a single-url upstream (its pool of one).
+    labels: dict[str, str] = Field(default_factory=dict)
+    bedrock: BedrockSettings | None = None
+    vertex: VertexSettings | None = None
     # ... or a pool of them (see docs/upstreams.md).
     targets: list[TargetSettings] = Field(default=[], max_length=64)
     # Client paths under this prefix go to this upstream with the prefix removed.
@@ -143,30 +151,56 @@ class UpstreamSettings(Section):
 
     @model_validator(mode="after")
     def _one_form(self) -> UpstreamSettings:
+        cloud = self.provider in ("bedrock", "vertex")
         if self.targets:
-            if self.url is not None or self.api_key is not None:
-                raise ValueError("give either url/api_key or targets, not both")
+            single = (self.url, self.api_key, self.bedrock, self.vertex)
+            if any(v is not None for v in single) or self.labels:
+                raise ValueError("give either url/api_key (labels, bedrock, vertex) or targets")
             names = [t.name for t in self.targets]
             if len(set(names)) != len(names):
                 raise ValueError("target names must be unique within an upstream")
-        elif self.url is None or self.api_key is None:
+            for t in self.targets:
+                # A cloud target speaks Anthropic's API to clients: only there.
+                if t.cloud is not None and self.provider == "openai":
+                    raise ValueError(f"target {t.name}: provider {t.cloud} serves Anthropic's API")
+            if cloud and any(t.cloud is None for t in self.targets):
+                raise ValueError(f"every target of a {self.provider} upstream is {self.provider}")
+        elif not cloud and (self.bedrock or self.vertex):
+            cloud_name = "bedrock" if self.bedrock is not None else "vertex"
+            raise ValueError(f"`{cloud_name}:` applies only to `provider: {cloud_name}`")
+        elif not cloud and (self.url is None or self.api_key is None):
             raise ValueError("url and api_key are required (or a list of targets)")
+        else:
+            try:
+                self._single()  # validated now, its errors named on this upstream
+            except ValidationError as exc:
+                raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
         return self
 
+    def _single(self) -> TargetSettings:
+        return TargetSettings(
+            name=self.name,
+            provider=self.provider,
+            url=self.url or "",
+            api_key=self.api_key or "",
+            ca_file=self.ca_file,
+            labels=self.labels,
+            bedrock=self.bedrock,
+            vertex=self.vertex,
+        )
+
     def pool(self) -> list[TargetSettings]:
-        """The targets; a single-url upstream is a pool of one named after it."""
+        """The targets; a single-url upstream is a pool of one named after it (a cloud
+        upstream: one cloud target)."""
         if not self.targets:
-            assert self.url is not None
-            assert self.api_key is not None
-            return [
-                TargetSettings(
-                    name=self.name, url=self.url, api_key=self.api_key, ca_file=self.ca_file
-                )
-            ]
+            return [self._single()]
         return [
-            t
-            if t.ca_file is not None or self.ca_file is None
-            else t.model_copy(update={"ca_file": self.ca_file})
+            t.model_copy(
+                update={
+                    "provider": t.provider or self.provider,
+                    "ca_file": t.ca_file if t.ca_file is not None else self.ca_file,
+                }
+            )
             for t in self.targets
         ]
 
@@ -329,6 +363,11 @@ def describe(err: Any) -> tuple[str, str]:
         path = f"{path}[{part}]" if isinstance(part, int) else _join(path, part)
     msg = str(err.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
+    field = re.match(r"^@([a-z_]+): ", msg)
+    if field:
+        # A model validator's complaint about one of its fields: named by that field's path.
+        path, msg = _join(path, field.group(1)), msg[field.end() :]
+        loc = (*loc, field.group(1))
     if err.get("type") == "extra_forbidden":
         msg = "unknown option (check the spelling; see config/gateway.example.yaml)"
     elif err.get("type") == "missing":

@@ -48,7 +48,15 @@ def test_config_is_frozen() -> None:
 BAD = [
     (("port: 8443", "port: 99999"), "server.port", "less than or equal"),
     (("port: 8443", "prot: 8443"), "server.prot", "unknown option"),
-    (("provider: anthropic", "provider: bedrock"), "upstreams[0].provider", "anthropic"),
+    (("provider: anthropic", "provider: azure"), "upstreams[0].provider", "anthropic"),
+    (("provider: anthropic", "provider: bedrock"), "upstreams[0]", "needs a `bedrock:` section"),
+    (('api_key: "${KEY}"', "bedrock: {region: eu-west-1}"), "upstreams[0]", "applies only to"),
+    (('api_key: "${KEY}"', 'api_key: ""'), "upstreams[0].api_key", "required"),
+    (
+        ("provider: anthropic", "provider: bedrock, bedrock: {region: eu, models: {}}"),
+        "upstreams[0].bedrock.region",
+        "pattern",
+    ),
     (('url: "https://api.anthropic.com"', "url: ftp://x"), "upstreams[0].url", "http(s) URL"),
     (("name: anthropic", "name: Bad Name"), "upstreams[0].name", "pattern"),
     (
@@ -63,6 +71,37 @@ BAD = [
 def test_bad_config_names_the_path(edit: tuple[str, str], path: str, words: str) -> None:
     found = problems(MINIMAL.replace(*edit))
     assert any(p == path and words in m for p, m in found), found
+
+
+CLOUD = """
+server: {tls: {enabled: false}}
+upstreams:
+  - name: bedrock
+    provider: bedrock
+    labels: {region: eu}
+    bedrock:
+      region: eu-central-1
+      models: {claude-sonnet-4-5: MODEL}
+"""
+
+
+@pytest.mark.parametrize(
+    ("model", "ok"),
+    [
+        ("eu.anthropic.claude-sonnet-4-5-20250929-v1:0", True),
+        ("anthropic.claude-sonnet-4-5-20250929-v1:0", True),  # in-region: eu-central-1
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", False),
+        ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", False),
+    ],
+)
+def test_residency_label_holds_every_mapped_profile(model: str, ok: bool) -> None:
+    text = CLOUD.replace("MODEL", model)
+    if ok:
+        cfg = parse(text, env={})
+        assert cfg.upstreams[0].pool()[0].origin == "https://bedrock-mantle.eu-central-1.api.aws"
+        return
+    found = problems(text, env={})
+    assert any(p == "upstreams[0]" and "labels.region is 'eu'" in m for p, m in found), found
 
 
 def test_plaintext_needs_explicit_opt_out() -> None:

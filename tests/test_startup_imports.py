@@ -22,6 +22,8 @@ from gateway.auth.keyset import write_key_pair
 from tests.support import audit as support_audit
 
 HEAVY = ("cryptography", "cryptography.x509", "jwt", "gateway.auth.tokens", "gateway.auth.oidc")
+# The cloud SDKs (~20 MiB RSS for botocore): only for a configured cloud upstream.
+CLOUD = ("botocore", "botocore.auth", "google.auth", "google.oauth2")
 
 CHILD = """
 import json, sys
@@ -42,7 +44,7 @@ def serve_once(tmp_path: Path, config: dict[str, Any]) -> set[str]:
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), *HEAVY],
+        [sys.executable, "-c", CHILD, str(path), *HEAVY, *CLOUD],
         capture_output=True,
         text=True,
         timeout=60,
@@ -95,3 +97,37 @@ def test_a_feature_that_needs_them_loads_them_at_startup(
     loaded = serve_once(tmp_path, config)
     assert expected <= loaded, loaded
     assert "gateway.auth.oidc" not in loaded  # no issuer listed
+
+
+def test_a_bedrock_upstream_loads_botocore_and_nothing_else_does(tmp_path: Path) -> None:
+    config = plain_config()
+    config["upstreams"].append(
+        {
+            "name": "b",
+            "provider": "bedrock",
+            "prefix": "/bedrock",
+            "url": "http://127.0.0.1:9",
+            "api_key": "bedrock-key",
+            "bedrock": {"region": "eu-west-1", "check_invocation_logging": False},
+        }
+    )
+    loaded = serve_once(tmp_path, config)
+    assert {"botocore", "botocore.auth"} <= loaded, loaded
+    assert not {"google.auth", "google.oauth2"} & loaded
+
+
+def test_a_vertex_upstream_loads_google_auth_not_botocore(tmp_path: Path) -> None:
+    config = plain_config()
+    config["upstreams"].append(
+        {
+            "name": "v",
+            "provider": "vertex",
+            "prefix": "/vertex",
+            "url": "http://127.0.0.1:9",
+            # Unreadable on purpose: start-up logs a warning and serves 503s until it is.
+            "vertex": {"project": "my-project", "region": "eu", "credentials_file": "missing"},
+        }
+    )
+    loaded = serve_once(tmp_path, config)
+    assert {"google.auth", "google.oauth2"} <= loaded, loaded
+    assert "botocore" not in loaded

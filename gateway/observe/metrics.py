@@ -264,6 +264,14 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",
         )
+        self.provider_logging = Gauge(
+            "zdr_gateway_provider_invocation_logging",
+            "Whether the cloud account behind a target logs model invocations (prompts "
+            "and completions): 1 it does, 0 it does not, -1 unknown (see /zdr/posture).",
+            ["upstream", "target"],
+            registry=r,
+            multiprocess_mode="max",
+        )
         self.ready = Gauge(
             "zdr_gateway_ready",
             "1 while the gateway accepts new requests, 0 while starting or draining.",

@@ -72,21 +72,32 @@ def policy(config: Config) -> dict[str, Any]:
 
 def upstreams(config: Config, pool: UpstreamPool | None) -> list[dict[str, Any]]:
     """Each upstream's targets by name, with their labels and breaker state: where
-    traffic may go (residency), never a URL or a key."""
-    live = {u.name: u.status() for u in pool.upstreams} if pool is not None else {}
+    traffic may go (residency), never a URL or a key; a cloud target adds what its cloud
+    says about retention on its side (Bedrock's invocation logging), read at run time."""
+    live = {u.name: u for u in pool.upstreams} if pool is not None else {}
     out = []
     for u in config.upstreams:
-        status = live.get(u.name, {})
-        targets = [
-            {
+        running = live.get(u.name)
+        status = running.status() if running is not None else {}
+        clouds = (
+            {t.name: t.cloud for t in running.targets if t.cloud is not None}
+            if running is not None
+            else {}
+        )
+        targets = []
+        for t in u.pool():
+            entry: dict[str, Any] = {
                 "name": t.name,
+                "provider": t.provider or u.provider,
                 "priority": t.priority,
                 "weight": t.weight,
                 "labels": dict(t.labels),
                 "breaker": status.get(t.name, {}).get("state", "closed"),
             }
-            for t in u.pool()
-        ]
+            cloud = clouds.get(t.name)
+            if cloud is not None:
+                entry.update(cloud.posture())
+            targets.append(entry)
         teams = {team: dict(r.labels) for team, r in u.teams.items()}
         out.append({"name": u.name, "provider": u.provider, "targets": targets, "teams": teams})
     return out

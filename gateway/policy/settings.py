@@ -92,6 +92,11 @@ class PolicySettings(Section):
     tools: ToolPolicy = ToolPolicy()
     # Qualified features on (allow) or off (refuse), by rule id.
     qualified: dict[str, Mode] = Field(default_factory=lambda: dict(QUALIFIED))
+    # A cloud target whose account logs model invocations (Bedrock writes prompts and
+    # completions to CloudWatch/S3): refused (503) unless `allow`. `provider_logging_unknown`:
+    # the same for a target whose setting could not be read (no permission, unreachable).
+    provider_logging: Literal["refuse", "allow"] = "refuse"
+    provider_logging_unknown: Literal["refuse", "allow"] = "allow"
     # Per-team exemptions, e.g. {sandbox: {allow: [anthropic.code_execution]}}.
     teams: dict[str, TeamPolicy] = {}
 

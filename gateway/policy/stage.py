@@ -12,6 +12,8 @@ by kind.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from gateway.context import RequestContext
@@ -28,7 +30,7 @@ async def policy_stage(request: web.Request, ctx: RequestContext) -> None:
     team = ctx.principal.team if ctx.principal is not None else None
     # Judge the headers that will actually leave (the provider's allow-list minus
     # Connection-listed names); several anthropic-beta headers form one list.
-    betas = ",".join(ctx.forward_headers.getall(BETA_HEADER, []))
+    betas = ",".join([*ctx.forward_headers.getall(BETA_HEADER, []), *_body_betas(ctx.json)])
     verdict = judge(
         route.endpoint.kind,
         route.provider.name,
@@ -62,3 +64,14 @@ async def policy_stage(request: web.Request, ctx: RequestContext) -> None:
             ctx.body = spliced
         else:
             ctx.body_rewritten = True  # forward re-serialises ctx.json
+
+
+def _body_betas(doc: dict[str, Any] | None) -> list[str]:
+    """Betas in the body (`anthropic_beta`, how Bedrock clients send them) are judged
+    like the header's: a cloud turns them on just the same."""
+    if doc is None or "anthropic_beta" not in doc:
+        return []
+    value = doc["anthropic_beta"]
+    if not isinstance(value, list) or not all(isinstance(b, str) for b in value):
+        raise InvalidRequest("`anthropic_beta` must be a list of strings.")
+    return value

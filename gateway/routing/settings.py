@@ -8,9 +8,17 @@ after the upstream. Everything here is validated at load, with the path in the f
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from gateway.providers.cloud_settings import (
+    BedrockSettings,
+    VertexSettings,
+    bedrock_origin,
+    check_residency,
+    vertex_origin,
+)
 from gateway.settings_base import Section
 
 # Target names are metric label values and appear in /readyz and /zdr/posture.
@@ -45,21 +53,29 @@ def check_secret_line(v: str) -> str:
 
 class TargetSettings(Section):
     name: str = Field(pattern=NAME_PATTERN)
-    url: str
-    api_key: str = Field(min_length=1)
+    # The API this target speaks; None: the upstream's. A target of an Anthropic upstream
+    # may be Claude on Bedrock or Vertex, signed and translated per attempt (docs/clouds.md).
+    provider: Literal["anthropic", "openai", "bedrock", "vertex"] | None = None
+    # Optional for a cloud target: derived from its region (set for a VPC endpoint).
+    url: str = ""
+    # Optional for a cloud target (SigV4 or OAuth2 instead); else required.
+    api_key: str = ""
     ca_file: str | None = None
     # Share of traffic among the eligible targets of the same priority.
     weight: int = Field(default=1, ge=1, le=1000)
     # Lower is preferred: a higher priority gets traffic only when every target of a
     # lower one is unavailable (breaker open, backing off, or excluded by labels).
     priority: int = Field(default=0, ge=0, le=100)
-    # Matched by team and key restrictions, e.g. {region: eu, zdr: "true"}.
+    # Matched by team and key restrictions, e.g. {region: eu, zdr: "true"}; `region` is
+    # checked against where each mapped cloud model id is processed.
     labels: dict[str, str] = {}
+    bedrock: BedrockSettings | None = None
+    vertex: VertexSettings | None = None
 
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        return check_url(v)
+        return check_url(v) if v else v
 
     @field_validator("api_key")
     @classmethod
@@ -70,6 +86,43 @@ class TargetSettings(Section):
     @classmethod
     def _labels(cls, v: dict[str, str]) -> dict[str, str]:
         return check_labels(v)
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> TargetSettings:
+        cloud = self.bedrock or self.vertex
+        if self.provider in ("bedrock", "vertex"):
+            if getattr(self, self.provider) is None:
+                raise ValueError(f"provider {self.provider} needs a `{self.provider}:` section")
+            if self.bedrock is not None and self.vertex is not None:
+                raise ValueError("give either `bedrock:` or `vertex:`, not both")
+            assert cloud is not None
+            check_residency(cloud.models, cloud.region, self.labels.get("region"))
+            if self.bedrock is not None and self.bedrock.auth == "api_key" and not self.api_key:
+                raise ValueError("bedrock.auth api_key needs the target's api_key")
+            return self
+        if cloud is not None:
+            cloud_name = "bedrock" if self.bedrock is not None else "vertex"
+            raise ValueError(f"`{cloud_name}:` applies only to `provider: {cloud_name}`")
+        if not self.url:
+            raise ValueError("@url: required option is missing")
+        if not self.api_key:
+            raise ValueError("@api_key: required option is missing")
+        return self
+
+    @property
+    def cloud(self) -> str | None:
+        """bedrock / vertex for a cloud target, else None."""
+        return self.provider if self.provider in ("bedrock", "vertex") else None
+
+    @property
+    def origin(self) -> str:
+        """The URL the target's connections go to."""
+        if self.url:
+            return self.url
+        if self.bedrock is not None:
+            return bedrock_origin(self.bedrock)
+        assert self.vertex is not None
+        return vertex_origin(self.vertex.region)
 
 
 class RetrySettings(Section):

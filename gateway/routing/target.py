@@ -23,7 +23,13 @@ calls, for each attempt, on the target it chose:
 
 `Direct` is the adapter of a provider's own API: the provider adapter's
 credential header (`providers.<name>.credential_headers`) added to the request.
-A later response hook (Bedrock's event stream back to SSE) belongs here too.
+
+A cloud target (`provider: bedrock|vertex`) has a `cloud` adapter instead
+(`providers.cloud.CloudAdapter`): it needs the parsed request, not only its
+bytes, because it translates the body and signs the result, and it translates
+the response too (Bedrock's event stream back to SSE). The attempts loop calls
+`cloud.prepare(call)` per attempt (a signature is per request) and
+`await exchange.response(raw)` on its answer, so one pool mixes both kinds.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from multidict import CIMultiDict
 
 from gateway.http1 import Pool
 from gateway.providers import Provider
+from gateway.providers.cloud import CloudAdapter
 from gateway.routing.breaker import Breaker
 from gateway.routing.settings import BreakerSettings, TargetSettings
 from gateway.serve.tls import client_context
@@ -83,6 +90,7 @@ class Target:
         "_client",
         "adapter",
         "breaker",
+        "cloud",
         "labels",
         "name",
         "outcomes",
@@ -102,7 +110,11 @@ class Target:
         self.priority = settings.priority
         self.labels = dict(settings.labels)
         self.breaker = Breaker(breaker, on_state)
-        self.adapter: Adapter = Direct(provider, settings.api_key)
+        cloud = settings.cloud is not None
+        self.adapter: Adapter = Adapter() if cloud else Direct(provider, settings.api_key)
+        # A cloud target's signing and translating hook (set by the upstream, which owns
+        # the metrics it reports to); None: `adapter` alone.
+        self.cloud: CloudAdapter | None = None
         # Outcome -> its attempts counter (set by the upstream, which owns the metrics).
         self.outcomes: dict[str, Any] = {}
         self._client: Pool | None = None
@@ -118,7 +130,7 @@ class Target:
         return self._client
 
     def open_client(self, *, limit: int, connect: float, first_byte: float, total: float) -> None:
-        url = self.settings.url
+        url = self.settings.origin
         self._client = Pool(
             url,
             tls=client_context(self.settings.ca_file) if url.startswith("https:") else None,
@@ -133,6 +145,8 @@ class Target:
             await self._client.close()
             self._client = None
         await self.adapter.close()
+        if self.cloud is not None:
+            await self.cloud.close()
 
     def __repr__(self) -> str:
         # SECURITY: a target in a traceback or log shows its name only (no URL, no key).

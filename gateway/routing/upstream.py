@@ -11,13 +11,30 @@ from typing import Any
 from gateway.config import UpstreamSettings
 from gateway.observe.metrics import Metrics
 from gateway.providers import PROVIDERS, Provider
+from gateway.providers.cloud import CloudAdapter
 from gateway.routing.breaker import CLOSED, STATE_VALUE
 from gateway.routing.budget import RetryBudget
 from gateway.routing.pool import Restriction, TargetPool, restriction
+from gateway.routing.settings import TargetSettings
 from gateway.routing.target import OUTCOMES, Target
 
 # Distinct (team, key claim) restrictions cached per upstream; beyond, computed per request.
 _MAX_RESTRICTIONS = 4096
+
+
+def cloud_adapter(
+    settings: TargetSettings, metrics: Metrics | None, upstream: str = ""
+) -> CloudAdapter | None:
+    """The per-request hook of a cloud target; its SDK is imported only here, when used."""
+    if settings.provider == "bedrock":
+        from gateway.providers.bedrock import BedrockAdapter
+
+        return BedrockAdapter(settings, metrics, upstream)
+    if settings.provider == "vertex":
+        from gateway.providers.vertex import VertexAdapter
+
+        return VertexAdapter(settings, metrics, upstream)
+    return None
 
 
 class Upstream:
@@ -33,12 +50,20 @@ class Upstream:
             for t in settings.pool()
         ]
         for target in self.targets:
+            # Signs and translates each attempt of a cloud target (None: forwarded as it is).
+            target.cloud = cloud_adapter(target.settings, metrics, self.name)
             # PERF: one child per outcome up front: an attempt counts with a dict lookup,
             # not a labels() call (-0.6 µs per request; bench.pool_path). Every series
             # exists from the start, at 0, as Prometheus recommends.
             target.outcomes = {
                 o: metrics.upstream_attempts.labels(self.name, target.name, o) for o in OUTCOMES
             }
+        # The cloud adapter that reads a cloud-native client's paths (AnthropicBedrock at
+        # /bedrock): the targets of a bedrock / vertex upstream are all of that cloud.
+        native = settings.provider in ("bedrock", "vertex")
+        self.native: CloudAdapter | None = self.targets[0].cloud if native else None
+        # Whether any target needs the parsed request (forward builds a `Call` only then).
+        self.has_cloud = any(t.cloud is not None for t in self.targets)
         self.pool = TargetPool(
             self.targets,
             RetryBudget(settings.retry_budget),
@@ -81,6 +106,8 @@ class Upstream:
                 total=t.total,
             )
             await target.adapter.start()
+            if target.cloud is not None:
+                await target.cloud.start()
 
     async def close(self) -> None:
         for target in self.targets:

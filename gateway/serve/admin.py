@@ -41,6 +41,8 @@ def build_admin_app(
     app.router.add_get("/metrics", metrics_view)
     if config is not None:
         app[CONFIG] = config
+        if upstreams is not None:
+            app[UPSTREAMS] = upstreams
         app.router.add_get("/zdr/posture", posture_view)
     app.on_response_prepare.append(_server_header)
     return app

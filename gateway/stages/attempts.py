@@ -16,6 +16,13 @@ A request is retried only here, so only before the client has seen a byte:
   across requests. When either runs out, the last answer goes to the client as
   the upstream gave it, or the last failure as today's 502/504.
 
+Targets of one pool may be of mixed providers: an Anthropic target's attempt is
+its adapter's `outbound` on the request's bytes; a cloud target's (Bedrock,
+Vertex) is `cloud.prepare(call)`, signed per attempt, and its answer is the
+adapter's translation (`exchange.response`), so statuses are judged, retried
+and relayed in Anthropic's terms whichever target gave them. Targets in `skip`
+(a cloud account that logs invocations, refused by policy) are never chosen.
+
 The rate limiter admitted the request once, before this stage: attempts do not
 pass through it again. Each attempt's breaker slot is either settled (success,
 failure) or released (cancelled), never left taken.
@@ -30,9 +37,10 @@ from multidict import CIMultiDict
 
 from gateway.context import RequestContext
 from gateway.errors import GatewayError, InvalidRequest, Unavailable, UpstreamError, UpstreamTimeout
-from gateway.http1 import ClientError, ConnectTimeout, Response, UnsafeRequest
+from gateway.http1 import ClientError, ConnectTimeout, UnsafeRequest
 from gateway.observe.metrics import Metrics
-from gateway.routing.pool import Restriction
+from gateway.providers.cloud import Call, Exchange, Local, UpstreamResponse
+from gateway.routing.pool import Restriction, matches
 from gateway.routing.target import Target
 from gateway.routing.upstream import Upstream
 
@@ -44,6 +52,11 @@ FAILED = {
 }
 _RETRIED_KINDS = frozenset(("connect", "tls", "reset"))
 NO_TARGET = "No upstream target allowed for this request is available; try again later."
+LOGGING = (
+    "The upstream's cloud account logs model invocations (or its setting is unknown); "
+    "the gateway's policy does not send requests there."
+)
+Request = tuple[str, str, CIMultiDict[str], bytes | bytearray | None]
 
 
 def no_target(upstream: Upstream, metrics: Metrics) -> GatewayError:
@@ -55,29 +68,44 @@ async def send(
     upstream: Upstream,
     metrics: Metrics,
     allowed: Restriction,
-    request: tuple[str, str, CIMultiDict[str], bytes | bytearray | None],
+    request: Request,
     ctx: RequestContext,
-) -> tuple[Response, Target]:
-    """(response with its head in, the target that gave it). `ctx.target` and
-    `ctx.attempts` follow the attempts, so a request that fails still records them."""
+    call: Call | None = None,
+    skip: list[Target] | None = None,
+) -> tuple[UpstreamResponse | Local, Target, Exchange | None]:
+    """(response with its head in, the target that gave it, its cloud exchange if any);
+    a `Local` instead of a response: a cloud client's probe, answered without sending.
+    `ctx.target` and `ctx.attempts` follow the attempts, so a failed request records them.
+    `call` is the parsed request (needed when the pool has a cloud target)."""
     pool = upstream.pool
-    target = pool.choose(allowed)
+    skipped = skip or []
+    target = pool.choose(allowed, skipped)
     if target is None:
+        # Refused for logging only when every target the request may use was skipped
+        # for it (an open breaker elsewhere is the usual no_upstream_target).
+        usable = [t for t in upstream.targets if not allowed or matches(t.labels, allowed)]
+        if usable and all(t in skipped for t in usable):
+            # SECURITY: provider-side retention outside the gateway's reach (posture shows it).
+            raise Unavailable(
+                LOGGING, reason="provider_logging", headers={"x-should-retry": "false"}
+            )
         raise no_target(upstream, metrics)
     pool.budget.request(pool.clock())
     tried: list[Target] = []
     while True:
         tried.append(target)
         ctx.target, ctx.attempts = target.name, len(tried)
-        resp, failure, outcome = await _attempt(upstream, target, request)
+        resp, failure, outcome, exchange = await _attempt(upstream, target, request, call)
+        if exchange is not None and exchange.local is not None:
+            return exchange.local, target, exchange
         target.outcomes[outcome].inc()
         if failure is None and outcome != "retryable_status":
             assert resp is not None
-            return resp, target
-        nxt = _next(upstream, metrics, allowed, tried, resp, failure)
+            return resp, target, exchange
+        nxt = _next(upstream, metrics, allowed, tried, skipped, resp, failure)
         if nxt is None:
             if resp is not None:
-                return resp, target  # the upstream's answer, as it is
+                return resp, target, exchange  # the upstream's answer, as it is
             assert failure is not None
             metrics.upstream_errors.labels(upstream.name, failure[0]).inc()
             raise failure[1]
@@ -92,25 +120,43 @@ async def send(
                 raise
 
 
+def _prepare(
+    target: Target, request: Request, call: Call | None
+) -> tuple[tuple[str, str, Iterable[tuple[str, str]], bytes | bytearray | None], Exchange | None]:
+    cloud = target.cloud
+    if cloud is None:
+        return target.adapter.outbound(*request), None
+    assert call is not None
+    try:
+        # Signed per attempt (a retry elsewhere prepares again: signatures are per request).
+        exchange = cloud.prepare(call)
+    except BaseException:
+        target.breaker.release()  # refused before sending: no verdict on the target
+        raise
+    return (exchange.method, exchange.target, exchange.headers, exchange.body), exchange
+
+
 async def _attempt(
-    upstream: Upstream,
-    target: Target,
-    request: tuple[str, str, CIMultiDict[str], bytes | bytearray | None],
-) -> tuple[Response | None, tuple[str, GatewayError] | None, str]:
-    """One attempt: (response, None, outcome) or (None, (kind, error), kind)."""
-    method, path, headers, body = target.adapter.outbound(*request)
+    upstream: Upstream, target: Target, request: Request, call: Call | None
+) -> tuple[UpstreamResponse | None, tuple[str, GatewayError] | None, str, Exchange | None]:
+    """One attempt: (response, None, outcome, exchange) or (None, (kind, error), kind, _)."""
+    (method, path, headers, body), exchange = _prepare(target, request, call)
     breaker = target.breaker
+    if exchange is not None and exchange.local is not None:
+        breaker.release()
+        return None, None, "success", exchange
     now = upstream.pool.clock
     try:
         # Bounded by the upstream's connect, first-byte and total timeouts (the client's).
-        resp = await target.client.request(method, path, headers, body)
+        raw = await target.client.request(method, path, headers, body)
+        resp: UpstreamResponse = raw if exchange is None else await _translated(exchange, raw)
     except ConnectTimeout:
         breaker.failure(now())
-        return None, ("connect", UpstreamError(FAILED["connect"])), "connect"
+        return None, ("connect", UpstreamError(FAILED["connect"])), "connect", exchange
     except TimeoutError:
         breaker.failure(now())
         timeout = UpstreamTimeout("The upstream API did not respond in time.")
-        return None, ("timeout", timeout), "timeout"
+        return None, ("timeout", timeout), "timeout", exchange
     except UnsafeRequest:
         breaker.release()
         # SECURITY: a CR, LF or NUL in a header, or a path HTTP cannot carry: refused
@@ -122,26 +168,32 @@ async def _attempt(
     except ClientError as exc:
         breaker.failure(now())
         error = UpstreamError(FAILED.get(exc.kind, FAILED["protocol"]))
-        return None, (exc.kind, error), exc.kind
+        return None, (exc.kind, error), exc.kind, exchange
     except BaseException:
         breaker.release()  # cancelled (the client left): no verdict on the target
         raise
     status = resp.status
     if status >= 500:
         breaker.failure(now())
-        return (
-            resp,
-            None,
-            "retryable_status" if status in upstream.retry_statuses else "server_error",
-        )
+        retryable = status in upstream.retry_statuses
+        return resp, None, "retryable_status" if retryable else "server_error", exchange
     if status in upstream.retry_statuses:
         # A 429 (or another retried 4xx): the target is up and asks to slow down. It is
         # retried elsewhere, but no verdict for the breaker, as in Envoy's outlier
         # detection: an open breaker would turn the provider's 429 into our 503.
         breaker.release()
-        return resp, None, "retryable_status"
+        return resp, None, "retryable_status", exchange
     breaker.success()
-    return resp, None, "success" if status < 400 else "client_error"
+    return resp, None, "success" if status < 400 else "client_error", exchange
+
+
+async def _translated(exchange: Exchange, raw: UpstreamResponse) -> UpstreamResponse:
+    """A cloud answer in Anthropic's shape (an error body read whole first)."""
+    try:
+        return await exchange.response(raw)
+    except BaseException:
+        raw.release()
+        raise
 
 
 def _next(
@@ -149,7 +201,8 @@ def _next(
     metrics: Metrics,
     allowed: Restriction,
     tried: list[Target],
-    resp: Response | None,
+    skipped: list[Target],
+    resp: UpstreamResponse | None,
     failure: tuple[str, GatewayError] | None,
 ) -> tuple[Target, float] | None:
     """The target of the next attempt and how long to wait first; None = do not retry."""
@@ -160,13 +213,13 @@ def _next(
         return None
     pool = upstream.pool
     wait = 0.0
-    target = pool.choose(allowed, tried)  # another target first
+    target = pool.choose(allowed, tried + skipped)  # another target first
     if target is None:
         # Nothing else is eligible: the same one again, after what it asked for.
         after = retry_after(resp.headers.getall("retry-after", ())) if resp is not None else None
         if after is not None and after > retry.max_retry_after_seconds:
             return None
-        target = pool.choose(allowed)
+        target = pool.choose(allowed, skipped)
         if target is None:
             return None
         wait = retry.backoff_seconds if after is None else after

@@ -54,10 +54,17 @@ async def body_stage(request: web.Request, ctx: RequestContext) -> None:
         if not isinstance(value, int) or isinstance(value, bool):
             raise InvalidRequest(f"`{given[0]}` must be an integer.")
         ctx.max_tokens, ctx.max_tokens_field = value, given[0]
+    stream = doc.get("stream") is True
+    adapter = ctx.route.upstream.native
+    if model is None and adapter is not None:
+        # A cloud-native client names the model (and streaming) in the path.
+        path_model, path_stream = adapter.path_model(ctx.route.upstream_path)
+        if path_model is not None:
+            model, stream = path_model, stream or path_stream
     ctx.json = doc
     ctx.model = model
     ctx.model_label = app[LABELS].model(model)
-    ctx.stream = doc.get("stream") is True
+    ctx.stream = stream
 
 
 def _too_large(limit: int) -> RequestTooLarge:

@@ -22,14 +22,15 @@ from gateway import SERVER_NAME
 from gateway.auth.scopes import model_allowed
 from gateway.context import RequestContext
 from gateway.errors import UpstreamError
-from gateway.http1 import ClientError, Response
+from gateway.http1 import ClientError
 from gateway.providers import Provider
+from gateway.providers.cloud import Call, Exchange, Local, UpstreamResponse, refused_for_logging
 from gateway.providers.models import MAX_LIST_BYTES, filter_model_list
 from gateway.routing.router import Route
 from gateway.routing.target import Target
 from gateway.stages import attempts
 from gateway.stages.observe import CLIENT_CLOSED
-from gateway.state import CTX, LOAD, METRICS, RATELIMIT
+from gateway.state import CONFIG, CTX, LOAD, METRICS, RATELIMIT
 
 # A body at most this large, already received whole, is written without waiting: below
 # aiohttp's write buffer limit a write never waits for the client to drain.
@@ -66,20 +67,39 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if principal is not None
         else upstream.restriction(None, None)
     )
+    call = skip = None
+    if upstream.has_cloud:
+        # Cloud targets translate and sign the parsed request per attempt (cloud.py); one
+        # whose account logs invocations is skipped, by policy (posture shows why).
+        call = _call(route, request, ctx)
+        policy = request.app[CONFIG].policy
+        skip = [
+            t
+            for t in upstream.targets
+            if t.cloud is not None
+            and refused_for_logging(
+                t.cloud.logging_state(), policy.provider_logging, policy.provider_logging_unknown
+            )
+        ]
     sent = time.monotonic()
     body = _body(ctx)
     # PERF: the parsed document is not needed once the bytes to send exist; dropping it
-    # now frees its copy of the text (as large as the body) for the whole upstream call.
+    # now frees its copy of the text (as large as the body) for the whole upstream call
+    # (a cloud target's `call` keeps what its translation needs).
     ctx.json = None
     outbound = (request.method, _target(route, request), _request_headers(route, ctx), body)
-    resp, target = await attempts.send(upstream, metrics, allowed, outbound, ctx)
+    resp, target, exchange = await attempts.send(
+        upstream, metrics, allowed, outbound, ctx, call, skip
+    )
     # An upstream has answered, so no attempt is left to make: the body is not held while
     # the response streams (minutes, for a long generation), and its budget is given back.
-    del body, outbound
+    del body, outbound, call
     ctx.body = b""
     if ctx.held_bytes:
         request.app[LOAD].release(ctx.held_bytes)
         ctx.held_bytes = 0
+    if isinstance(resp, Local):
+        return _local(resp, ctx)
     try:
         principal = ctx.principal
         if (
@@ -89,7 +109,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             and resp.status == 200
         ):
             return await _relay_model_list(request, ctx, route, resp, principal.models, target)
-        return await _relay(request, ctx, route, resp, target)
+        return await _relay(request, ctx, route, resp, target, exchange)
     finally:
         # A complete response returns its connection to the pool; anything else
         # (client gone, upstream failure, cancellation) closes it, which ends the
@@ -101,7 +121,12 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 async def _relay(
-    request: web.Request, ctx: RequestContext, route: Route, resp: Response, target: Target
+    request: web.Request,
+    ctx: RequestContext,
+    route: Route,
+    resp: UpstreamResponse,
+    target: Target,
+    exchange: Exchange | None,
 ) -> web.StreamResponse:
     provider = route.provider
     metrics = request.app[METRICS]
@@ -118,6 +143,8 @@ async def _relay(
     if resp.content_length is not None and not event_stream:
         out.content_length = resp.content_length
     reader = provider.usage_reader(event_stream) if resp.status < 300 else None
+    if exchange is not None:
+        reader = exchange.usage_reader(reader)
     await out.prepare(request)
     gap = metrics.chunk_gap.labels(provider.name)
     idle = route.upstream.settings.timeouts.idle
@@ -179,7 +206,7 @@ async def _relay_model_list(
     request: web.Request,
     ctx: RequestContext,
     route: Route,
-    resp: Response,
+    resp: UpstreamResponse,
     scopes: tuple[str, ...],
     target: Target,
 ) -> web.StreamResponse:
@@ -236,6 +263,27 @@ async def _abort(
     # client sees a truncated response instead of a clean end.
     if request.transport is not None:
         request.transport.abort()
+
+
+def _call(route: Route, request: web.Request, ctx: RequestContext) -> Call:
+    allowed = route.provider.query_params
+    query = [(k, v) for k, v in request.query.items() if k in allowed]
+    body = _body(ctx) or b""
+    headers = ctx.forward_headers
+    return Call(
+        request.method, route.upstream_path, route.endpoint.kind, query, headers, body, ctx.json,
+        ctx.stream,
+    )  # fmt: skip
+
+
+def _local(local: Local, ctx: RequestContext) -> web.StreamResponse:
+    """A cloud client's probe, answered by the gateway (nothing forwarded)."""
+    ctx.upstream_status = None
+    out = web.Response(status=local.status, body=local.body, content_type=local.content_type)
+    out.headers["Server"] = SERVER_NAME
+    out.headers["x-gateway-request-id"] = ctx.request_id
+    out.headers.update(ctx.extra_headers)
+    return out
 
 
 def _target(route: Route, request: web.Request) -> str:

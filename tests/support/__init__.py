@@ -1,0 +1,1 @@
+"""Shared test helpers: stand-ins for the cloud providers, event stream frames."""
