@@ -1,6 +1,6 @@
 """The request path, built in exactly one place.
 
-    observe → errors → route → auth → body → policy → ratelimit → forward
+    observe → errors → route → auth → body → policy → pseudonymise → ratelimit → forward
 
 - observe: request id, in-flight gauge; when the request ends, metrics, the
   audit event and the access log line (metadata only). Outermost, so it sees
@@ -13,6 +13,8 @@
   client cannot make the gateway read a body).
 - body: the request body, capped, parsed once; model/stream/max_tokens.
 - policy: key scopes and the ZDR policy; may rewrite the body.
+- pseudonymise: personal data replaced by placeholders per the team's `pii:` modes
+  (gateway/pii); the forward stage puts the originals back in the answer.
 - ratelimit: requests, tokens, concurrency; reconciles usage afterwards.
 - forward: the upstream call, streamed back chunk by chunk.
 
@@ -31,11 +33,13 @@ from gateway.auth.stage import auth_stage
 from gateway.chain import Chain, Stage
 from gateway.config import Config
 from gateway.metrics import Labels, Metrics
+from gateway.pii import PiiRuntime
 from gateway.policy.stage import policy_stage
 from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routes import Router
 from gateway.stages.body import body_stage
+from gateway.stages.pseudonymise import pseudonymise_stage
 from gateway.stages.route import route_stage
 from gateway.state import (
     ACCESS_LOG,
@@ -44,6 +48,7 @@ from gateway.state import (
     CONFIG,
     LABELS,
     METRICS,
+    PII,
     RATELIMIT,
     READY,
     ROUTER,
@@ -51,7 +56,14 @@ from gateway.state import (
 )
 from gateway.upstream import UpstreamPool
 
-STAGES: tuple[Stage, ...] = (route_stage, auth_stage, body_stage, policy_stage, ratelimit_stage)
+STAGES: tuple[Stage, ...] = (
+    route_stage,
+    auth_stage,
+    body_stage,
+    policy_stage,
+    pseudonymise_stage,
+    ratelimit_stage,
+)
 
 
 def build_app(config: Config, metrics: Metrics, config_path: str | None = None) -> web.Application:
@@ -75,6 +87,9 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     app.cleanup_ctx.append(_upstreams_ctx)
     app.cleanup_ctx.append(_auth_ctx)
     app.cleanup_ctx.append(_audit_ctx)
+    if config.pii.enabled:
+        # Detectors (and the libraries behind them) load here, only for categories on.
+        app[PII] = PiiRuntime(config.pii)
     if config.ratelimit.enabled:
         app[RATELIMIT] = ratelimit.build(config.ratelimit, metrics)
         app.cleanup_ctx.append(_ratelimit_ctx)

@@ -20,6 +20,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from gateway.audit.settings import AuditSettings
 from gateway.auth.settings import AuthSettings
 from gateway.harden import HardenSettings
+from gateway.pii.settings import PiiSettings
 from gateway.policy.settings import PolicySettings
 from gateway.ratelimit.settings import RateLimitSettings
 from gateway.settings_base import Section
@@ -140,6 +141,7 @@ class Config(Section):
     ratelimit: RateLimitSettings = RateLimitSettings()
     policy: PolicySettings = PolicySettings()
     audit: AuditSettings = AuditSettings()
+    pii: PiiSettings = PiiSettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
     harden: HardenSettings = HardenSettings()

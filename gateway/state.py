@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from gateway.auth.runtime import AuthRuntime
     from gateway.config import Config
     from gateway.metrics import Labels, Metrics
+    from gateway.pii import PiiRuntime
     from gateway.ratelimit.service import RateLimit
     from gateway.routes import Route, Router
     from gateway.upstream import UpstreamPool
@@ -64,6 +65,11 @@ class RequestContext:
     forward_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
     # Headers a stage adds to whatever response goes back (e.g. rate-limit state).
     extra_headers: dict[str, str] = field(default_factory=dict)
+    # Placeholders made by the pseudonymise stage (a gateway.pii.restore.Originals, None
+    # when none were made): content, in memory only, dropped with the request.
+    pii: Any = None
+    # Values replaced per category (counts only) for metrics and the audit trail.
+    pii_counts: dict[str, int] | None = None
     # Opaque per-stage state (e.g. the rate limiter's reservation).
     reservation: Any = None
     # Run by the chain once the response has ended, on every path, last added first.
@@ -85,5 +91,8 @@ AUTH: web.AppKey[AuthRuntime] = web.AppKey("auth")
 
 # The rate limiter (absent = no limits, e.g. in unit tests of other stages).
 RATELIMIT: web.AppKey[RateLimit] = web.AppKey("ratelimit")
+
+# Pseudonymisation (absent = no `pii:` category on for anyone: the stage does nothing).
+PII: web.AppKey[PiiRuntime] = web.AppKey("pii")
 
 CTX: web.RequestKey[RequestContext] = web.RequestKey("ctx")

@@ -167,7 +167,7 @@ def _phone_finder(regions: list[str]) -> Finder:
 
     def find(scan: Scan) -> Iterable[Span]:
         text, memo = scan.text, scan.memo
-        out = []
+        out: list[Span] = []
         for start, end in scan.numbers():
             value = text[start:end]
             key = "phone:" + value
@@ -203,10 +203,14 @@ def _card_finder() -> Finder:
             if not value[0].isdigit() or any(c in value for c in "()./"):
                 continue
             digits = _NONDIGIT.sub("", value)
-            # Issuer ranges (2-6 and 8-9) and the Luhn check; "  " ends a number.
-            if 13 <= len(digits) <= 19 and digits[0] in "23456789" and "  " not in value:
-                if luhn.is_valid(digits):
-                    out.append(Span(start, end, "card", "CARD"))
+            # Issuer ranges (2-9) and the Luhn check; "  " ends a number.
+            if (
+                13 <= len(digits) <= 19
+                and digits[0] in "23456789"
+                and "  " not in value
+                and luhn.is_valid(digits)
+            ):
+                out.append(Span(start, end, "card", "CARD"))
         return out
 
     return find

@@ -1,10 +1,11 @@
 """National identifiers the `national_id` category can look for.
 
 Each entry is a candidate regular expression, which finds a span shaped like the
-identifier (without its word boundaries: the finder checks those, since a
-regex that starts with a look-behind is scanned 5x slower), and the python-stdnum module whose `is_valid` checks its checksum or
-structure. Only a span that passes both is taken: the regex alone would catch many
-order numbers. Modules are imported when a config names them, never before.
+identifier (without word boundaries: the finder checks those, since a regex that
+starts with a look-behind is scanned 5x slower), and the python-stdnum module whose
+`is_valid` checks its checksum or structure. Only a span that passes both is taken:
+the regex alone would catch many order numbers. Modules are imported when a config
+names them, never before.
 """
 
 from __future__ import annotations
@@ -21,14 +22,12 @@ NATIONAL_IDS: dict[str, tuple[str, str]] = {
     # German tax id (Steuer-IdNr): 11 digits, optionally grouped.
     "de.idnr": (r"\d{2} ?\d{3} ?\d{3} ?\d{3}", "stdnum.de.idnr"),
     # French social security number (NIR): 15 digits with spaces.
-    "fr.nir": (r"[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}",
-               "stdnum.fr.nir"),  # fmt: skip
+    "fr.nir": (r"[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}", "stdnum.fr.nir"),
     # Spanish DNI / NIE: 12345678Z, X1234567L.
     "es.dni": (r"\d{8}-?[A-Z]", "stdnum.es.dni"),
     "es.nie": (r"[XYZ]-?\d{7}-?[A-Z]", "stdnum.es.nie"),
     # Italian codice fiscale: RSSMRA85T10A562S.
-    "it.codicefiscale": (r"[A-Z]{6}\d{2}[A-Z]\d{2}[A-Z]\d{3}[A-Z]",
-                         "stdnum.it.codicefiscale"),  # fmt: skip
+    "it.codicefiscale": (r"[A-Z]{6}\d{2}[A-Z]\d{2}[A-Z]\d{3}[A-Z]", "stdnum.it.codicefiscale"),
     # Dutch BSN: 9 digits (11-test).
     "nl.bsn": (r"\d{4}\.?\d{2}\.?\d{3}", "stdnum.nl.bsn"),
     # Swedish personnummer: YYMMDD-NNNN.

@@ -35,9 +35,7 @@ class Originals:
         self._bytes: dict[tuple[bytes, int], bytes] = {}
         # Every proper prefix of a placeholder ("[", "[E", ... "[EMAIL_1"): what a stream
         # must hold back at the end of a delta, since the next delta may complete it.
-        self.prefixes = {
-            p.encode()[:i] for p in self.text for i in range(1, len(p))
-        }
+        self.prefixes = {p.encode()[:i] for p in self.text for i in range(1, len(p))}
         self.longest = max((len(p) for p in self.text), default=0)
 
     def restore_text(self, text: str) -> str:

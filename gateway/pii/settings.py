@@ -106,7 +106,9 @@ class PiiSettings(Section):
             try:
                 compiled = re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"patterns.{label}: not a valid regular expression: {exc}")
+                raise ValueError(
+                    f"patterns.{label}: not a valid regular expression: {exc}"
+                ) from None
             if compiled.match(""):
                 raise ValueError(f"patterns.{label}: matches the empty string")
         return v

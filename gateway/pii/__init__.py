@@ -1,0 +1,43 @@
+"""Personal data in prompts replaced by reversible placeholders, restored in the answer.
+
+Pure domain code (no aiohttp): `settings` (the `pii:` section), `detect` (the
+detectors), `vault` (one request's placeholders), `walk` (the texts a model reads, per
+provider and endpoint), `restore` and `stream` (originals back in JSON answers and SSE).
+The aiohttp-facing stage is gateway/stages/pseudonymise.py; the restore runs in the
+forward stage's relay. See docs/pii.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from gateway.pii.detect import Detectors
+from gateway.pii.settings import CATEGORIES, Mode, PiiSettings
+
+__all__ = ["CATEGORIES", "PiiRuntime"]
+
+HINT = (
+    "Text in square brackets such as [EMAIL_1] or [PHONE_2] stands for a value withheld "
+    "for privacy: copy each one exactly as written wherever the value is needed."
+)
+
+
+class PiiRuntime:
+    """What the stage needs, compiled once at startup: detectors and each team's modes."""
+
+    def __init__(self, settings: PiiSettings) -> None:
+        self.settings = settings
+        self.detectors = Detectors.build(settings)
+        self._default = self._active(settings.modes(None))
+        self._teams = {team: self._active(settings.modes(team)) for team in settings.teams}
+
+    @staticmethod
+    def _active(modes: Mapping[str, Mode]) -> dict[str, Mode] | None:
+        on: dict[str, Mode] = {c: m for c, m in modes.items() if m != "off"}
+        return on or None
+
+    def modes(self, team: str | None) -> dict[str, Mode] | None:
+        """The categories on for a team, or None: nothing to do for its requests."""
+        if team is not None and team in self._teams:
+            return self._teams[team]
+        return self._default
