@@ -77,7 +77,7 @@ class Scan:
         return self._numbers
 
 
-def bounded(text: str, start: int, end: int) -> bool:
+def bounded(text: str, start: int, end: int, joins: str = ".-/:") -> bool:
     """Not part of a longer word or number: "v1.2.3", "abc1234567" and "x-123" are not."""
     if start and (text[start - 1].isalnum() or text[start - 1] in "_.+-/"):
         return False
@@ -85,7 +85,7 @@ def bounded(text: str, start: int, end: int) -> bool:
         after = text[end]
         if after.isalnum() or after == "_":
             return False
-        if after in ".-/:" and end + 1 < len(text) and text[end + 1].isalnum():
+        if after in joins and end + 1 < len(text) and text[end + 1].isalnum():
             return False
     return True
 
@@ -263,7 +263,8 @@ def _find_ip(scan: Scan) -> Iterable[Span]:
     if "." in text:
         for m in _IPV4.finditer(text):
             start, end = m.span()
-            if bounded(text, start, end) and _is_ip(m.group()):
+            # "127.0.0.1:8443" is an address and a port.
+            if bounded(text, start, end, ".-/") and _is_ip(m.group()):
                 out.append(Span(start, end, "ip", "IP"))
     if "::" in text or text.count(":") >= 7:
         for m in _IPV6.finditer(text):
