@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.pii.detect import Detectors, DetectorError, Span
+from gateway.pii.detect import DetectorError, Detectors, Span
 from gateway.pii.settings import CATEGORIES, PiiSettings
 
 SETTINGS = PiiSettings.model_validate(
@@ -25,7 +25,7 @@ def found(text: str) -> list[tuple[str, str]]:
 
 # (text, what must be found). Kept in step with the table in docs/pii.md.
 CAUGHT = [
-    ("mail alice.smith+tag@mail.example.co.uk now", [("email", "alice.smith+tag@mail.example.co.uk")]),
+    ("mail al.smith+tag@mail.example.co.uk now", [("email", "al.smith+tag@mail.example.co.uk")]),
     ("call +1 415-555-2671 today", [("phone", "+1 415-555-2671")]),
     ("call (415) 555-0132 today", [("phone", "(415) 555-0132")]),
     ("ring 020 7946 0018 in London", [("phone", "020 7946 0018")]),
