@@ -16,8 +16,10 @@ from gateway.pii.settings import CATEGORIES, Mode, PiiSettings
 
 __all__ = ["CATEGORIES", "PiiRuntime"]
 
+# Its examples are not placeholder-shaped ("n", not a number): the line itself must not
+# read as one to the restore side or to the collision check.
 HINT = (
-    "Text in square brackets such as [EMAIL_1] or [PHONE_2] stands for a value withheld "
+    "Text in square brackets such as [EMAIL_n] or [PHONE_n] stands for a value withheld "
     "for privacy: copy each one exactly as written wherever the value is needed."
 )
 

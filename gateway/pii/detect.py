@@ -69,7 +69,11 @@ class Scan:
             out = []
             for m in _NUMBER.finditer(text):
                 start, end = m.span()
-                while end > start and text[end - 1] in _SEPARATORS and text[end - 1] != ")":
+                # Trailing separators are not part of it; nor is a ")" that closes
+                # nothing in it ("(call 555 0100)").
+                while end > start and text[end - 1] in _SEPARATORS and (
+                    text[end - 1] != ")" or "(" not in text[start:end]
+                ):
                     end -= 1
                 if end - start >= 7 and bounded(text, start, end):
                     out.append((start, end))

@@ -18,7 +18,7 @@ bounded), so a request never meets a bad setting. Absent section = everything of
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -32,7 +32,23 @@ _LABEL = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
 _BUILTIN_LABELS = frozenset({"email", "phone", "card", "iban", "national_id", "ip"})
 
 
-class TeamModes(Section):
+def _yaml_off(value: Any) -> Any:
+    """YAML 1.1 reads a bare `off` as false; here it means the mode `off`."""
+    if value is False:
+        return "off"
+    if isinstance(value, dict):
+        return {k: "off" if v is False else v for k, v in value.items()}
+    return value
+
+
+class _Modes(Section):
+    @model_validator(mode="before")
+    @classmethod
+    def _off(cls, data: Any) -> Any:
+        return _yaml_off(data)
+
+
+class TeamModes(_Modes):
     """A team's modes; a category left out takes the default's mode."""
 
     email: Mode | None = None
@@ -45,7 +61,7 @@ class TeamModes(Section):
     patterns: Mode | None = None
 
 
-class DefaultModes(Section):
+class DefaultModes(_Modes):
     email: Mode = "off"
     phone: Mode = "off"
     card: Mode = "off"
@@ -65,6 +81,11 @@ class PiiSettings(Section):
     patterns: dict[str, str] = {}
     # One line added to the system prompt asking the model to keep placeholders as written.
     system_hint: bool = False
+
+    @field_validator("teams", mode="before")
+    @classmethod
+    def _teams_off(cls, v: Any) -> Any:
+        return _yaml_off(v)
 
     @field_validator("phone_regions")
     @classmethod

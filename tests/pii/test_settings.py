@@ -66,6 +66,13 @@ def test_bad_values_are_refused_at_load_with_their_path(pii: Any, path: str, mes
     assert message in str(info.value)
 
 
+def test_yaml_bare_off_means_the_mode_off() -> None:
+    text = yaml.safe_dump(BASE) + "pii:\n  default: {email: mask, ip: off}\n  teams: {t: off}\n"
+    cfg = config_mod.parse(text, env={})
+    assert cfg.pii.default.ip == "off"
+    assert PiiRuntime(cfg.pii).modes("t") is None
+
+
 def test_a_term_is_not_echoed_in_an_error() -> None:
     with pytest.raises(config_mod.ConfigError) as info:
         load({"terms": {"client": ["Acme Corp", " Zyxwvut Secret Client"]}})
