@@ -75,24 +75,43 @@ class EchoUpstream:
         msg["content"] = []
         await _write(resp, "message_start", {"type": "message_start", "message": msg})
         start = {"type": "text", "text": ""}
-        await _write(resp, "content_block_start", {"type": "content_block_start", "index": 0,
-                                                   "content_block": start})  # fmt: skip
+        await _write(
+            resp,
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": start},
+        )
         for part in _pieces(text, 3):
             delta = {"type": "text_delta", "text": part}
-            await _write(resp, "content_block_delta",
-                         {"type": "content_block_delta", "index": 0, "delta": delta}, split=True)  # fmt: skip
+            await _write(
+                resp,
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": delta},
+                split=True,
+            )
         await _write(resp, "content_block_stop", {"type": "content_block_stop", "index": 0})
         block = {"type": "tool_use", "id": "toolu_01", "name": "send", "input": {}}
-        await _write(resp, "content_block_start", {"type": "content_block_start", "index": 1,
-                                                   "content_block": block})  # fmt: skip
+        await _write(
+            resp,
+            "content_block_start",
+            {"type": "content_block_start", "index": 1, "content_block": block},
+        )
         for part in _pieces(json.dumps(tool_input), 4):
             delta = {"type": "input_json_delta", "partial_json": part}
-            await _write(resp, "content_block_delta",
-                         {"type": "content_block_delta", "index": 1, "delta": delta})  # fmt: skip
+            await _write(
+                resp,
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 1, "delta": delta},
+            )
         await _write(resp, "content_block_stop", {"type": "content_block_stop", "index": 1})
-        await _write(resp, "message_delta", {"type": "message_delta",
-                     "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-                     "usage": {"output_tokens": 9}})  # fmt: skip
+        await _write(
+            resp,
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": 9},
+            },
+        )
         await _write(resp, "message_stop", {"type": "message_stop"})
         await resp.write_eof()
         return resp
@@ -103,23 +122,44 @@ class EchoUpstream:
         found = self._record(body, doc)
         text = "Reply for " + ", ".join(found) + "."
         args = json.dumps({"to": found[0] if found else ""})
-        env = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
-               "model": doc.get("model", "m")}  # fmt: skip
+        env = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": doc.get("model", "m"),
+        }
         resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await resp.prepare(request)
         for part in _pieces(text, 3):
             choice = {"index": 0, "delta": {"content": part}, "finish_reason": None}
             await _data(resp, {**env, "choices": [choice]})
-        call = {"index": 0, "id": "call_1", "type": "function",
-                "function": {"name": "send", "arguments": ""}}  # fmt: skip
-        await _data(resp, {**env, "choices": [{"index": 0, "delta": {"tool_calls": [call]},
-                                               "finish_reason": None}]})  # fmt: skip
+        call = {
+            "index": 0,
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "send", "arguments": ""},
+        }
+        await _data(
+            resp,
+            {
+                **env,
+                "choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}],
+            },
+        )
         for part in _pieces(args, 4):
             call = {"index": 0, "function": {"arguments": part}}
-            await _data(resp, {**env, "choices": [{"index": 0, "delta": {"tool_calls": [call]},
-                                                   "finish_reason": None}]})  # fmt: skip
-        await _data(resp, {**env, "choices": [{"index": 0, "delta": {},
-                                               "finish_reason": "tool_calls"}]})  # fmt: skip
+            await _data(
+                resp,
+                {
+                    **env,
+                    "choices": [
+                        {"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}
+                    ],
+                },
+            )
+        await _data(
+            resp, {**env, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
+        )
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
@@ -131,12 +171,18 @@ def _pieces(text: str, n: int) -> list[str]:
 
 def _message(text: str, tool_input: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-5-5",
-        "content": [{"type": "text", "text": text},
-                    {"type": "tool_use", "id": "toolu_01", "name": "send", "input": tool_input}],
-        "stop_reason": "tool_use", "stop_sequence": None,
+        "id": "msg_01",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-5-5",
+        "content": [
+            {"type": "text", "text": text},
+            {"type": "tool_use", "id": "toolu_01", "name": "send", "input": tool_input},
+        ],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
         "usage": {"input_tokens": 10, "output_tokens": 9},
-    }  # fmt: skip
+    }
 
 
 async def _write(resp: web.StreamResponse, event: str, data: Any, split: bool = False) -> None:

@@ -58,11 +58,15 @@ def pii_config(
         {**base, "name": "openai", "provider": "openai", "url": echo[1], "prefix": "/openai"},
     ]
     cfg["pii"] = {
-        "default": {"email": "pseudonymise", "phone": "pseudonymise", "card": "mask",
-                    "terms": "pseudonymise"},
+        "default": {
+            "email": "pseudonymise",
+            "phone": "pseudonymise",
+            "card": "mask",
+            "terms": "pseudonymise",
+        },
         "terms": {"client": [CLIENT]},
         "system_hint": True,
-    }  # fmt: skip
+    }
     cfg["audit"] = {"sink": "file", "path": str(tmp_path / "audit.jsonl")}
     cfg["logging"] = {"level": "debug", "access_log": True}
     return cfg
@@ -92,15 +96,17 @@ async def test_messages_stream_text_and_tool_use_come_back_with_originals(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     gw = await start_gateway(pii_config)
-    async with client(gw) as c:
-        async with c.messages.stream(
+    async with (
+        client(gw) as c,
+        c.messages.stream(
             model=MODEL,
             max_tokens=64,
             system=f"You help {CLIENT}.",
             messages=[{"role": "user", "content": PROMPT}],
-        ) as stream:
-            text = "".join([t async for t in stream.text_stream])
-            final = await stream.get_final_message()
+        ) as stream,
+    ):
+        text = "".join([t async for t in stream.text_stream])
+        final = await stream.get_final_message()
     stub = echo[0]
     # The upstream saw placeholders, never an original (mask included).
     for value in ORIGINALS:
@@ -109,7 +115,7 @@ async def test_messages_stream_text_and_tool_use_come_back_with_originals(
     assert stub.saw("[CARD]")
     assert stub.saw("copy each one exactly")  # the system-prompt line
     # Stable per value: the email twice, one placeholder; the answer has the originals.
-    assert text == f"Reply for [CLIENT_1], [EMAIL_1], [PHONE_1], [CARD].".replace(
+    assert text == "Reply for [CLIENT_1], [EMAIL_1], [PHONE_1], [CARD].".replace(
         "[CLIENT_1]", CLIENT
     ).replace("[EMAIL_1]", EMAIL).replace("[PHONE_1]", PHONE)
     tool = final.content[1]
@@ -121,9 +127,8 @@ async def test_messages_stream_text_and_tool_use_come_back_with_originals(
     assert event["pii"] == {"terms": 2, "email": 2, "phone": 1, "card": 1}
     assert gw.sample("zdr_gateway_pii_values_total", category="email", mode="pseudonymise") == 2
     assert gw.sample("zdr_gateway_pii_values_total", category="card", mode="mask") == 1
-    async with aiohttp.ClientSession() as http:
-        async with http.get(gw.admin_url + "/metrics") as r:
-            metrics = await r.text()
+    async with aiohttp.ClientSession() as http, http.get(gw.admin_url + "/metrics") as r:
+        metrics = await r.text()
     # The gateway's own log lines (the SDK's debug log quotes the request it sends).
     logs = "\n".join(
         r.getMessage() + json.dumps(r.__dict__, default=str)
@@ -163,15 +168,26 @@ async def test_tool_use_input_and_tool_result_are_pseudonymised(
     gw = await start_gateway(pii_config)
     messages: Any = [
         {"role": "user", "content": "send it"},
-        {"role": "assistant", "content": [
-            {"type": "tool_use", "id": "toolu_1", "name": "send", "input": {"to": EMAIL}}]},
-        {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "toolu_1",
-             "content": [{"type": "text", "text": f"sent to {PHONE}"}]}]},
-    ]  # fmt: skip
-    async with client(gw) as c:
-        async with c.messages.stream(model=MODEL, max_tokens=64, messages=messages) as stream:
-            final = await stream.get_final_message()
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "send", "input": {"to": EMAIL}}
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_1",
+                    "content": [{"type": "text", "text": f"sent to {PHONE}"}],
+                }
+            ],
+        },
+    ]
+    c = client(gw)
+    async with c, c.messages.stream(model=MODEL, max_tokens=64, messages=messages) as stream:
+        final = await stream.get_final_message()
     assert not echo[0].saw(EMAIL)
     assert not echo[0].saw(PHONE)
     tool_input = final.content[1].input
@@ -253,15 +269,20 @@ async def test_a_team_with_pii_off_sends_the_body_unchanged(
     body = json.dumps(
         {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": PROMPT}]}
     ).encode()
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
             gw.url + "/v1/messages",
             data=body,
-            headers={"content-type": "application/json", "x-api-key": "k",
-                     "anthropic-version": "2023-06-01"},  # fmt: skip
+            headers={
+                "content-type": "application/json",
+                "x-api-key": "k",
+                "anthropic-version": "2023-06-01",
+            },
             ssl=gw.client_ssl(),
-        ) as r:
-            answer = await r.json()
+        ) as r,
+    ):
+        answer = await r.json()
     assert echo[0].body_hashes == [hashlib.sha256(body).hexdigest()]
     assert echo[0].saw(EMAIL)  # proves the hashes would have shown a leak above
     assert answer["content"][0]["text"] == "Reply for ."

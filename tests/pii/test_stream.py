@@ -86,8 +86,11 @@ def anthropic_stream(draw: st.DrawFn) -> tuple[bytes, bytes, str, str, str]:
         out += sse(le, {"type": "content_block_start", "index": index}, "content_block_start")
         for part in splits(draw, value):
             delta = {"type": dtype, field: part}
-            out += sse(le, {"type": "content_block_delta", "index": index, "delta": delta},
-                       "content_block_delta")  # fmt: skip
+            out += sse(
+                le,
+                {"type": "content_block_delta", "index": index, "delta": delta},
+                "content_block_delta",
+            )
             if draw(st.booleans()):
                 out += sse(le, {"type": "ping"}, "ping")
         out += sse(le, {"type": "content_block_stop", "index": index}, "content_block_stop")
