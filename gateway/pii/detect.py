@@ -75,14 +75,14 @@ class Scan:
             text = self.text
             out = []
             for m in _NUMBER.finditer(text):
-                start, end = m.span()
                 # Trailing separators are not part of it; nor is a ")" that closes
                 # nothing in it ("(call 555 0100)").
-                while end > start and text[end - 1] in _SEPARATORS and (
-                    text[end - 1] != ")" or "(" not in text[start:end]
-                ):
-                    end -= 1
-                if end - start >= 7 and bounded(text, start, end, ".-/"):
+                value = m.group().rstrip(" (.-/")
+                if value.endswith(")") and "(" not in value:
+                    value = value.rstrip(" ().-/")
+                start = m.start()
+                end = start + len(value)
+                if len(value) >= 7 and bounded(text, start, end, ".-/"):
                     out.append((start, end))
             self._numbers = out
         return self._numbers
@@ -226,6 +226,8 @@ def _card_finder() -> Finder:
         text = scan.text
         out = []
         for start, end in scan.numbers():
+            if end - start < 13:
+                continue
             value = text[start:end]
             if not value[0].isdigit() or any(c in value for c in "()./"):
                 continue
