@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SRC    := $(wildcard gateway tests bench)
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ format: $(STAMP)
 	$(BIN)/ruff format $(SRC)
 	$(BIN)/ruff check --fix $(SRC)
 
-test: lint
+# System tools the suite runs for real (redis-server, promtool, strace, kubectl, node):
+# installed when missing, see .ci/tools.
+tools: $(STAMP)
+	VENV_BIN=$(BIN) bash .ci/tools
+
+test: lint tools
 	$(BIN)/pytest
 
 bench: $(STAMP)

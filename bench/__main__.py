@@ -29,7 +29,7 @@ from bench.upstream import PACE, PACED_EVENTS
 from gateway.auth import tokens
 from gateway.auth.keyset import load_private_key, write_key_pair
 from gateway.auth.principal import Limits
-from gateway.selfsigned import make_ca_and_leaf
+from gateway.demo.certs import make_ca_and_leaf
 
 GiB = 1 << 30
 MiB = 1 << 20

@@ -28,13 +28,14 @@ from bench.__main__ import bench_claims
 from gateway.app import build_app
 from gateway.auth import tokens
 from gateway.auth.keyset import load_private_key, write_key_pair
-from gateway.auth.stage import auth_stage, enforce_scopes
+from gateway.auth.stage import auth_stage
 from gateway.config import Config
-from gateway.metrics import Metrics
+from gateway.context import RequestContext, Usage
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit.stage import ratelimit_stage
-from gateway.routes import Route
-from gateway.state import ROUTER, RequestContext
-from gateway.usage import Usage
+from gateway.routing.router import Route
+from gateway.stages.scopes import scopes_stage
+from gateway.state import ROUTER
 
 BODY = b'{"model":"claude-sonnet-5-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}'
 
@@ -62,7 +63,7 @@ async def one(request: web.Request, route: Route) -> None:
     await auth_stage(request, ctx)
     ctx.body, ctx.json = BODY, {"model": "claude-sonnet-5-5", "max_tokens": 64, "messages": []}
     ctx.model, ctx.max_tokens, ctx.max_tokens_field = "claude-sonnet-5-5", 64, "max_tokens"
-    enforce_scopes(request, ctx)
+    await scopes_stage(request, ctx)
     await ratelimit_stage(request, ctx)
     ctx.usage = Usage(input_tokens=20, output_tokens=12)
     for done in reversed(ctx.on_end):

@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from gateway.context import RequestContext
 from gateway.pii import PiiRuntime
 from gateway.pii.restore import Originals
 from gateway.pii.settings import PiiSettings
@@ -33,7 +34,7 @@ from gateway.pii.stream import StreamRestorer
 from gateway.pii.vault import Vault, taken_placeholders
 from gateway.pii.walk import anthropic_messages
 from gateway.stages.pseudonymise import pseudonymise_stage
-from gateway.state import METRICS, PII, RequestContext
+from gateway.state import METRICS, PII
 
 DEFAULT = {"email": "pseudonymise", "phone": "pseudonymise", "card": "mask",
            "iban": "pseudonymise", "ip": "pseudonymise"}  # fmt: skip

@@ -31,7 +31,7 @@ OWNERS = [
 ]
 # Otherwise the innermost frame decides; first match wins.
 COMPONENTS = [
-    ("gateway/sse.py", "gateway: SSE usage reader"),
+    ("gateway/providers/sse.py", "gateway: SSE usage reader"),
     ("gateway/providers/", "gateway: provider adapter (headers, usage)"),
     ("gateway/auth/", "gateway: auth stage"),
     ("gateway/ratelimit/", "gateway: rate limiter"),

@@ -30,16 +30,16 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from gateway import server
 from gateway.auth.principal import Limits, Principal
-from gateway.metrics import Metrics
+from gateway.context import Usage
+from gateway.demo.stub_anthropic import StubUpstream
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit.base import Limiter
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.redis_backend import RedisLimiter
 from gateway.ratelimit.rules import Cost, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
-from gateway.stub import StubUpstream
-from gateway.usage import Usage
+from gateway.serve import server
 
 BIG = {"rpm": 10**9, "input_tpm": 10**12, "output_tpm": 10**12, "concurrency": 10**6}
 

@@ -1,4 +1,4 @@
-"""`python -m bench.upstream PORT MODE`: gateway.stub in its own process, plain HTTP.
+"""`python -m bench.upstream PORT MODE`: gateway.demo.stub_anthropic in its own process, plain HTTP.
 
 MODE: `fast` (the stub's default reply, as fast as it goes), `paced` (PACED_EVENTS
 text deltas, PACE seconds apart) or `big` (BIG_DELTA-byte deltas, for the 1 GiB stream).
@@ -13,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import stub as stub_module
-from gateway.stub import StubUpstream
+from gateway.demo import stub_anthropic as stub_module
+from gateway.demo.stub_anthropic import StubUpstream
 
 PACE = 0.02
 PACED_EVENTS = 10

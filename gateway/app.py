@@ -1,6 +1,6 @@
 """The request path, built in exactly one place.
 
-    observe → errors → route → auth → body → policy → pseudonymise → ratelimit → forward
+    observe → errors → route → auth → body → scopes → policy → pseudonymise → ratelimit → forward
 
 - observe: request id, in-flight gauge; when the request ends, metrics, the
   audit event and the access log line (metadata only). Outermost, so it sees
@@ -12,7 +12,8 @@
 - auth: the credential becomes a `Principal` (headers only: an unauthenticated
   client cannot make the gateway read a body).
 - body: the request body, capped, parsed once; model/stream/max_tokens.
-- policy: key scopes and the ZDR policy; may rewrite the body.
+- scopes: endpoint, model and max_tokens against the key's scopes (403).
+- policy: the ZDR policy; may rewrite the body.
 - pseudonymise: personal data replaced by placeholders per the team's `pii:` modes
   (gateway/pii); the forward stage puts the originals back in the answer.
 - ratelimit: requests, tokens, concurrency; reconciles usage afterwards.
@@ -26,21 +27,25 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import forward
 from gateway.audit.trail import Auditor
+from gateway.auth.rejected import REASONS
 from gateway.auth.runtime import AuthRuntime
 from gateway.auth.stage import auth_stage
 from gateway.chain import Chain, Stage
 from gateway.config import Config
-from gateway.metrics import Labels, Metrics
+from gateway.observe.metrics import Labels, Metrics
 from gateway.pii import PiiRuntime
+from gateway.policy.rules import RULES
 from gateway.policy.stage import policy_stage
 from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage
-from gateway.routes import Router
+from gateway.routing.router import Router
+from gateway.routing.upstream import UpstreamPool
+from gateway.stages import forward
 from gateway.stages.body import body_stage
 from gateway.stages.pseudonymise import pseudonymise_stage
 from gateway.stages.route import route_stage
+from gateway.stages.scopes import scopes_stage
 from gateway.state import (
     ACCESS_LOG,
     AUDIT,
@@ -54,12 +59,12 @@ from gateway.state import (
     ROUTER,
     UPSTREAMS,
 )
-from gateway.upstream import UpstreamPool
 
 STAGES: tuple[Stage, ...] = (
     route_stage,
     auth_stage,
     body_stage,
+    scopes_stage,
     policy_stage,
     pseudonymise_stage,
     ratelimit_stage,
@@ -79,6 +84,7 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     pool = UpstreamPool(config.upstreams, metrics)
     app[UPSTREAMS] = pool
     app[ROUTER] = Router(pool.upstreams)
+    _export_at_zero(metrics, pool)
     app[READY] = [True]
     app[ACCESS_LOG] = config.logging.access_line(config.audit.sink)
     # Keys are parsed here: a missing or wrong key file fails startup, not a request.
@@ -96,6 +102,18 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     # Every path goes through the chain; the route stage decides what exists.
     app.router.add_route("*", "/{tail:.*}", Chain(STAGES, forward.handle).handle)
     return app
+
+
+def _export_at_zero(metrics: Metrics, pool: UpstreamPool) -> None:
+    upstream_kinds = [f"upstream_{kind}" for kind in forward.UPSTREAM_ERROR_KINDS]
+    providers = {u.provider for u in pool.upstreams}
+    metrics.export_at_zero(
+        auth_reasons=REASONS,
+        policy_rules=[rule.id for rule in RULES],
+        upstreams=[u.name for u in pool.upstreams],
+        upstream_error_kinds=forward.UPSTREAM_ERROR_KINDS,
+        stream_errors={p.name: [*p.stream_error_types, *upstream_kinds] for p in providers},
+    )
 
 
 async def _upstreams_ctx(app: web.Application):  # type: ignore[no-untyped-def]

@@ -22,9 +22,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.context import RequestContext
 from gateway.stages.errors import error_response, to_gateway_error
 from gateway.stages.observe import CLIENT_CLOSED, new_request_id, record
-from gateway.state import CTX, METRICS, RequestContext
+from gateway.state import CTX, METRICS
 
 Stage = Callable[[web.Request, RequestContext], Awaitable[None]]
 

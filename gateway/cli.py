@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 from gateway import __version__
 from gateway import config as config_mod
 from gateway.audit import cli as audit_cli
+from gateway.errors import StartupError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,8 +46,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit_cli.register(sub)
 
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a command-line tool never fails without saying why
+        print(f"zdr-gateway {args.command}: {failure(exc)}", file=sys.stderr)
+        return 1
     return result
+
+
+def failure(exc: BaseException) -> str:
+    """One line for an error the command could not handle: the gateway's own words and
+    the exception class, never the exception's text (it may quote a body or a header)."""
+    from gateway.auth.keyset import KeyLoadError
+    from gateway.serve.harden import HardenError
+
+    if isinstance(exc, StartupError | config_mod.ConfigError | KeyLoadError | HardenError):
+        return str(exc)  # written by the gateway, from the operator's config only
+    if isinstance(exc, OSError) and exc.errno is not None:
+        # SECURITY: os.strerror, not str(exc): the OS's words for the errno, no payload.
+        return f"{os.strerror(exc.errno)} ({type(exc).__name__})"
+    return f"unexpected error ({type(exc).__name__}); nothing was written"
 
 
 def _load(path: str) -> config_mod.Config | None:
@@ -57,7 +79,8 @@ def _load(path: str) -> config_mod.Config | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway import harden, logs, server
+    from gateway.observe import logs
+    from gateway.serve import harden, server
 
     cfg = _load(args.config)
     if cfg is None:
@@ -77,7 +100,7 @@ def _serve(args: argparse.Namespace) -> int:
         # read them here first, so a bad one is named once, before any worker starts.
         _check_tls_files(cfg)
         if cfg.server.workers > 1:
-            from gateway import workers
+            from gateway.serve import workers
 
             return workers.supervise(cfg, config_path=args.config)
         server.run(server.serve(cfg, config_path=args.config))
@@ -88,7 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check_tls_files(cfg: config_mod.Config) -> None:
-    from gateway import tls
+    from gateway.serve import tls
 
     if cfg.server.tls.enabled:
         tls.read_material(cfg.server.tls)
@@ -110,9 +133,9 @@ def _with_workers(cfg: config_mod.Config, n: int, source: str) -> config_mod.Con
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway import demo
+    from gateway.demo import run
 
-    return demo.main()
+    return run.main()
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -19,10 +19,10 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gateway.audit.settings import AuditSettings
 from gateway.auth.settings import AuthSettings
-from gateway.harden import HardenSettings
 from gateway.pii.settings import PiiSettings
 from gateway.policy.settings import PolicySettings
 from gateway.ratelimit.settings import RateLimitSettings
+from gateway.serve.harden import HardenSettings
 from gateway.settings_base import Section
 
 MiB = 1024 * 1024

@@ -103,3 +103,8 @@ class UpstreamTimeout(GatewayError):
     status = 504
     type = "timeout_error"
     reason = "upstream_timeout"
+
+
+class StartupError(Exception):
+    """The gateway cannot start (a port in use, a file that does not load). Its message is
+    the gateway's own words, naming the config option; the CLI prints it as one line."""

@@ -1,7 +1,7 @@
 """Shared fixtures: real TLS (trustme), a running stand-in upstream, a running gateway.
 
 - `tls_ca`: a trustme CA; `cert_files`: a localhost server cert/key on disk.
-- `upstream`: the stand-in Anthropic API (gateway.stub) over real TLS on loopback.
+- `upstream`: the stand-in Anthropic API (gateway.demo.stub_anthropic) over real TLS on loopback.
   `upstream.stub.behaviour` steers it, `upstream.stub.requests` records what reached it.
 - `config_dict`: the gateway config as a dict (mutate it, then `start_gateway`).
 - `start_gateway(cfg_dict)`: starts a gateway in this event loop → `Gateway`.
@@ -34,10 +34,10 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from gateway import config as config_mod
-from gateway import server
-from gateway.metrics import Metrics
-from gateway.stub import StubUpstream
-from gateway.stub_openai import StubOpenAI
+from gateway.demo.stub_anthropic import StubUpstream
+from gateway.demo.stub_openai import StubOpenAI
+from gateway.observe.metrics import Metrics
+from gateway.serve import server
 
 
 @dataclass

@@ -15,10 +15,11 @@ from prometheus_client import CollectorRegistry
 from gateway import config as config_mod
 from gateway.app import build_app
 from gateway.chain import Chain, Stage
+from gateway.context import RequestContext
 from gateway.errors import PermissionDenied
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.stages.route import route_stage
-from gateway.state import ACCESS_LOG, AUDIT, CONFIG, LABELS, METRICS, ROUTER, RequestContext
+from gateway.state import ACCESS_LOG, AUDIT, CONFIG, LABELS, METRICS, ROUTER
 
 CANARY = "CANARY-chain-7f3a"
 

@@ -24,7 +24,8 @@ HEAVY = ("cryptography", "cryptography.x509", "jwt", "gateway.auth.tokens", "gat
 
 CHILD = """
 import json, sys
-from gateway import cli, server
+from gateway import cli
+from gateway.serve import server
 
 async def serve(config, config_path=None, reuse_port=False):
     running = await server.start(config, config_path=config_path)

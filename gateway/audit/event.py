@@ -16,7 +16,7 @@ import re
 import time
 from typing import Any
 
-from gateway.state import RequestContext
+from gateway.context import RequestContext
 
 SCHEMA = 1
 FIELDS = (

@@ -24,7 +24,7 @@ from gateway.audit import event as events
 from gateway.audit.chain import Chain
 from gateway.audit.settings import AuditSettings
 from gateway.audit.sinks import FileSink, NullSink, Sink, StreamSink
-from gateway.state import RequestContext
+from gateway.context import RequestContext
 
 log = logging.getLogger("gateway.audit")
 

@@ -10,57 +10,24 @@ at the first request; with auth off and nothing listed they are never loaded.
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
-
-import aiohttp
 
 from gateway.auth.keyset import KeySet, load_keyset
 from gateway.auth.mtls import MTLSMap
 from gateway.auth.principal import Principal
 from gateway.auth.rejected import MAX_TOKEN_BYTES, PREFIX, Rejected
 from gateway.auth.revocation import RedisRevocations, Revocations
-from gateway.auth.settings import AuthSettings, OIDCIssuer
-from gateway.metrics import Metrics
+from gateway.auth.settings import AuthSettings
 
 if TYPE_CHECKING:
-    from gateway.auth.oidc import JWKSCache, OIDCVerifier
+    from gateway.auth.jwks import JWKSRegistry
+    from gateway.auth.oidc import OIDCVerifier
 
 # Verified gateway keys kept per Authenticator (only successes are kept: a flood of
 # bad tokens cannot fill it, and an attacker cannot make a bad token "verified").
 VERIFIED_CACHE_SIZE = 4096
-
-
-class JWKSRegistry:
-    """JWKS caches that outlive reloads (an unchanged issuer keeps its cached keys)."""
-
-    def __init__(self, metrics: Metrics, session: aiohttp.ClientSession | None = None) -> None:
-        self.metrics, self.session = metrics, session
-        self._caches: dict[str, JWKSCache] = {}
-
-    def cache_for(self, issuer: OIDCIssuer) -> JWKSCache:
-        ident = issuer.model_dump_json(include={"name", "jwks_url", "ca_file"})
-        cache = self._caches.get(ident)
-        if cache is None:
-            from gateway.auth.oidc import JWKSCache
-
-            ctx = ssl.create_default_context(cafile=issuer.ca_file) if issuer.ca_file else None
-            cache = self._caches[ident] = JWKSCache(issuer, self, self.metrics, ctx)
-        cache.settings = issuer  # refresh intervals may have changed
-        return cache
-
-    def caches(self) -> list[JWKSCache]:
-        return list(self._caches.values())
-
-    async def refresh_due(self) -> None:
-        """Refresh every cache whose keys are due, with no token waiting on it: requests
-        then rarely wait on the IdP, and recovery after an outage shows (the stale
-        gauge clears) even when no token from that issuer arrives."""
-        for cache in self.caches():
-            if cache.due():
-                await cache.refresh()
 
 
 class Authenticator:

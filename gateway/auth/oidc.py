@@ -32,10 +32,10 @@ from gateway.auth.grants import principal_for
 from gateway.auth.principal import Principal
 from gateway.auth.settings import OIDCGrant, OIDCIssuer
 from gateway.auth.tokens import Rejected, jwt_errors
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 
 if TYPE_CHECKING:
-    from gateway.auth.authenticator import JWKSRegistry
+    from gateway.auth.jwks import JWKSRegistry
 
 MAX_JWKS_BYTES = 512 * 1024
 MAX_JWKS_KEYS = 64

@@ -14,6 +14,31 @@ PREFIX = "zdr_"
 MAX_TOKEN_BYTES = 6 * 1024
 
 
+# Every reason a credential is refused for: the bounded label set of
+# zdr_gateway_auth_failures_total, exported at 0 from start-up (tests/auth check that
+# each `Rejected(...)` in the source names one of these).
+REASONS = frozenset(
+    {
+        "ambiguous_credential",
+        "bad_algorithm",
+        "bad_claims",
+        "bad_signature",
+        "expired",
+        "malformed",
+        "missing",
+        "no_grant",
+        "not_yet_valid",
+        "query_credential",
+        "revoked",
+        "too_large",
+        "unknown_issuer",
+        "unknown_kid",
+        "wrong_audience",
+        "wrong_issuer",
+    }
+)
+
+
 class Rejected(Exception):
     """A credential was refused. `reason` is a bounded label, safe for metrics and audit."""
 

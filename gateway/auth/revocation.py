@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 
 if TYPE_CHECKING:  # redis-py is imported only when Redis is configured (~7 MiB at idle)
     from redis.asyncio import Redis

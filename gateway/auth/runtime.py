@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from gateway.auth.authenticator import Authenticator, JWKSRegistry, build
+from gateway.auth.authenticator import Authenticator, build
+from gateway.auth.jwks import JWKSRegistry
 from gateway.auth.keyset import KeyLoadError
 from gateway.auth.revocation import RedisRevocations, file_stamp
 from gateway.config import Config, ConfigError, load
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 
 if TYPE_CHECKING:  # redis-py is imported only when Redis is configured (~7 MiB at idle)
     from redis.asyncio import Redis

@@ -3,20 +3,21 @@
 Every refusal is the same 401 with the same message, whatever check failed
 (no oracle for an attacker probing keys); the bounded reason goes to
 `zdr_gateway_auth_failures_total{reason}` and the audit trail only.
-`enforce_scopes` is called by the policy stage once the body is parsed.
+The key's scopes are checked by the scopes stage (gateway/stages/scopes.py) once the
+body is parsed.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.auth import scopes
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.credentials import extract
 from gateway.auth.principal import ANONYMOUS, Principal
 from gateway.auth.rejected import PREFIX, Rejected
+from gateway.context import RequestContext
 from gateway.errors import AuthenticationFailed
-from gateway.state import AUTH, METRICS, RequestContext
+from gateway.state import AUTH, METRICS
 
 MESSAGE = "Invalid, expired, revoked or missing credential."
 
@@ -47,29 +48,3 @@ async def _authenticate(
         if principal is not None:
             return principal
     raise Rejected("missing")
-
-
-def enforce_scopes(request: web.Request, ctx: RequestContext) -> None:
-    """Endpoint/model/max_tokens against the principal's scopes; clamps when configured."""
-    if ctx.principal is None or ctx.route is None:
-        return
-    runtime = request.app.get(AUTH)
-    clamp = runtime is not None and runtime.current.clamp
-    wanted = ctx.max_tokens
-    allowed = scopes.check(ctx.principal, ctx.route.endpoint.kind, ctx.model, wanted, clamp)
-    ceiling = ctx.principal.max_tokens
-    fields = ctx.route.provider.output_cap_fields.get(ctx.route.endpoint.kind, ())
-    if wanted is None and ceiling is not None and fields and ctx.json is not None:
-        # SECURITY: an uncapped request (OpenAI allows one) would let the model run to
-        # its own maximum past the key's ceiling: the ceiling becomes the cap.
-        _set_cap(ctx, fields[0], ceiling, "scope_max_tokens_defaulted")
-    elif allowed != wanted and ctx.json is not None and allowed is not None:
-        _set_cap(ctx, ctx.max_tokens_field or fields[0], allowed, "scope_max_tokens_clamped")
-
-
-def _set_cap(ctx: RequestContext, field: str, value: int, decision: str) -> None:
-    assert ctx.json is not None
-    ctx.json[field] = value
-    ctx.max_tokens, ctx.max_tokens_field = value, field
-    ctx.body_rewritten = True
-    ctx.decisions.append(decision)

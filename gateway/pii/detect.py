@@ -168,8 +168,10 @@ def _find_email(scan: Scan) -> Iterable[Span]:
     # an unanchored search tries every letter of the text (10 KB: 0.4 ms -> ~5 us).
     while at >= 0:
         start = at
-        while start > max(last_end, at - 64) and _LOCAL[ord(text[start - 1]) & 0x7F] and (
-            text[start - 1].isascii()
+        while (
+            start > max(last_end, at - 64)
+            and _LOCAL[ord(text[start - 1]) & 0x7F]
+            and (text[start - 1].isascii())
         ):
             start -= 1
         m = _EMAIL.match(text, start)

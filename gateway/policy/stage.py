@@ -1,4 +1,4 @@
-"""The policy stage: key scopes, then the ZDR policy (gateway/policy/decide.py).
+"""The policy stage: the ZDR policy (gateway/policy/decide.py).
 
 A thin adapter: it hands `decide()` the route's bounded endpoint kind, the
 provider, the `anthropic-beta` header, the parsed body and the caller's team;
@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.auth.stage import enforce_scopes
+from gateway.context import RequestContext
 from gateway.errors import PermissionDenied
 from gateway.policy.decide import BETA_HEADER, decide
-from gateway.state import CONFIG, METRICS, RequestContext
+from gateway.state import CONFIG, METRICS
 
 
 async def policy_stage(request: web.Request, ctx: RequestContext) -> None:
-    enforce_scopes(request, ctx)  # the key's scopes first: endpoint, model, max_tokens
-
     route = ctx.route
     if route is None:  # the route stage refuses unknown paths before this stage
         return

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from multidict import CIMultiDictProxy
 
+from gateway.context import Usage
 from gateway.providers.base import (
     Endpoint,
     JSONUsage,
@@ -17,8 +18,7 @@ from gateway.providers.base import (
     json_error,
     valid_model_id,
 )
-from gateway.sse import SSESplitter
-from gateway.usage import Usage
+from gateway.providers.sse import SSESplitter
 
 MESSAGES = Endpoint("messages", "POST", zdr_eligible=True, json_body=True)
 COUNT_TOKENS = Endpoint("count_tokens", "POST", zdr_eligible=True, json_body=True)
@@ -68,6 +68,7 @@ class Anthropic(Provider):
     )
     query_params = frozenset({"beta", "limit", "after_id", "before_id"})
     output_cap_fields = {"messages": ("max_tokens",)}
+    stream_error_types = ERROR_TYPES | {"other"}
 
     def match(self, method: str, path: str) -> tuple[Endpoint, str] | None:
         endpoint = _EXACT.get(path)

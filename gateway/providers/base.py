@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.usage import Usage
+from gateway.context import Usage
 
 # RFC 9110 §7.6.1 hop-by-hop fields; never forwarded in either direction.
 HOP_BY_HOP = frozenset(
@@ -69,6 +69,8 @@ class Provider(ABC):
 
     # Body fields that cap output tokens, per endpoint kind, the preferred one first.
     output_cap_fields: dict[str, tuple[str, ...]] = {}
+    # The error types its usage reader reports for an in-stream error (a bounded label).
+    stream_error_types: frozenset[str] = frozenset()
 
     @abstractmethod
     def credential_headers(self, api_key: str) -> dict[str, str]: ...

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from multidict import CIMultiDictProxy
 
+from gateway.context import Usage
 from gateway.providers.base import (
     Endpoint,
     JSONUsage,
@@ -17,8 +18,7 @@ from gateway.providers.base import (
     json_error,
     valid_model_id,
 )
-from gateway.sse import SSESplitter
-from gateway.usage import Usage
+from gateway.providers.sse import SSESplitter
 
 _POST = {
     "/v1/chat/completions": "chat_completions",
@@ -52,6 +52,7 @@ _TYPES = {
 
 class OpenAI(Provider):
     name = "openai"
+    stream_error_types = frozenset({"api_error"})
     request_headers = frozenset({"content-type", "accept", "user-agent", "openai-beta"})
     response_headers = frozenset(
         {"content-type", "x-request-id", "retry-after", "retry-after-ms", "x-should-retry"}

@@ -21,9 +21,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from gateway.context import Usage
 from gateway.ratelimit import gcra
 from gateway.ratelimit.rules import Cost, Rule, RuleSet
-from gateway.usage import Usage
 
 
 @dataclass(frozen=True, slots=True)

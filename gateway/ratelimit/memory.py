@@ -12,10 +12,10 @@ import itertools
 import math
 from collections.abc import Sequence
 
+from gateway.context import Usage
 from gateway.ratelimit import gcra
 from gateway.ratelimit.base import Decision, Limiter, Reservation, deltas
 from gateway.ratelimit.rules import Cost, Rule, RuleSet
-from gateway.usage import Usage
 
 # Drained buckets and empty slot sets are dropped every this many acquires (bounded memory).
 _SWEEP_EVERY = 4096

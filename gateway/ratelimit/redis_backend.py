@@ -29,7 +29,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.metrics import Metrics
+from gateway.context import Usage
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit import lua
 from gateway.ratelimit.base import (
     Decision,
@@ -42,7 +43,6 @@ from gateway.ratelimit.base import (
 )
 from gateway.ratelimit.rules import Cost, Rule, RuleSet
 from gateway.ratelimit.settings import RateLimitSettings
-from gateway.usage import Usage
 
 log = logging.getLogger("gateway.ratelimit")
 T = TypeVar("T")

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gateway.auth.principal import Limits, Principal
-from gateway.metrics import Metrics
+from gateway.context import Usage
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit.base import Decision, Limiter, Reservation, Status
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.rules import Cost, RuleSet, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
-from gateway.usage import Usage
 
 _RULES_CACHE = 10_000
 _TALLIES = 1024

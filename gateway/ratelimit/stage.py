@@ -18,13 +18,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.auth.principal import ANONYMOUS
+from gateway.context import RequestContext
 from gateway.errors import RateLimited, Unavailable
 from gateway.ratelimit.base import Decision, Reservation
 from gateway.ratelimit.estimate import estimate_input_tokens
 from gateway.ratelimit.headers import rate_headers, refusal_message, retry_after
 from gateway.ratelimit.rules import Cost
 from gateway.ratelimit.service import RateLimit
-from gateway.state import RATELIMIT, RequestContext
+from gateway.state import RATELIMIT
 
 # Endpoint kinds that consume tokens; others (count_tokens, models) count requests only.
 TOKEN_ENDPOINTS = frozenset(

@@ -7,8 +7,9 @@ import json
 
 from aiohttp import web
 
+from gateway.context import RequestContext
 from gateway.errors import InvalidRequest, RequestTimeout, RequestTooLarge, UnsupportedMediaType
-from gateway.state import CONFIG, LABELS, RequestContext
+from gateway.state import CONFIG, LABELS
 
 
 async def body_stage(request: web.Request, ctx: RequestContext) -> None:

@@ -12,8 +12,9 @@ import logging
 from aiohttp import web
 
 from gateway import SERVER_NAME
+from gateway.context import RequestContext
 from gateway.errors import GatewayError, InvalidRequest, NotFound, RequestTooLarge
-from gateway.state import ROUTER, RequestContext
+from gateway.state import ROUTER
 
 log = logging.getLogger("gateway.errors")
 

@@ -10,7 +10,8 @@ import time
 
 from aiohttp import web
 
-from gateway.state import ACCESS_LOG, AUDIT, LABELS, METRICS, RequestContext
+from gateway.context import RequestContext
+from gateway.state import ACCESS_LOG, AUDIT, LABELS, METRICS
 
 log = logging.getLogger("gateway.access")
 # nginx's convention for "client closed the connection before the response ended".

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.context import RequestContext
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.pii import HINT
 from gateway.pii.detect import DetectorError
 from gateway.pii.restore import Originals
 from gateway.pii.vault import Blocked, Vault, taken_placeholders
 from gateway.pii.walk import WALKERS
-from gateway.state import METRICS, PII, RequestContext
+from gateway.state import METRICS, PII
 
 _NAMES = {
     "email": "an email address",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.context import RequestContext
 from gateway.errors import MethodNotAllowed, NotFound, RequestTooLarge
-from gateway.routes import Route
-from gateway.state import CONFIG, ROUTER, RequestContext
+from gateway.routing.router import Route
+from gateway.state import CONFIG, ROUTER
 
 
 async def route_stage(request: web.Request, ctx: RequestContext) -> None:

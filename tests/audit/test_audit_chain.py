@@ -47,8 +47,7 @@ def test_canonical_form_is_the_json_modules_for_gateway_events() -> None:
     the text `json.dumps(sort_keys=True)` gives, so any JSON tool can re-derive a hash."""
     from gateway.audit.chain import canonical
     from gateway.audit.event import build
-    from gateway.state import RequestContext
-    from gateway.usage import Usage
+    from gateway.context import RequestContext, Usage
 
     ctx = RequestContext(request_id="gw_0123456789abcdef01234567", started=0.0)
     ctx.status, ctx.stream, ctx.bytes_in, ctx.bytes_out = 200, True, 1234, 98765

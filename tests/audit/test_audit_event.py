@@ -9,8 +9,7 @@ import pytest
 
 from gateway.audit import event as events
 from gateway.auth.principal import Principal
-from gateway.state import RequestContext
-from gateway.usage import Usage
+from gateway.context import RequestContext, Usage
 
 CANARY = "CANARY-audit-event-55d1"
 

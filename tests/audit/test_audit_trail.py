@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from gateway.audit.chain import verify
 from gateway.audit.settings import AuditSettings
 from gateway.audit.trail import Auditor
-from gateway.state import RequestContext
+from gateway.context import RequestContext
 
 
 def ctx(i: int) -> RequestContext:

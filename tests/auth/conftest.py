@@ -9,7 +9,7 @@ import pytest
 from auth_helpers import Signer
 
 from gateway.auth.keyset import load_private_key, write_key_pair
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture

@@ -22,11 +22,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from gateway.auth.authenticator import Authenticator, JWKSRegistry, build
+from gateway.auth.authenticator import Authenticator, build
+from gateway.auth.jwks import JWKSRegistry
 from gateway.auth.oidc import parse_jwks
 from gateway.auth.settings import AuthSettings, OIDCIssuer
 from gateway.auth.tokens import Rejected
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 
 ISSUER = "https://login.corp.example/"
 AUD = "zdr-gateway-prod"

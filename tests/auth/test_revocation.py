@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.auth.revocation import RedisRevocations, Revocations, read_file, revoke
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 
 
 class Clock:

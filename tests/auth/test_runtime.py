@@ -15,7 +15,7 @@ from gateway.auth import runtime as runtime_mod
 from gateway.auth.runtime import AuthRuntime
 from gateway.auth.tokens import Rejected
 from gateway.config import load
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 
 
 def keys_of(*signers: Signer) -> list[dict[str, str]]:

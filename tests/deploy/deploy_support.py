@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from prometheus_client import CollectorRegistry
 
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -79,7 +79,7 @@ def gateway_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def exposed_metric_names(family_types: dict[str, str] | None = None) -> set[str]:
-    """Sample names as the exposition shows them, from the families in gateway/metrics.py
+    """Sample names as the exposition shows them, from the families in gateway/observe/metrics.py
     (or from `family_types`, {family name: type}, e.g. parsed from a real scrape)."""
     if family_types is None:
         registry = CollectorRegistry()
@@ -119,7 +119,7 @@ def used_metric_names() -> set[str]:
 
 
 def metrics_table() -> list[str]:
-    """The README's metrics reference, one row per metric in gateway/metrics.py."""
+    """The metrics reference in docs/metrics.md, one row per metric in gateway/observe/metrics.py."""
     from prometheus_client.metrics import MetricWrapperBase
 
     rows = ["| metric | type | labels | meaning |", "|---|---|---|---|"]

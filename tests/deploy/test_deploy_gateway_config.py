@@ -133,7 +133,7 @@ def test_a_missing_secret_env_is_caught(rendered):
 
 @pytest.mark.parametrize("path", ["base/gateway.yaml", "overlays/ha/gateway.yaml"])
 def test_check_config_cli_accepts_the_shipped_files(rendered, path):
-    """What the README tells operators to run before applying."""
+    """What deploy/README.md tells operators to run before applying."""
     env = {**os.environ, **pod_env(rendered["ha"])}
     proc = subprocess.run(
         [sys.executable, "-m", "gateway", "check-config", str(KUSTOMIZE / path)],

@@ -82,7 +82,7 @@ def test_alerts_read_only_metrics_the_gateway_exports():
     known = exposed_metric_names()
     for rule in alert_rules():
         for name in METRIC_NAME.findall(rule["expr"]):
-            assert name in known, f"{rule['alert']} reads {name}, not in gateway/metrics.py"
+            assert name in known, f"{rule['alert']} reads {name}, not in gateway/observe/metrics.py"
 
 
 def _sync_module():

@@ -73,7 +73,7 @@ async def test_every_metric_used_by_alerts_and_dashboard_is_scraped(
     assert used, "no alert or dashboard query reads a zdr_gateway_* metric"
     missing = used - in_scrape
     assert not missing, f"used in alerts/dashboard but not exported: {sorted(missing)}"
-    # The scrape and gateway/metrics.py agree on the whole set, nothing more, nothing less.
+    # The scrape and gateway/observe/metrics.py agree on the whole set, nothing more, nothing less.
     ours = {n for n in exposed_metric_names() if n.startswith("zdr_gateway_")}
     assert {n for n in in_scrape if n.startswith("zdr_gateway_")} == ours
     assert "process_resident_memory_bytes" in in_scrape

@@ -13,7 +13,7 @@ import trustme
 from aiohttp import web
 
 from gateway.http1 import ConnectFailed, Reset, TLSFailed, UnsafeRequest
-from gateway.tls import client_context
+from gateway.serve.tls import client_context
 from tests.http1.conftest import MakePool, RawServer, StartRaw, read_all, until
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"

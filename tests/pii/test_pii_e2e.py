@@ -18,8 +18,8 @@ import openai
 import pytest
 from aiohttp import web
 
-from gateway import server
 from gateway.pii import detect
+from gateway.serve import server
 from gateway.state import PII
 from tests.conftest import Gateway, StartGateway
 from tests.pii.echo_upstream import EchoUpstream

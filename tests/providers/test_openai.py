@@ -9,7 +9,7 @@ import aiohttp
 import openai
 import pytest
 
-from gateway.stub_openai import StubOpenAI
+from gateway.demo.stub_openai import StubOpenAI
 from tests.conftest import Gateway, StartGateway
 
 

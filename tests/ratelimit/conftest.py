@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gateway.metrics import Metrics
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit.base import Limiter
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.redis_backend import RedisLimiter
 from gateway.ratelimit.settings import RateLimitSettings
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 _prefixes = itertools.count()
 

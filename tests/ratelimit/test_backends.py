@@ -9,9 +9,9 @@ import asyncio
 import math
 
 from gateway.auth.principal import Limits, Principal
+from gateway.context import Usage
 from gateway.ratelimit.base import Decision, RuleResult
 from gateway.ratelimit.rules import Cost, Rule, rules_for
-from gateway.usage import Usage
 
 from .conftest import Env
 

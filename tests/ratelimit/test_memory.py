@@ -7,12 +7,12 @@ import random
 
 import pytest
 
+from gateway.context import Usage
 from gateway.ratelimit import memory
 from gateway.ratelimit.base import decide, reservation_ids
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.rules import Cost, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
-from gateway.usage import Usage
 
 from .test_backends import T0, principal
 

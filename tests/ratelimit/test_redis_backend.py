@@ -9,12 +9,12 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.metrics import Metrics
+from gateway.context import Usage
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit.redis_backend import RedisLimiter
 from gateway.ratelimit.rules import Cost, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
-from gateway.usage import Usage
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 from .test_backends import principal
 
@@ -105,7 +105,7 @@ async def test_redis_killed_then_restarted(own_redis: RedisServer, mode: str) ->
 
 
 async def test_unreachable_at_start_is_reported_not_fatal() -> None:
-    from tests.redis_server import free_port
+    from tests.support.redis_server import free_port
 
     s = settings(f"redis://127.0.0.1:{free_port()}/0")
     limiter = RedisLimiter(s, Metrics())

@@ -6,14 +6,14 @@ from collections.abc import Sequence
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gateway.metrics import Metrics
+from gateway.context import Usage
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit import service
 from gateway.ratelimit.base import Decision
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.rules import Cost, Rule
 from gateway.ratelimit.service import RateLimit, build
 from gateway.ratelimit.settings import RateLimitSettings
-from gateway.usage import Usage
 
 from .test_backends import T0, principal
 

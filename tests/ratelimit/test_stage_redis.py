@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import Gateway, SpawnGateway, StartGateway
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 from .test_stage import post
 

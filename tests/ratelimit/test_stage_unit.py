@@ -10,12 +10,12 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from prometheus_client import CollectorRegistry
 
-from gateway.metrics import Metrics
+from gateway.context import RequestContext, Usage
+from gateway.observe.metrics import Metrics
 from gateway.ratelimit import service
 from gateway.ratelimit.settings import RateLimitSettings
 from gateway.ratelimit.stage import ratelimit_stage
-from gateway.state import RATELIMIT, RequestContext
-from gateway.usage import Usage
+from gateway.state import RATELIMIT
 
 from .test_backends import T0, principal
 

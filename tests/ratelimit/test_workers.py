@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import SpawnGateway
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 from .test_stage import post
 from .test_stage_redis import redis_limits
@@ -179,8 +179,8 @@ def _running(pid: int) -> bool:
 def test_workers_refuse_to_start_without_a_memory_backed_metrics_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from gateway import workers
     from gateway.config import parse
+    from gateway.serve import workers
 
     cfg = parse(
         yaml.safe_dump(

@@ -39,11 +39,11 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from multidict import CIMultiDictProxy
 
-from gateway import harden, server
 from gateway.auth import tokens
 from gateway.auth.keyset import load_private_key, write_key_pair
 from gateway.auth.principal import Limits
-from gateway.stub import Behaviour, StubUpstream
+from gateway.demo.stub_anthropic import Behaviour, StubUpstream
+from gateway.serve import harden, server
 from tests.conftest import free_port, wait_until_ready
 
 AUDIT_KEY = "audit-chain-key-for-the-proof-suite"

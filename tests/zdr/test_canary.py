@@ -25,10 +25,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway import harden
 from gateway.auth import stage as auth_stage
 from gateway.auth import tokens
 from gateway.auth.principal import Limits
+from gateway.serve import harden
 from tests.zdr.conftest import (
     AUDIT_KEY,
     HARNESS_KEY_ID,

@@ -1,0 +1,1 @@
+"""What the operator sees: log lines, Prometheus metrics, the ZDR posture report (metadata only)."""

@@ -1,0 +1,1 @@
+"""Routing: which upstream serves a path, and the upstreams themselves."""

@@ -1,0 +1,1 @@
+"""Serving and process operations: listener, workers, admin port, TLS, hardening."""
