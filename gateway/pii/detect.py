@@ -58,6 +58,8 @@ _V6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
 _NOT_PHONE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[./][0-9]{1,2}[./][0-9]{2,4}")
 
 Finder = Callable[["Scan"], Iterable[Span]]
+# phonenumbers calls per request; past it, phone-shaped candidates are taken as phones.
+PHONE_CALLS_MAX = 2000
 
 
 class Scan:
@@ -200,20 +202,34 @@ def _phone_finder(regions: list[str]) -> Finder:
             key = "phone:" + value
             found = memo.get(key)
             if found is None:
-                found = memo[key] = _phones(matcher, leniency, value, regions)
+                calls = memo.get("phone_calls", 0)
+                if calls < PHONE_CALLS_MAX:
+                    memo["phone_calls"] = calls + 1
+                    found = _phones(matcher, leniency, value, regions)
+                else:
+                    # SECURITY: bounded CPU per request (~70 us a call): past the budget a
+                    # phone-shaped candidate is taken unvalidated. Over-redacting is the
+                    # safe side; a prompt of a million numbers cannot stall the loop.
+                    found = [(0, len(value))] if _phone_shaped(value) else []
+                memo[key] = found
             out.extend(Span(start + a, start + b, "phone", "PHONE") for a, b in found)
         return out
 
     return find
 
 
-def _phones(matcher: Any, leniency: Any, value: str, regions: list[str]) -> list[tuple[int, int]]:
+def _phone_shaped(value: str) -> bool:
     digits = len(_NONDIGIT.sub("", value))
     # E.164 allows 15 digits; a longer run is a card, an IBAN's digits or an id.
     if not 7 <= digits <= 15 or _NOT_PHONE.search(value):
+        return False
+    # 20261128.3, 1.5, 203.0.113.7: versions, decimals, addresses
+    return "." not in value or all(2 <= len(g.strip(" ()-+")) <= 4 for g in value.split("."))
+
+
+def _phones(matcher: Any, leniency: Any, value: str, regions: list[str]) -> list[tuple[int, int]]:
+    if not _phone_shaped(value):
         return []
-    if "." in value and any(not 2 <= len(g.strip(" ()-+")) <= 4 for g in value.split(".")):
-        return []  # 20261128.3, 1.5, 203.0.113.7: versions, decimals, addresses
     for region in regions:
         # The matcher on the candidate alone: on the whole text it costs ~1 ms per KB.
         found = [(m.start, m.end) for m in matcher(value, region, leniency, max_tries=8)]

@@ -108,3 +108,15 @@ def test_libraries_load_only_for_categories_on() -> None:
     settings = PiiSettings.model_validate({"default": {"email": "mask"}})
     detectors = Detectors.build(settings)
     assert set(detectors._finders) == {"email"}
+
+
+def test_phone_validation_is_bounded_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.pii import detect
+
+    monkeypatch.setattr(detect, "PHONE_CALLS_MAX", 2)
+    text = " ".join(f"+1 415-555-{n:04d}" for n in range(2670, 2676)) + " and 2026-12-02 10:00"
+    memo: dict[str, object] = {}
+    spans = DETECTORS.find(text, ("phone",), memo)
+    assert memo["phone_calls"] == 2
+    # Past the budget, phone-shaped candidates are taken (the safe side); dates are not.
+    assert len(spans) == 6
