@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.pii.detect import DetectorError, Detectors, Span
+from gateway.pii.national import NATIONAL_IDS, validator
 from gateway.pii.settings import CATEGORIES, PiiSettings
 
 SETTINGS = PiiSettings.model_validate(
@@ -120,3 +121,9 @@ def test_phone_validation_is_bounded_per_request(monkeypatch: pytest.MonkeyPatch
     assert memo["phone_calls"] == 2
     # Past the budget, phone-shaped candidates are taken (the safe side); dates are not.
     assert len(spans) == 6
+
+
+@pytest.mark.parametrize("name", sorted(NATIONAL_IDS))
+def test_every_listed_national_id_has_its_stdnum_check(name: str) -> None:
+    is_valid = validator(name)
+    assert is_valid("not an id at all") is False
