@@ -27,8 +27,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.context import RequestContext
-from gateway.pii import PiiRuntime
 from gateway.pii.restore import Originals
+from gateway.pii.runtime import PiiRuntime
 from gateway.pii.settings import PiiSettings
 from gateway.pii.stream import StreamRestorer
 from gateway.pii.vault import Vault, taken_placeholders

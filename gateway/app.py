@@ -34,7 +34,6 @@ from gateway.auth.stage import auth_stage
 from gateway.chain import Chain, Stage
 from gateway.config import Config
 from gateway.observe.metrics import Labels, Metrics
-from gateway.pii import PiiRuntime
 from gateway.policy.rules import RULES
 from gateway.policy.stage import policy_stage
 from gateway.ratelimit import service as ratelimit
@@ -95,6 +94,8 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     app.cleanup_ctx.append(_audit_ctx)
     if config.pii.enabled:
         # Detectors (and the libraries behind them) load here, only for categories on.
+        from gateway.pii.runtime import PiiRuntime
+
         app[PII] = PiiRuntime(config.pii)
     if config.ratelimit.enabled:
         app[RATELIMIT] = ratelimit.build(config.ratelimit, metrics)

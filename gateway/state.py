@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from gateway.auth.runtime import AuthRuntime
     from gateway.config import Config
     from gateway.observe.metrics import Labels, Metrics
-    from gateway.pii import PiiRuntime
+    from gateway.pii.runtime import PiiRuntime
     from gateway.ratelimit.service import RateLimit
     from gateway.routing.router import Router
     from gateway.routing.upstream import UpstreamPool

@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.pii.detect import Detectors
 from gateway.pii.settings import Mode
+
+if TYPE_CHECKING:  # the detectors load with the runtime, only when a category is on
+    from gateway.pii.detect import Detectors
 
 # What a placeholder looks like; text of this shape in the request is never reused.
 PLACEHOLDER = re.compile(r"\[[A-Z][A-Z0-9_]*_[0-9]+\]")

@@ -15,11 +15,6 @@ from aiohttp import web
 
 from gateway.context import RequestContext
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.pii import HINT
-from gateway.pii.detect import DetectorError
-from gateway.pii.restore import Originals
-from gateway.pii.vault import Blocked, Vault, taken_placeholders
-from gateway.pii.walk import WALKERS
 from gateway.state import METRICS, PII
 
 _NAMES = {
@@ -47,6 +42,13 @@ async def pseudonymise_stage(request: web.Request, ctx: RequestContext) -> None:
     modes = runtime.modes(ctx.principal.team if ctx.principal is not None else None)
     if modes is None:
         return
+    # Here, not at the top: a gateway with no category on never loads gateway/pii's
+    # detectors (its workers start no slower); once loaded this is a dict lookup.
+    from gateway.pii.detect import DetectorError
+    from gateway.pii.restore import Originals
+    from gateway.pii.vault import Blocked, Vault, taken_placeholders
+    from gateway.pii.walk import WALKERS
+
     walk = WALKERS.get((ctx.route.provider.name, ctx.route.endpoint.kind))
     if walk is None:
         return
@@ -78,10 +80,10 @@ async def pseudonymise_stage(request: web.Request, ctx: RequestContext) -> None:
     if vault.originals:
         ctx.pii = Originals(vault.originals)
         if runtime.settings.system_hint:
-            _add_hint(ctx)
+            _add_hint(ctx, runtime.hint)
 
 
-def _add_hint(ctx: RequestContext) -> None:
+def _add_hint(ctx: RequestContext, hint: str) -> None:
     doc = ctx.json
     assert doc is not None
     assert ctx.route is not None
@@ -89,11 +91,11 @@ def _add_hint(ctx: RequestContext) -> None:
     if provider == "anthropic":
         system = doc.get("system")
         if isinstance(system, list):
-            system.append({"type": "text", "text": HINT})
+            system.append({"type": "text", "text": hint})
         else:
-            doc["system"] = f"{system}\n\n{HINT}" if isinstance(system, str) and system else HINT
+            doc["system"] = f"{system}\n\n{hint}" if isinstance(system, str) and system else hint
     elif kind == "chat_completions" and isinstance(doc.get("messages"), list):
-        doc["messages"].insert(0, {"role": "system", "content": HINT})
+        doc["messages"].insert(0, {"role": "system", "content": hint})
     elif kind == "responses":
         instructions = doc.get("instructions")
-        doc["instructions"] = f"{instructions}\n\n{HINT}" if instructions else HINT
+        doc["instructions"] = f"{instructions}\n\n{hint}" if instructions else hint

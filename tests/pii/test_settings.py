@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from gateway import config as config_mod
-from gateway.pii import PiiRuntime
+from gateway.pii.runtime import PiiRuntime
 from gateway.pii.settings import CATEGORIES, PiiSettings
 
 BASE: dict[str, Any] = {
