@@ -183,8 +183,8 @@ async def main(args: argparse.Namespace) -> None:
             f"gateway: {args.requests} requests, concurrency {args.concurrency}, plaintext, "
             f"best of {args.rounds}"
         )
-        limits = {"defaults": BIG, "team_default": {"rpm": 10**9}}
-        runs = {
+        limits: dict[str, Any] = {"defaults": BIG, "team_default": {"rpm": 10**9}}
+        runs: dict[str, dict[str, Any]] = {
             "off": {"enabled": False},
             "memory": limits,
             "redis": limits | {"backend": "redis", "redis_url": url, "failure_mode": "fail_closed"},

@@ -21,6 +21,8 @@
 
 observe and errors are the frame the chain runner puts around every request
 (gateway/chain.py); the stages between them run in the order of `STAGES`.
+Claude Code's `HEAD /` probe and `/api/event_logging/*` telemetry are answered by
+the gateway itself, inside the same frame, and never forwarded (gateway/stages/local.py).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routing.router import Router
 from gateway.routing.upstream import UpstreamPool
-from gateway.stages import forward
+from gateway.stages import forward, local
 from gateway.stages.body import body_stage
 from gateway.stages.pseudonymise import pseudonymise_stage
 from gateway.stages.route import route_stage
@@ -100,7 +102,9 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     if config.ratelimit.enabled:
         app[RATELIMIT] = ratelimit.build(config.ratelimit, metrics)
         app.cleanup_ctx.append(_ratelimit_ctx)
-    # Every path goes through the chain; the route stage decides what exists.
+    # Claude Code's probe and telemetry, answered here and never forwarded; then every
+    # other path goes through the chain, whose route stage decides what exists.
+    local.add_routes(app, pool.upstreams)
     app.router.add_route("*", "/{tail:.*}", Chain(STAGES, forward.handle).handle)
     return app
 

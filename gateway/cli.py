@@ -110,6 +110,13 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _upstream_summary(u: config_mod.UpstreamSettings) -> str:
+    """`anthropic (anthropic)`, or with its pool's target names (never URLs or keys)."""
+    if not u.targets:
+        return f"{u.name} ({u.provider})"
+    return f"{u.name} ({u.provider}; targets {' '.join(t.name for t in u.targets)})"
+
+
 def _check_tls_files(cfg: config_mod.Config) -> None:
     from gateway.serve import tls
 
@@ -118,6 +125,9 @@ def _check_tls_files(cfg: config_mod.Config) -> None:
     for i, upstream in enumerate(cfg.upstreams):
         if upstream.ca_file:
             tls.client_context(upstream.ca_file, option=f"upstreams[{i}].ca_file")
+        for j, target in enumerate(upstream.targets):
+            if target.ca_file:
+                tls.client_context(target.ca_file, option=f"upstreams[{i}].targets[{j}].ca_file")
 
 
 def _with_workers(cfg: config_mod.Config, n: int, source: str) -> config_mod.Config | None:
@@ -142,7 +152,7 @@ def _check_config(args: argparse.Namespace) -> int:
     cfg = _load(args.file)
     if cfg is None:
         return 1
-    names = ", ".join(f"{u.name} ({u.provider})" for u in cfg.upstreams)
+    names = ", ".join(_upstream_summary(u) for u in cfg.upstreams)
     tls = "TLS" if cfg.server.tls.enabled else "PLAINTEXT"
     if cfg.server.tls.enabled and cfg.server.tls.client_ca_file:
         tls = "mTLS"
@@ -152,6 +162,6 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"  upstreams {names}")
     exempt = sum(len(t.allow) for t in cfg.policy.teams.values())
     print(f"  policy    unlisted betas: {cfg.policy.betas.unlisted}; team exemptions: {exempt}")
-    print(f"  audit     {cfg.audit.sink}{' ' + cfg.audit.path if cfg.audit.path else ''}")
+    print(f"  audit     {cfg.audit.sink}{' ' + cfg.audit.dir if cfg.audit.dir else ''}")
     print(f"  hash      {cfg.digest()}")
     return 0

@@ -22,6 +22,16 @@ from gateway.auth.settings import AuthSettings
 from gateway.pii.settings import PiiSettings
 from gateway.policy.settings import PolicySettings
 from gateway.ratelimit.settings import RateLimitSettings
+from gateway.routing.settings import (
+    NAME_PATTERN,
+    BreakerSettings,
+    BudgetSettings,
+    RetrySettings,
+    TargetSettings,
+    TeamRouting,
+    check_secret_line,
+    check_url,
+)
 from gateway.serve.harden import HardenSettings
 from gateway.settings_base import Section
 
@@ -86,31 +96,64 @@ class Timeouts(Section):
 
 
 class UpstreamSettings(Section):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    name: str = Field(pattern=NAME_PATTERN)
     provider: Literal["anthropic", "openai"]
-    url: str
-    api_key: str = Field(min_length=1)
+    # One target (the original form) ...
+    url: str | None = None
+    api_key: str | None = Field(default=None, min_length=1)
+    # Extra CA bundle for the upstream's certificate (the default of every target).
     ca_file: str | None = None
+    # ... or a pool of them (see docs/upstreams.md).
+    targets: list[TargetSettings] = Field(default=[], max_length=64)
     # Client paths under this prefix go to this upstream with the prefix removed.
     prefix: str = Field(default="", pattern=r"^(/[a-z0-9_-]+)*$")
     timeouts: Timeouts = Timeouts()
+    # Per target.
     max_connections: int = Field(default=100, gt=0, le=10000)
+    retry: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    retry_budget: BudgetSettings = BudgetSettings()
+    # Team name -> the labels its requests are held to (a key's own claim adds to them).
+    teams: dict[str, TeamRouting] = {}
 
     @field_validator("url")
     @classmethod
-    def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", v):
-            raise ValueError("expected an http(s) URL such as https://api.anthropic.com")
-        return v.rstrip("/")
+    def _url(cls, v: str | None) -> str | None:
+        return None if v is None else check_url(v)
 
     @field_validator("api_key")
     @classmethod
-    def _one_line(cls, v: str) -> str:
-        # SECURITY: it is sent as a header value; a CR or LF would end the header there
-        # (the usual cause: a trailing newline in the secret file behind ${VAR}).
-        if any(c in v for c in "\r\n\x00"):
-            raise ValueError("must be one line: no CR, LF or NUL (a trailing newline?)")
-        return v
+    def _one_line(cls, v: str | None) -> str | None:
+        return None if v is None else check_secret_line(v)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> UpstreamSettings:
+        if self.targets:
+            if self.url is not None or self.api_key is not None:
+                raise ValueError("give either url/api_key or targets, not both")
+            names = [t.name for t in self.targets]
+            if len(set(names)) != len(names):
+                raise ValueError("target names must be unique within an upstream")
+        elif self.url is None or self.api_key is None:
+            raise ValueError("url and api_key are required (or a list of targets)")
+        return self
+
+    def pool(self) -> list[TargetSettings]:
+        """The targets; a single-url upstream is a pool of one named after it."""
+        if not self.targets:
+            assert self.url is not None
+            assert self.api_key is not None
+            return [
+                TargetSettings(
+                    name=self.name, url=self.url, api_key=self.api_key, ca_file=self.ca_file
+                )
+            ]
+        return [
+            t
+            if t.ca_file is not None or self.ca_file is None
+            else t.model_copy(update={"ca_file": self.ca_file})
+            for t in self.targets
+        ]
 
 
 class MetricsSettings(Section):
@@ -245,7 +288,12 @@ def _resolve_files(node: Any, base: Path) -> Any:
     if isinstance(node, dict):
         out = {}
         for k, v in node.items():
-            if isinstance(k, str) and k.endswith(("_file", "path")) and isinstance(v, str) and v:
+            if (
+                isinstance(k, str)
+                and k.endswith(("_file", "path", "dir"))
+                and isinstance(v, str)
+                and v
+            ):
                 out[k] = v if os.path.isabs(v) else str(base / v)
             else:
                 out[k] = _resolve_files(v, base)

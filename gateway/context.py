@@ -69,6 +69,9 @@ class RequestContext:
     # Upstream's request id, kept only when it has the provider's id shape.
     upstream_request_id: str | None = None
     stream_error: str | None = None
+    # The pool target of the last attempt (its config name) and the attempts made.
+    target: str | None = None
+    attempts: int = 0
     # The client headers that will go upstream (the provider's allow-list, minus names
     # listed in Connection), computed once by the route stage; forward adds the credential.
     forward_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)

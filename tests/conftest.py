@@ -13,11 +13,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -30,7 +28,6 @@ import anthropic
 import pytest
 import trustme
 import yaml
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from gateway import config as config_mod
@@ -38,6 +35,9 @@ from gateway.demo.stub_anthropic import StubUpstream
 from gateway.demo.stub_openai import StubOpenAI
 from gateway.observe.metrics import Metrics
 from gateway.serve import server
+from tests.support.eventually import eventually
+from tests.support.ports import free_port
+from tests.support.standins import serve_tls
 
 
 @dataclass
@@ -87,13 +87,9 @@ def cert_files(tls_ca: trustme.CA, tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 async def upstream(cert_files: dict[str, str]) -> AsyncIterator[Upstream]:
     stub = StubUpstream()
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert_files["cert_file"], cert_files["key_file"])
-    runner = web.AppRunner(stub.app, access_log=None, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
-    await site.start()
-    port = server.bound_port(site)
+    runner, port = await serve_tls(
+        stub.app, cert_files["cert_file"], cert_files["key_file"], handler_cancellation=True
+    )
     yield Upstream(stub, f"https://localhost:{port}", port)
     stub.behaviour.resume.set()
     await runner.cleanup()
@@ -128,13 +124,8 @@ def config_dict(cert_files: dict[str, str], upstream: Upstream) -> dict[str, Any
 async def openai_stub(cert_files: dict[str, str]) -> AsyncIterator[tuple[StubOpenAI, str]]:
     """The stand-in OpenAI-compatible API over real TLS: (stub, its base URL)."""
     stub = StubOpenAI()
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert_files["cert_file"], cert_files["key_file"])
-    runner = web.AppRunner(stub.app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
-    await site.start()
-    yield stub, f"https://localhost:{server.bound_port(site)}"
+    runner, port = await serve_tls(stub.app, cert_files["cert_file"], cert_files["key_file"])
+    yield stub, f"https://localhost:{port}"
     await runner.cleanup()
 
 
@@ -181,12 +172,6 @@ async def anthropic_client(gateway: Gateway) -> AsyncIterator[anthropic.AsyncAnt
     )
     yield client
     await client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -263,16 +248,14 @@ async def wait_until_ready(
     import aiohttp
 
     async with aiohttp.ClientSession() as http:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"gateway exited {proc.returncode}:\n{log()}")
-            try:
-                async with http.get(admin_url + "/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"gateway not ready in {timeout}s:\n{log()}")
-            await asyncio.sleep(0.05)
+
+        async def ready() -> bool:
+            if proc.poll() is not None:  # fails at once: it will not become ready
+                pytest.fail(f"gateway exited {proc.returncode}:\n{log()}")
+            async with http.get(admin_url + "/readyz") as resp:
+                return resp.status == 200
+
+        try:
+            await eventually(ready, timeout=timeout, interval=0.05, ignore=(aiohttp.ClientError,))
+        except AssertionError:
+            raise AssertionError(f"gateway not ready in {timeout}s:\n{log()}") from None

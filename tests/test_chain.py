@@ -20,6 +20,7 @@ from gateway.errors import PermissionDenied
 from gateway.observe.metrics import Metrics
 from gateway.stages.route import route_stage
 from gateway.state import ACCESS_LOG, AUDIT, CONFIG, LABELS, METRICS, ROUTER
+from tests.support.eventually import eventually
 
 CANARY = "CANARY-chain-7f3a"
 
@@ -32,7 +33,7 @@ def chain_app(
     real = build_app(config_mod.parse(yaml.safe_dump(config_dict)), Metrics(registry))
     app = web.Application()
     for key in (CONFIG, METRICS, LABELS, ACCESS_LOG, AUDIT, ROUTER):
-        app[key] = real[key]  # type: ignore[index]
+        app[key] = real[key]  # type: ignore[misc]  # keys of several value types
     app.router.add_route("*", "/{tail:.*}", Chain([route_stage, *stages], endpoint).handle)
     return app, registry
 
@@ -70,7 +71,7 @@ async def test_stages_run_in_order_and_on_end_unwinds_in_reverse(
 ) -> None:
     log: list[str] = []
     app, registry = chain_app(config_dict, [recorder(log, "a"), recorder(log, "b")], ok)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     resp = await client.post("/v1/messages", json={})
     assert resp.status == 200
     assert log == ["a", "b", "end:b:0", "end:a:0"]
@@ -93,7 +94,7 @@ async def test_a_refusing_stage_stops_the_chain_and_still_unwinds(
 
     stages = [recorder(log, "a"), refuse, recorder(log, "never")]
     app, registry = chain_app(config_dict, stages, endpoint)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     resp = await client.post("/v1/messages", json={})
     assert resp.status == 403
     body = await resp.json()
@@ -113,7 +114,7 @@ async def test_an_unexpected_exception_is_a_generic_500_without_its_text(
         raise ValueError(f"content quoted in an exception: {CANARY}")
 
     app, registry = chain_app(config_dict, [], broken)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     with caplog.at_level(logging.DEBUG):
         resp = await client.post("/v1/messages", json={})
         text = await resp.text()
@@ -142,18 +143,14 @@ async def test_client_gone_mid_request_unwinds_and_records_499(
         raise AssertionError("unreachable")
 
     app, registry = chain_app(config_dict, [recorder(log, "a")], hangs)
-    client: TestClient = await aiohttp_client(app)
+    client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
     task = asyncio.create_task(client.post("/v1/messages", json={}))
     await asyncio.wait_for(entered.wait(), 5)
     task.cancel()  # the client closes its connection: aiohttp cancels the handler
     with pytest.raises(asyncio.CancelledError):
         await task
 
-    async def recorded() -> None:
-        while requests_seen(registry, "499") < 1:
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(recorded(), 5)
+    await eventually(lambda: requests_seen(registry, "499") >= 1, interval=0.01)
     assert log == ["a", "end:a:0"]
     in_flight = registry.get_sample_value("zdr_gateway_requests_in_flight")
     assert in_flight == 0

@@ -41,7 +41,7 @@ def test_env_default() -> None:
 def test_config_is_frozen() -> None:
     cfg = parse(MINIMAL, env={"KEY": "k"})
     with pytest.raises(ValueError, match="frozen"):
-        cfg.server.port = 1  # type: ignore[misc]
+        cfg.server.port = 1
 
 
 # One bad-config case per validation rule: (edit, expected path, words in the message).

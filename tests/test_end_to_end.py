@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import anthropic
 import pytest
+from anthropic.types import MessageParam
 
 from tests.conftest import Gateway, Upstream
 
-PROMPT = [{"role": "user", "content": "Hi"}]
+PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
 
 
 async def test_messages_create(

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from gateway.auth.keyset import write_key_pair
+from tests.support import audit as support_audit
 
 HEAVY = ("cryptography", "cryptography.x509", "jwt", "gateway.auth.tokens", "gateway.auth.oidc")
 
@@ -74,6 +75,7 @@ def test_plaintext_without_auth_loads_neither(tmp_path: Path) -> None:
         ("tls", {"cryptography", "cryptography.x509"}),
         ("upstream_ca_file", {"cryptography", "cryptography.x509"}),
         ("auth", {"cryptography", "jwt", "gateway.auth.tokens"}),
+        ("audit_file", {"cryptography"}),
     ],
 )
 def test_a_feature_that_needs_them_loads_them_at_startup(
@@ -85,6 +87,8 @@ def test_a_feature_that_needs_them_loads_them_at_startup(
         config["server"]["tls"] = tls
     elif feature == "upstream_ca_file":
         config["upstreams"][0]["ca_file"] = cert_files["ca_file"]
+    elif feature == "audit_file":
+        config["audit"] = support_audit.file_sink(tmp_path / "audit")
     else:
         _, public = write_key_pair(tmp_path / "keys", "k1")
         config["auth"] = {"signing_keys": [{"kid": "k1", "public_key_file": str(public)}]}

@@ -20,11 +20,11 @@ from gateway.context import RequestContext
 
 SCHEMA = 1
 FIELDS = (
-    "audit", "time", "request_id", "key_id", "team", "provider", "upstream", "endpoint",
-    "model", "stream", "status", "error_type", "reason", "decisions",
+    "audit", "time", "request_id", "key_id", "team", "provider", "upstream", "target",
+    "attempts", "endpoint", "model", "stream", "status", "error_type", "reason", "decisions",
     "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
     "bytes_in", "bytes_out", "duration_ms", "ttfb_ms", "upstream_status",
-    "upstream_request_id", "stream_error", "pii", "client_ip_hash",
+    "upstream_request_id", "stream_error", "pii", "client_ip_hash", "session_id_hash",
 )  # fmt: skip
 CHAIN_FIELDS = ("chain", "seq", "prev", "hash")
 _SAFE = re.compile(r"^[A-Za-z0-9._:/@+=-]{1,128}$")
@@ -60,12 +60,18 @@ def hash_ip(ip: str, key: str) -> str:
     return hmac.new(key.encode(), ip.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def hash_value(value: str, key: str) -> str:
+    """HMAC-SHA256 of a client-supplied identifier: fixed length, never the value."""
+    return hmac.new(key.encode(), value.encode(errors="replace"), hashlib.sha256).hexdigest()[:32]
+
+
 def build(
     ctx: RequestContext,
     *,
     now: float | None = None,
     ended: float | None = None,
     client_ip_hash: str | None = None,
+    session_id_hash: str | None = None,
 ) -> dict[str, Any]:
     """The event for a finished request. `now` is wall-clock, `ended` monotonic."""
     wall = time.time() if now is None else now
@@ -81,6 +87,10 @@ def build(
         "team": _safe(principal.team) if principal else None,
         "provider": route.provider.name if route else None,
         "upstream": route.upstream.name if route else None,
+        # The pool target of the last attempt, the one that served it (config name),
+        # and the attempts it took; a request that failed upstream records them too.
+        "target": ctx.target,
+        "attempts": ctx.attempts,
         "endpoint": route.endpoint.kind if route else None,
         # SECURITY: the bounded label, never ctx.model (raw client text).
         "model": ctx.model_label,
@@ -105,4 +115,6 @@ def build(
     }
     if client_ip_hash is not None:
         event["client_ip_hash"] = client_ip_hash
+    if session_id_hash is not None:
+        event["session_id_hash"] = session_id_hash
     return event

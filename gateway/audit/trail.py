@@ -21,9 +21,12 @@ from typing import IO
 import orjson
 
 from gateway.audit import event as events
-from gateway.audit.chain import Chain
+from gateway.audit import segment
+from gateway.audit.crypto import AuditKey, BadKey, Keyring, parse_key
+from gateway.audit.hashchain import HashChain
 from gateway.audit.settings import AuditSettings
-from gateway.audit.sinks import FileSink, NullSink, Sink, StreamSink
+from gateway.audit.sinks import NullSink, Sink, StreamSink
+from gateway.audit.writer import SegmentSink, SinkError
 from gateway.context import RequestContext
 
 log = logging.getLogger("gateway.audit")
@@ -34,17 +37,17 @@ class Auditor:
         self.settings = settings
         self.sink = sink
         key = settings.chain_key.encode() if settings.chain_key else None
-        self.chain = Chain.resume(sink.last_line(), key) if settings.chain else None
+        self.chain = HashChain.resume(sink.last_line(), key) if settings.chain else None
         # Events that could not be written (counted, logged as metadata, never raised).
         self.failures = 0
         self._pending: list[str] = []
 
     @classmethod
     def open(cls, settings: AuditSettings, stdout: IO[str] | None = None) -> Auditor:
+        """The configured sink; a file sink that cannot start raises ConfigError."""
         sink: Sink
         if settings.sink == "file":
-            assert settings.path is not None  # enforced by AuditSettings
-            sink = FileSink(settings.path, fsync=settings.fsync)
+            sink = _segments(settings)
         elif settings.sink == "stdout":
             sink = StreamSink(stdout)
         else:
@@ -56,17 +59,31 @@ class Auditor:
             return events.hash_ip(client_ip, self.settings.client_ip_key)
         return None
 
-    def line(self, ctx: RequestContext, client_ip: str | None = None) -> str:
-        event = events.build(ctx, client_ip_hash=self._ip_hash(client_ip))
+    def _session_hash(self, session_id: str | None) -> str | None:
+        key = self.settings.session_id_key
+        if self.settings.session_id == "hashed" and session_id and key:
+            return events.hash_value(session_id, key)
+        return None
+
+    def line(
+        self, ctx: RequestContext, client_ip: str | None = None, session_id: str | None = None
+    ) -> str:
+        event = events.build(
+            ctx,
+            client_ip_hash=self._ip_hash(client_ip),
+            session_id_hash=self._session_hash(session_id),
+        )
         if self.chain is not None:
             return self.chain.seal_line(event)
         return orjson.dumps(event).decode()
 
-    def emit(self, ctx: RequestContext, client_ip: str | None = None) -> None:
+    def emit(
+        self, ctx: RequestContext, client_ip: str | None = None, session_id: str | None = None
+    ) -> None:
         if isinstance(self.sink, NullSink):
             return
         pending = self._pending
-        pending.append(self.line(ctx, client_ip))
+        pending.append(self.line(ctx, client_ip, session_id))
         if len(pending) > 1:
             return  # a write is already scheduled for the end of this turn
         try:
@@ -79,7 +96,7 @@ class Auditor:
         if not lines:
             return
         try:
-            self.sink.write("\n".join(lines) + "\n")
+            self.sink.write(lines)
         except OSError as exc:
             self.failures += len(lines)
             log.error(
@@ -90,3 +107,49 @@ class Auditor:
     def close(self) -> None:
         self.flush()
         self.sink.close()
+
+
+def keyring(settings: AuditSettings) -> Keyring:
+    """The configured keys, `key_file`s read now; errors name the option, never a value."""
+    from gateway.config import ConfigError
+
+    keys = []
+    for i, k in enumerate(settings.keys):
+        option = f"audit.keys[{i}]"
+        try:
+            if k.key_file is not None:
+                option += ".key_file"
+                with open(k.key_file, encoding="utf-8") as f:
+                    raw = parse_key(f.read())
+            else:
+                assert k.key is not None
+                raw = parse_key(k.key)
+        except OSError as exc:
+            raise ConfigError("audit", [(option, f"cannot read: {exc.strerror}")]) from None
+        except BadKey as exc:
+            raise ConfigError("audit", [(option, str(exc))]) from None
+        keys.append(AuditKey.of(k.kid, raw))
+    return Keyring(keys)
+
+
+def _segments(settings: AuditSettings) -> SegmentSink:
+    from gateway.config import ConfigError
+
+    assert settings.dir is not None  # enforced by AuditSettings
+    try:
+        return SegmentSink(
+            settings.dir,
+            keyring(settings),
+            stream=settings.stream,
+            rotate_bytes=settings.rotate_bytes,
+            rotate_seconds=settings.rotate_seconds,
+            retention_days=settings.retention_days,
+            fsync=settings.fsync,
+        )
+    except segment.FormatError as exc:  # the newest segment continues the trail
+        message = f"its newest segment cannot be read ({exc}); list its key in audit.keys"
+        raise ConfigError("audit", [("audit.dir", message)]) from None
+    except SinkError as exc:
+        raise ConfigError("audit", [("audit.dir", str(exc))]) from None
+    except OSError as exc:
+        raise ConfigError("audit", [("audit.dir", f"cannot write: {exc.strerror}")]) from None

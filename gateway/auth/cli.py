@@ -67,6 +67,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--input-tpm", type=int, help="input tokens per minute")
     p.add_argument("--output-tpm", type=int, help="output tokens per minute")
     p.add_argument("--concurrency", type=int, help="concurrent requests")
+    p.add_argument(
+        "--upstream-labels",
+        help="hold the key to upstream targets with these labels, e.g. 'region=eu,zdr=true'",
+    )
     p.add_argument("--expires-in", default="90d", help="e.g. 12h, 30d, 2w, or 'never' (90d)")
     p.add_argument("--not-before", help="ISO 8601 time the key starts working (default: now)")
     p.add_argument(
@@ -107,6 +111,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
         key = load_private_key(args.signing_key)
         expires = parse_duration(args.expires_in)
         nbf = _parse_time(args.not_before) if args.not_before else None
+        labels = parse_labels(args.upstream_labels) if args.upstream_labels else None
         for flag in ("max_tokens", "rpm", "input_tpm", "output_tpm", "concurrency"):
             v = getattr(args, flag)
             if v is not None and v <= 0:
@@ -133,6 +138,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
         models=_csv(args.models) if args.models else None,
         max_tokens=args.max_tokens,
         limits=limits,
+        upstream_labels=labels,
     )
     try:
         token = tokens.issue(claims, key, args.kid or kid_of(args.signing_key))
@@ -143,6 +149,29 @@ def cmd_issue(args: argparse.Namespace) -> int:
     print(token)
     _err(f"issued key {claims.key_id} for team {claims.team}; expires {_when(claims.expires_at)}")
     return 0
+
+
+def parse_labels(text: str) -> tuple[tuple[str, str], ...]:
+    """`region=eu,zdr=true` → sorted pairs; raises ValueError naming the flag."""
+    pairs: dict[str, str] = {}
+    for item in _csv(text):
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if (
+            not sep
+            or not re.match(r"^[A-Za-z0-9._-]{1,64}$", name)
+            or not re.match(r"^[A-Za-z0-9._-]{1,64}$", value)
+        ):
+            raise ValueError(
+                "--upstream-labels: NAME=VALUE pairs separated by commas, e.g. region=eu "
+                "(letters, digits, '.', '_', '-')"
+            )
+        if name in pairs and pairs[name] != value:
+            raise ValueError(f"--upstream-labels: {name} given twice with different values")
+        pairs[name] = value
+    if not pairs:
+        raise ValueError("--upstream-labels: give at least one NAME=VALUE")
+    return tuple(sorted(pairs.items()))
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -169,6 +198,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         "models": list(claims.models) if claims.models is not None else "any",
         "max_tokens": claims.max_tokens,
         "limits": limits,
+        "upstream_labels": dict(claims.upstream_labels) if claims.upstream_labels else "any",
     }
     code = 0
     if args.config:

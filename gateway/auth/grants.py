@@ -23,4 +23,7 @@ def principal_for(
             concurrency=grant.concurrency,
         ),
         expires_at=expires_at,
+        upstream_labels=(
+            tuple(sorted(grant.upstream_labels.items())) if grant.upstream_labels else None
+        ),
     )

@@ -28,6 +28,9 @@ class Principal:
     max_tokens: int | None = None
     limits: Limits = field(default_factory=Limits)
     expires_at: float | None = None
+    # Upstream target labels this principal is held to (residency), sorted pairs;
+    # added to its team's (upstreams[].teams). None = no restriction of its own.
+    upstream_labels: tuple[tuple[str, str], ...] | None = None
 
 
 ANONYMOUS = Principal(key_id="anonymous", team="anonymous", source="anonymous")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from gateway.routing.settings import check_labels
 from gateway.settings_base import Section
 
 # Key ids, team names, grant ids: short, label-safe identifiers.
@@ -52,6 +53,13 @@ class Grant(Section):
     input_tpm: int | None = Field(default=None, gt=0)
     output_tpm: int | None = Field(default=None, gt=0)
     concurrency: int | None = Field(default=None, gt=0)
+    # Upstream target labels the identity is held to (residency), e.g. {region: eu}.
+    upstream_labels: dict[str, str] | None = None
+
+    @field_validator("upstream_labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return None if v is None else check_labels(v)
 
 
 class OIDCGrant(Grant):

@@ -42,6 +42,9 @@ _MAX_LIST = 64
 # A compact JWS: three base64url segments (an empty signature is refused by alg below).
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _LIMIT_KEYS = ("rpm", "input_tpm", "output_tpm", "concurrency")
+# Upstream target labels (residency): the same charset as gateway/routing/settings.py.
+_LABEL = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_MAX_LABELS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,8 @@ class KeyClaims:
     models: tuple[str, ...] | None = None
     max_tokens: int | None = None
     limits: Limits = field(default_factory=Limits)
+    # Sorted (label, value) pairs: the key reaches only upstream targets carrying them all.
+    upstream_labels: tuple[tuple[str, str], ...] | None = None
 
     def payload(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -76,6 +81,8 @@ class KeyClaims:
         limits = {k: getattr(self.limits, k) for k in _LIMIT_KEYS if getattr(self.limits, k)}
         if limits:
             body["limits"] = limits
+        if self.upstream_labels is not None:
+            body["upstream_labels"] = dict(self.upstream_labels)
         return body
 
 
@@ -142,6 +149,7 @@ def verify(
         max_tokens=claims.max_tokens,
         limits=claims.limits,
         expires_at=float(claims.expires_at) if claims.expires_at is not None else None,
+        upstream_labels=claims.upstream_labels,
     )
 
 
@@ -192,6 +200,7 @@ def validate_payload(p: dict[str, Any]) -> KeyClaims:
             models=_strings(p["models"], _MODEL_GLOB) if "models" in p else None,
             max_tokens=_positive(p["max_tokens"]) if "max_tokens" in p else None,
             limits=Limits(**{k: _positive(v) for k, v in limits.items()}),
+            upstream_labels=_labels(p["upstream_labels"]) if "upstream_labels" in p else None,
         )
     except (KeyError, TypeError, ValueError):
         raise Rejected("bad_claims") from None
@@ -214,6 +223,15 @@ def _positive(v: object) -> int:
     if n <= 0:
         raise ValueError
     return n
+
+
+def _labels(v: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(v, dict) or not 0 < len(v) <= _MAX_LABELS:
+        raise ValueError
+    for k, value in v.items():
+        if not isinstance(value, str) or not _LABEL.match(k) or not _LABEL.match(value):
+            raise ValueError
+    return tuple(sorted(v.items()))
 
 
 def _strings(v: object, pattern: re.Pattern[str]) -> tuple[str, ...]:

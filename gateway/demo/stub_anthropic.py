@@ -13,6 +13,7 @@ pacing, failures and pauses.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,10 @@ class Behaviour:
     stream_error: bool = False
     # Extra response headers on /v1/messages (e.g. the provider's own rate-limit headers).
     headers: dict[str, str] = field(default_factory=dict)
+    # Answer a streamed request whose last message carries no tool_result with this tool
+    # call ({"name": ..., "input": {...}}), and the tool's result with the reply text:
+    # a client's tool-use round trip (Claude Code runs the tool and sends tool_result).
+    tool_use: dict[str, Any] | None = None
 
 
 @dataclass
@@ -61,6 +66,8 @@ class StubUpstream:
         self.behaviour = Behaviour()
         self.record = record
         self.requests: list[Seen] = []
+        # sha256 (hex, 16) of each x-api-key received: which credential arrived, unstored.
+        self.key_hashes: list[str] = []
         self.disconnects = 0
         self.app = web.Application()
         self.app.router.add_post("/v1/messages", self.messages)
@@ -72,6 +79,8 @@ class StubUpstream:
     async def _admit(self, request: web.Request) -> bytes | web.Response:
         body = await request.read()
         if self.record:
+            key = request.headers.get("x-api-key", "")
+            self.key_hashes.append(hashlib.sha256(key.encode()).hexdigest()[:16])
             self.requests.append(
                 Seen(
                     request.method, request.path, request.query_string, dict(request.headers), body
@@ -99,6 +108,8 @@ class StubUpstream:
         events = self._events(int(doc.get("max_tokens", 16)))
         input_tokens = max(1, len(admitted) // 4)
         if doc.get("stream"):
+            if self.behaviour.tool_use is not None and not _answers_tool(doc):
+                return await self._stream_tool_use(request, model, self.behaviour.tool_use)
             return await self._stream(request, model, events, input_tokens)
         text = "".join(self._delta(i) for i in range(events))
         return web.json_response(
@@ -213,6 +224,30 @@ class StubUpstream:
             raise
         return resp
 
+    async def _stream_tool_use(
+        self, request: web.Request, model: str, call: dict[str, Any]
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        usage = {"input_tokens": 10, "output_tokens": 1}
+        message = {"id": "msg_stub_tool", "type": "message", "role": "assistant", "model": model}
+        block = {"type": "tool_use", "id": "toolu_stub01", "name": call["name"], "input": {}}
+        delta = {"type": "input_json_delta", "partial_json": json.dumps(call["input"])}
+        for event, data in (
+            ("message_start", {"message": {**message, "content": [], "usage": usage}}),
+            ("content_block_start", {"index": 0, "content_block": block}),
+            ("content_block_delta", {"index": 0, "delta": delta}),
+            ("content_block_stop", {"index": 0}),
+            (
+                "message_delta",
+                {"delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 5}},
+            ),
+            ("message_stop", {}),
+        ):
+            await resp.write(_sse(event, {"type": event, **data}))
+        await resp.write_eof()
+        return resp
+
     async def count_tokens(self, request: web.Request) -> web.StreamResponse:
         admitted = await self._admit(request)
         if isinstance(admitted, web.Response):
@@ -239,6 +274,15 @@ class StubUpstream:
         if isinstance(admitted, web.Response):
             return admitted
         return web.json_response({"id": "stub_object", "type": "stub"})
+
+
+def _answers_tool(doc: dict[str, Any]) -> bool:
+    """Whether the last message carries a tool_result (the client ran the tool)."""
+    messages = doc.get("messages") or [{}]
+    content = messages[-1].get("content")
+    return isinstance(content, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in content
+    )
 
 
 def _model(model_id: str) -> dict[str, Any]:

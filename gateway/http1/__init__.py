@@ -13,7 +13,14 @@ label) and a constant message; `TimeoutError` when a deadline passes.
 - `pool.py`: keep-alive connections per origin, the connection limit, timeouts.
 """
 
-from gateway.http1.errors import ClientError, ConnectFailed, ProtocolFailed, Reset, TLSFailed
+from gateway.http1.errors import (
+    ClientError,
+    ConnectFailed,
+    ConnectTimeout,
+    ProtocolFailed,
+    Reset,
+    TLSFailed,
+)
 from gateway.http1.pool import Pool
 from gateway.http1.protocol import Response
 from gateway.http1.request import UnsafeRequest
@@ -21,6 +28,7 @@ from gateway.http1.request import UnsafeRequest
 __all__ = [
     "ClientError",
     "ConnectFailed",
+    "ConnectTimeout",
     "Pool",
     "ProtocolFailed",
     "Reset",

@@ -34,3 +34,7 @@ class Reset(ClientError):
     """The connection ended before the response did."""
 
     kind = "reset"
+
+
+class ConnectTimeout(TimeoutError):
+    """No connection within `connect_timeout`: nothing was sent (safe to try elsewhere)."""

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from gateway.http1.errors import ConnectFailed, Reset, TLSFailed
+from gateway.http1.errors import ConnectFailed, ConnectTimeout, Reset, TLSFailed
 from gateway.http1.protocol import Connection, Response
 from gateway.http1.request import encode_head
 
@@ -208,7 +208,7 @@ class Pool:
             if isinstance(exc, ssl.SSLError):  # an OSError too: test it first
                 raise TLSFailed("TLS handshake with the upstream failed") from None
             if isinstance(exc, TimeoutError):  # an OSError too
-                raise TimeoutError("connect timed out") from None
+                raise ConnectTimeout("connect timed out") from None
             if isinstance(exc, OSError):
                 raise ConnectFailed("could not connect") from None
             raise

@@ -41,7 +41,8 @@ FIELDS = frozenset(
         # set by the formatter
         "time", "level", "logger", "message", "error_class",
         # request metadata (see log_request)
-        "request_id", "key_id", "team", "provider", "upstream", "endpoint", "method",
+        "request_id", "key_id", "team", "provider", "upstream", "target", "attempts",
+        "endpoint", "method",
         "model", "stream", "status", "error_type", "reason", "decisions",
         "input_tokens", "output_tokens", "cache_read_input_tokens",
         "cache_creation_input_tokens", "bytes_in", "bytes_out", "duration_ms", "ttfb_ms",
@@ -49,6 +50,7 @@ FIELDS = frozenset(
         # process metadata
         "event", "host", "port", "admin_port", "pid", "version", "config_hash", "rule",
         "limit", "outcome", "kid", "count", "seconds", "grace_seconds", "tls", "signal",
+        "segment", "line",  # audit segments (gateway/audit/writer.py)
         # operator diagnostics (see _OPERATOR_TEXT)
         "config_source", "config_problem",
     }

@@ -172,6 +172,16 @@ class Metrics:
             ["rule"],
             registry=r,
         )
+        # Bounded kinds ("beta", "tool"), never the value: a client chooses the value.
+        self.policy_unlisted = Counter(
+            "zdr_gateway_policy_unlisted",
+            "Requests carrying an anthropic-beta value or tool type the catalogue does not "
+            "list, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        for kind in ("beta", "tool"):
+            self.policy_unlisted.labels(kind)  # exported at 0 from start-up
         self.pii_values = Counter(
             "zdr_gateway_pii_values",
             "Personal data values found in requests, by category and what was done "
@@ -195,6 +205,33 @@ class Metrics:
             "zdr_gateway_upstream_errors",
             "Upstream failures by kind (connect, tls, timeout, reset, protocol).",
             ["upstream", "kind"],
+            registry=r,
+        )
+        # `target` is the target's configured `name` (bounded by config), never its URL.
+        self.upstream_attempts = Counter(
+            "zdr_gateway_upstream_attempts",
+            "Upstream attempts by target and outcome (success, client_error, server_error, "
+            "retryable_status, connect, tls, timeout, reset, protocol).",
+            ["upstream", "target", "outcome"],
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "zdr_gateway_upstream_breaker_state",
+            "Circuit breaker state per target: 0 closed, 1 half-open, 2 open.",
+            ["upstream", "target"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.retry_budget_exhausted = Counter(
+            "zdr_gateway_upstream_retry_budget_exhausted",
+            "Retries not made because the upstream's retry budget was spent.",
+            ["upstream"],
+            registry=r,
+        )
+        self.upstream_unavailable = Counter(
+            "zdr_gateway_upstream_unavailable",
+            "Requests answered 503 because no target they may use was available.",
+            ["upstream"],
             registry=r,
         )
         self.redis_duration = Histogram(
@@ -258,6 +295,7 @@ class Metrics:
             self.tokens,
             self.stream_errors,
             self.upstream_errors,
+            self.upstream_attempts,
             self.ratelimit_decisions,
         ):
             _memoise_labels(metric)
@@ -283,6 +321,8 @@ class Metrics:
         for upstream in upstreams:
             for kind in kinds:
                 self.upstream_errors.labels(upstream, kind)
+            self.retry_budget_exhausted.labels(upstream)
+            self.upstream_unavailable.labels(upstream)
         for provider, types in stream_errors.items():
             for kind in types:
                 self.stream_errors.labels(provider, kind)

@@ -13,13 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from gateway import __version__
-from gateway.audit.chain import GENESIS
 from gateway.audit.event import CHAIN_FIELDS
 from gateway.audit.event import FIELDS as AUDIT_FIELDS
+from gateway.audit.hashchain import GENESIS
 from gateway.config import Config
 from gateway.observe import logs
 from gateway.observe.metrics import Metrics
+from gateway.policy import catalogue
 from gateway.policy.rules import BY_ID
+from gateway.routing.upstream import UpstreamPool
 from gateway.serve import harden
 
 
@@ -54,19 +56,48 @@ def policy(config: Config) -> dict[str, Any]:
     ]
     return {
         "rules": rules,
+        "qualified": dict(config.policy.qualified),
         "anthropic_betas": {
             "allow": list(config.policy.betas.allow),
             "unlisted": config.policy.betas.unlisted,
         },
+        "anthropic_tools": {
+            "allow": list(config.policy.tools.allow),
+            "unlisted": config.policy.tools.unlisted,
+        },
+        # Every documented beta and tool type, its class and source (versioned).
+        "catalogue": catalogue.posture(),
     }
 
 
-def build(config: Config, metrics: Metrics) -> dict[str, Any]:
+def upstreams(config: Config, pool: UpstreamPool | None) -> list[dict[str, Any]]:
+    """Each upstream's targets by name, with their labels and breaker state: where
+    traffic may go (residency), never a URL or a key."""
+    live = {u.name: u.status() for u in pool.upstreams} if pool is not None else {}
+    out = []
+    for u in config.upstreams:
+        status = live.get(u.name, {})
+        targets = [
+            {
+                "name": t.name,
+                "priority": t.priority,
+                "weight": t.weight,
+                "labels": dict(t.labels),
+                "breaker": status.get(t.name, {}).get("state", "closed"),
+            }
+            for t in u.pool()
+        ]
+        teams = {team: dict(r.labels) for team, r in u.teams.items()}
+        out.append({"name": u.name, "provider": u.provider, "targets": targets, "teams": teams})
+    return out
+
+
+def build(config: Config, metrics: Metrics, pool: UpstreamPool | None = None) -> dict[str, Any]:
     audit = config.audit
     return {
         "version": __version__,
         "config_hash": config.digest(),
-        "upstreams": [{"name": u.name, "provider": u.provider} for u in config.upstreams],
+        "upstreams": upstreams(config, pool),
         "logged_fields": {
             "log_lines": sorted(logs.FIELDS),
             "audit_events": [*AUDIT_FIELDS, *(CHAIN_FIELDS if audit.chain else ())],
@@ -76,12 +107,19 @@ def build(config: Config, metrics: Metrics) -> dict[str, Any]:
         "policy": policy(config),
         "audit": {
             "sink": audit.sink,
-            # The only file the gateway process opens for writing, if any.
-            "file": audit.path if audit.sink == "file" else None,
+            # The only files the gateway process opens for writing, if any: its segments.
+            "dir": audit.dir if audit.sink == "file" else None,
+            "stream": audit.stream if audit.sink == "file" else None,
+            "encryption": "AES-256-GCM" if audit.sink == "file" else None,
+            "key_ids": [k.kid for k in audit.keys],  # the first writes; never key material
+            "rotate_bytes": audit.rotate_bytes if audit.sink == "file" else None,
+            "rotate_seconds": audit.rotate_seconds if audit.sink == "file" else None,
+            "retention_days": audit.retention_days,
             "hash_chain": audit.chain,
             "chain_keyed": audit.chain_key is not None,
             "chain_genesis": GENESIS if audit.chain else None,
             "client_ip": audit.client_ip,
+            "session_id": audit.session_id,
         },
         "hardening": {
             **harden.status(),

@@ -3,8 +3,10 @@
 Each rule names what it matches (an endpoint kind, a body feature, an
 `anthropic-beta` value), what it does (refuse, or rewrite the body), the
 message a developer can act on, and the provider documentation it rests on.
+Beta values and tool types are classified in gateway/policy/catalogue.py; the
+rules they lead to live here (matcher `CATALOGUED`).
 Rule ids are fixed strings: they are the bounded `rule` metric label and the
-audit trail's decision names. `decide()` (gateway/policy/decide.py) evaluates
+audit trail's decision names. `judge()` (gateway/policy/judge.py) evaluates
 the table; nothing else in the gateway knows which features are retained.
 
 Messages are gateway-authored and never quote the request (zero retention:
@@ -13,7 +15,6 @@ a refused body's content must not come back in the error either).
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,7 +39,7 @@ class Request:
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
+class EndpointRule:
     kinds: frozenset[str]
 
     def matches(self, r: Request) -> bool:
@@ -106,25 +107,24 @@ class BodyValueNot:
 
 
 @dataclass(frozen=True, slots=True)
-class Beta:
-    """An `anthropic-beta` value matching one of the glob `patterns`."""
-
-    patterns: tuple[str, ...]
+class Catalogued:
+    """Matched by `judge()` from the catalogue (gateway/policy/catalogue.py) and the tool
+    loop, not by a table scan: beta values, tool types, strict tools, output formats."""
 
     def applies_to(self, endpoint: str) -> bool:
-        return True  # a header: any endpoint
+        return False
 
     def matches(self, r: Request) -> bool:
-        if not r.betas:  # most requests: no generator to build
-            return False
-        return any(fnmatch.fnmatchcase(b, p) for b in r.betas for p in self.patterns)
+        return False
 
 
-Matcher = Endpoint | ToolType | BodyKey | BodyValueNot | Beta
+CATALOGUED = Catalogued()
+
+Matcher = EndpointRule | ToolType | BodyKey | BodyValueNot | Catalogued
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
+class PolicyRule:
     id: str
     provider: Literal["anthropic", "openai", "any"]
     match: Matcher
@@ -146,41 +146,41 @@ class Rule:
         )
 
 
-def _a(id: str, match: Matcher, why: str, instead: str) -> Rule:
-    return Rule(id, "anthropic", match, why, instead, ANTHROPIC_DOC, ANTHROPIC_TITLE)
+def _a(id: str, match: Matcher, why: str, instead: str) -> PolicyRule:
+    return PolicyRule(id, "anthropic", match, why, instead, ANTHROPIC_DOC, ANTHROPIC_TITLE)
 
 
-def _o(id: str, match: Matcher, why: str, instead: str) -> Rule:
-    return Rule(id, "openai", match, why, instead, OPENAI_DOC, OPENAI_TITLE)
+def _o(id: str, match: Matcher, why: str, instead: str) -> PolicyRule:
+    return PolicyRule(id, "openai", match, why, instead, OPENAI_DOC, OPENAI_TITLE)
 
 
 _AM = ANTHROPIC_MODEL_ENDPOINTS
 _OM = OPENAI_MODEL_ENDPOINTS
 _ALL_OPENAI = frozenset({*_OM, "completions", "embeddings"})
 
-RULES: tuple[Rule, ...] = (
+RULES: tuple[PolicyRule, ...] = (
     # --- Anthropic endpoints -------------------------------------------------------
     _a(
         "anthropic.batches",
-        Endpoint(frozenset({"batches"})),
+        EndpointRule(frozenset({"batches"})),
         "Message Batches are kept 29 days by the provider, so they are not ZDR-eligible",
         "Send each request to /v1/messages instead.",
     ),
     _a(
         "anthropic.files",
-        Endpoint(frozenset({"files"})),
+        EndpointRule(frozenset({"files"})),
         "the Files API keeps uploaded files at the provider until they are deleted",
         "Send documents inline (base64 or text content blocks) in /v1/messages.",
     ),
     _a(
         "anthropic.skills",
-        Endpoint(frozenset({"skills"})),
+        EndpointRule(frozenset({"skills"})),
         "Agent Skills are stored at the provider and run in containers kept up to 30 days",
         "Put the instructions in the system prompt instead.",
     ),
     _a(
         "anthropic.agents",
-        Endpoint(frozenset({"agents"})),
+        EndpointRule(frozenset({"agents"})),
         "managed agents (agents, sessions, environments, vaults, memory stores) keep state "
         "at the provider and are not documented as ZDR-eligible",
         "Run the agent loop in your application against /v1/messages.",
@@ -188,16 +188,34 @@ RULES: tuple[Rule, ...] = (
     # --- Anthropic features inside /v1/messages --------------------------------------
     _a(
         "anthropic.code_execution",
-        ToolType(("code_execution",), _AM),
+        CATALOGUED,  # tools[].type code_execution_* (any version)
         "the code execution tool keeps container data at the provider for up to 30 days",
         "Remove the code_execution tool, or run code client-side with a custom tool.",
     ),
     _a(
+        "anthropic.programmatic_tool_calling",
+        CATALOGUED,  # tools[].allowed_callers naming anything but "direct"
+        "programmatic tool calling runs tools from code execution, which keeps container "
+        "data at the provider",
+        "Remove allowed_callers from the tools and let the model call them directly.",
+    ),
+    # --- Qualified: eligible with a retained artifact; the operator turns each on or off
+    # under policy.qualified (defaults in gateway/policy/settings.py).
+    _a(
         "anthropic.web_dynamic_filtering",
-        ToolType(("web_search_20260209", "web_fetch_20260209"), _AM),
+        CATALOGUED,  # tools[].type web_search_20260209 / web_fetch_20260209
         "web search/fetch with dynamic filtering (_20260209 versions) runs code execution, "
         "which keeps container data at the provider",
-        "Use web_search_20250305 / web_fetch_20250910 instead.",
+        "Use web_search_20250305 / web_fetch_20250910 instead, or ask the gateway operator "
+        "to set policy.qualified.anthropic.web_dynamic_filtering: allow.",
+    ),
+    _a(
+        "anthropic.structured_outputs",
+        CATALOGUED,  # output_format, output_config.format, tools[].strict, the beta
+        "structured outputs and strict tools have their JSON schema cached at the provider "
+        "for up to 24 hours",
+        "Remove output_format / output_config.format and tools[].strict, or ask the gateway "
+        "operator to set policy.qualified.anthropic.structured_outputs: allow.",
     ),
     _a(
         "anthropic.mcp_servers",
@@ -215,32 +233,32 @@ RULES: tuple[Rule, ...] = (
     # --- Anthropic beta headers that switch those features on ------------------------
     _a(
         "anthropic.beta.files_api",
-        Beta(("files-api-*",)),
+        CATALOGUED,
         "the files-api beta enables the Files API, which keeps files until deleted",
         "Remove files-api from the anthropic-beta header and send content inline.",
     ),
     _a(
         "anthropic.beta.code_execution",
-        Beta(("code-execution-*",)),
+        CATALOGUED,
         "the code-execution beta enables the code execution tool (container data kept 30 days)",
         "Remove code-execution from the anthropic-beta header.",
     ),
     _a(
         "anthropic.beta.mcp_client",
-        Beta(("mcp-client-*",)),
+        CATALOGUED,
         "the mcp-client beta enables the MCP connector, which is not ZDR-eligible",
         "Remove mcp-client from the anthropic-beta header.",
     ),
     _a(
         "anthropic.beta.skills",
-        Beta(("skills-*",)),
+        CATALOGUED,
         "the skills beta enables Agent Skills, which are stored at the provider",
         "Remove skills from the anthropic-beta header.",
     ),
     # --- OpenAI (applies once an OpenAI upstream is configured) ----------------------
     _o(
         "openai.endpoint",
-        Endpoint(
+        EndpointRule(
             frozenset(
                 {
                     "files",
@@ -260,7 +278,7 @@ RULES: tuple[Rule, ...] = (
         "this endpoint stores data at the provider, so it is not ZDR-eligible",
         "Use /v1/chat/completions or /v1/responses with store=false.",
     ),
-    Rule(
+    PolicyRule(
         "openai.store",
         "openai",
         BodyValueNot("store", False, None, frozenset({"responses"})),
@@ -271,11 +289,13 @@ RULES: tuple[Rule, ...] = (
         action="rewrite",
         rewrite=("store", False),
     ),
-    Rule(
+    PolicyRule(
         "openai.chat_store",
         "openai",
-        BodyValueNot("store", False, False, frozenset({"chat_completions"})),
-        "store=true keeps chat completions at the provider",
+        # Absent counts as not false: store=false is always sent explicitly, so retention
+        # never rests on the provider's default or an organisation-level logging setting.
+        BodyValueNot("store", False, None, frozenset({"chat_completions"})),
+        "chat completions must not rely on the provider's store default",
         "The gateway sends store=false.",
         OPENAI_DOC,
         OPENAI_TITLE,
@@ -316,25 +336,40 @@ RULES: tuple[Rule, ...] = (
 
 # Refuses an unlisted anthropic-beta value (see PolicySettings.betas); not a table row
 # because what it matches is configuration, not a documented feature.
-UNLISTED_BETA = Rule(
+UNLISTED_BETA = PolicyRule(
     "anthropic.beta.unlisted",
     "anthropic",
-    Beta(()),
-    "this anthropic-beta value is not on the gateway's allow-list of betas known to be "
-    "ZDR-compatible",
-    "Remove it, or ask the gateway operator to add it to policy.betas.allow.",
+    CATALOGUED,
+    "an anthropic-beta value is not in the gateway's catalogue and this gateway refuses "
+    "unlisted betas (policy.betas.unlisted: refuse)",
+    "Remove it, or ask the gateway operator to add it to policy.betas.allow once it is "
+    "known to be ZDR-eligible.",
     "https://platform.claude.com/docs/en/api/beta-headers",
     "Anthropic: Beta headers",
 )
+# The same for a typed tool (tools[].type) that the catalogue does not list.
+UNLISTED_TOOL = PolicyRule(
+    "anthropic.tool.unlisted",
+    "anthropic",
+    CATALOGUED,
+    "a tools[].type is not in the gateway's catalogue and this gateway refuses unlisted "
+    "tool types (policy.tools.unlisted: refuse)",
+    "Use a custom tool (no type), or ask the gateway operator to add the type to "
+    "policy.tools.allow once it is known to be ZDR-eligible.",
+    ANTHROPIC_DOC,
+    ANTHROPIC_TITLE,
+)
 # A route the router marks as not ZDR-eligible that no table rule names: refused anyway.
-NOT_ELIGIBLE = Rule(
+NOT_ELIGIBLE = PolicyRule(
     "endpoint.not_eligible",
     "any",
-    Endpoint(frozenset()),
+    EndpointRule(frozenset()),
     "this endpoint is not on the gateway's list of ZDR-eligible endpoints",
     "Use /v1/messages.",
     ANTHROPIC_DOC,
     ANTHROPIC_TITLE,
 )
 
-BY_ID: dict[str, Rule] = {r.id: r for r in (*RULES, UNLISTED_BETA, NOT_ELIGIBLE)}
+BY_ID: dict[str, PolicyRule] = {
+    r.id: r for r in (*RULES, UNLISTED_BETA, UNLISTED_TOOL, NOT_ELIGIBLE)
+}

@@ -1,9 +1,13 @@
-"""The policy stage: the ZDR policy (gateway/policy/decide.py).
+"""The policy stage: the ZDR policy (gateway/policy/judge.py).
 
-A thin adapter: it hands `decide()` the route's bounded endpoint kind, the
-provider, the `anthropic-beta` header, the parsed body and the caller's team;
-a refusal becomes a 403 `permission_error` (counted by rule), a rewrite
-replaces `ctx.json`. Decisions go to `ctx.decisions` for the audit trail.
+A thin adapter: it hands `judge()` the route's bounded endpoint kind, the
+provider, the `anthropic-beta` header, the parsed body and the caller's team.
+A policy refusal is a 400 `invalid_request_error`, the way the provider itself
+refuses a request the organisation's retention arrangement does not allow
+(counted by rule); scope refusals (gateway/stages/scopes.py) stay 403
+`permission_error`. A rewrite replaces `ctx.json`. Decisions go to
+`ctx.decisions` for the audit trail; unlisted betas and tool types are counted
+by kind.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.context import RequestContext
-from gateway.errors import PermissionDenied
-from gateway.policy.decide import BETA_HEADER, decide
+from gateway.errors import InvalidRequest
+from gateway.policy.judge import BETA_HEADER, judge
+from gateway.policy.splice import append_fields
 from gateway.state import CONFIG, METRICS
 
 
@@ -24,7 +29,7 @@ async def policy_stage(request: web.Request, ctx: RequestContext) -> None:
     # Judge the headers that will actually leave (the provider's allow-list minus
     # Connection-listed names); several anthropic-beta headers form one list.
     betas = ",".join(ctx.forward_headers.getall(BETA_HEADER, []))
-    decision = decide(
+    verdict = judge(
         route.endpoint.kind,
         route.provider.name,
         {BETA_HEADER: betas},
@@ -33,10 +38,27 @@ async def policy_stage(request: web.Request, ctx: RequestContext) -> None:
         request.app[CONFIG].policy,
         zdr_eligible=route.zdr_eligible,
     )
-    ctx.decisions.extend(decision.decisions)
-    if decision.refused is not None:
-        request.app[METRICS].policy_refusals.labels(decision.refused.id).inc()
-        raise PermissionDenied(decision.refused.message, reason="policy")
-    if decision.body is not None:
-        ctx.json = decision.body
-        ctx.body_rewritten = True
+    ctx.decisions.extend(verdict.decisions)
+    metrics = request.app[METRICS]
+    for kind in verdict.unlisted:
+        metrics.policy_unlisted.labels(kind).inc()
+    if verdict.refused is not None:
+        metrics.policy_refusals.labels(verdict.refused.id).inc()
+        raise InvalidRequest(verdict.refused.message, reason="policy")
+    if verdict.body is not None:
+        original, ctx.json = ctx.json, verdict.body
+        fields = [r.rewrite for r in verdict.rewrites if r.rewrite is not None]
+        spliced = None
+        if (
+            not ctx.body_rewritten
+            and original is not None
+            and all(key not in original for key, _ in fields)
+        ):
+            # PERF: a field the client left out is appended to the body's bytes instead
+            # of re-serialising the whole body: 16 µs instead of 685 µs for an 80 KB chat
+            # completion (measured in process, see gateway/policy/splice.py).
+            spliced = append_fields(ctx.body, fields)
+        if spliced is not None:
+            ctx.body = spliced
+        else:
+            ctx.body_rewritten = True  # forward re-serialises ctx.json

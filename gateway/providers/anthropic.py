@@ -66,6 +66,9 @@ class Anthropic(Provider):
     response_headers = frozenset(
         {"content-type", "request-id", "retry-after", "retry-after-ms", "x-should-retry"}
     )
+    # Claude Code and the SDKs add anthropic-* headers with each release (e.g.
+    # anthropic-dangerous-direct-browser-access); Anthropic asks gateways to pass them.
+    request_header_prefixes = ("anthropic-",)
     query_params = frozenset({"beta", "limit", "after_id", "before_id"})
     output_cap_fields = {"messages": ("max_tokens",)}
     stream_error_types = ERROR_TYPES | {"other"}

@@ -28,6 +28,11 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+# SECURITY: never forwarded whatever a prefix allows; the upstream's own credential is
+# added by the forward stage.
+CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "x-api-key", "proxy-authorization", "cookie", "anthropic-api-key"}
+)
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 
 
@@ -62,6 +67,9 @@ class Provider(ABC):
     response_headers: frozenset[str]
     # Query parameters passed upstream; any other (credentials included) is dropped.
     query_params: frozenset[str]
+    # Request header name prefixes passed upstream too (e.g. the provider's own `anthropic-`
+    # family, which grows with each client release), never a credential header.
+    request_header_prefixes: tuple[str, ...] = ()
 
     @abstractmethod
     def match(self, method: str, path: str) -> tuple[Endpoint, str] | None:
@@ -88,12 +96,21 @@ class Provider(ABC):
         self, headers: Iterable[tuple[str, str]], connection: str | None
     ) -> CIMultiDict[str]:
         allowed = self.request_headers
+        hop: frozenset[str] = frozenset()
         if connection:
             # RFC 9110 §7.6.1: names listed in Connection are hop-by-hop for this message.
-            allowed = allowed - {t.strip().lower() for t in connection.split(",")}
+            hop = frozenset(t.strip().lower() for t in connection.split(","))
+            allowed = allowed - hop
+        prefixes = self.request_header_prefixes
         out: CIMultiDict[str] = CIMultiDict()
         for name, value in headers:
-            if name.lower() in allowed:
+            lower = name.lower()
+            if lower in allowed or (
+                prefixes
+                and lower.startswith(prefixes)
+                and lower not in CREDENTIAL_HEADERS
+                and lower not in hop
+            ):
                 out.add(name, value)
         return out
 

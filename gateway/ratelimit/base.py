@@ -1,9 +1,9 @@
-"""The limiter interface every backend implements, and the decision it returns.
+"""The limiter interface every backend implements, and the admission it returns.
 
-    decision = await limiter.acquire(rules, cost, now)   # atomic over all rules
+    admission = await limiter.acquire(rules, cost, now)  # atomic over all rules
     ...                                                   # the request runs
-    await limiter.reconcile(decision.reservation, usage, now)  # refund / charge tokens
-    await limiter.release(decision.reservation, now)           # free the concurrency slot
+    await limiter.reconcile(admission.reservation, usage, now)  # refund / charge tokens
+    await limiter.release(admission.reservation, now)           # free the concurrency slot
 
 `acquire` either reserves every non-shadow rule of the request or none of
 them. Tokens are reserved up front (estimated input, `max_tokens` output), so
@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 
 from gateway.context import Usage
 from gateway.ratelimit import gcra
-from gateway.ratelimit.rules import Cost, Rule, RuleSet
+from gateway.ratelimit.rules import Cost, LimitRule, RuleSet
 
 
 @dataclass(frozen=True, slots=True)
 class RuleResult:
-    rule: Rule
+    rule: LimitRule
     ok: bool
     cost: float
     # Level after the decision (after the reservation if it was made).
@@ -43,7 +43,7 @@ class RuleResult:
 
     @property
     def remaining(self) -> int:
-        return max(0, math.floor(self.rule.capacity - self.level + gcra.EPS))
+        return gcra.remaining(self.level, self.rule.capacity)
 
     def wait(self) -> float:
         if self.rule.concurrent:
@@ -66,20 +66,20 @@ class Reservation:
     released: bool = False
 
     @property
-    def charges(self) -> list[tuple[Rule, float]]:
+    def charges(self) -> list[tuple[LimitRule, float]]:
         """Token rules reserved, with what was reserved against each."""
         rs = self.rules
         return [(rs.rules[i], self.costs[i]) for i in rs.token_indexes if self.oks[i]]
 
     @property
-    def slots(self) -> list[Rule]:
+    def slots(self) -> list[LimitRule]:
         """Concurrency rules holding a slot."""
         rs = self.rules
         return [rs.rules[i] for i in rs.slot_indexes if self.oks[i]]
 
 
 @dataclass(slots=True)
-class Decision:
+class Admission:
     allowed: bool
     now: float
     reservation: Reservation | None = None
@@ -121,13 +121,13 @@ def reservation_ids() -> Iterator[str]:
     return map(f"{secrets.token_hex(12)}.{{}}".format, itertools.count(1))
 
 
-def decide(
-    rules: Sequence[Rule],
+def admit(
+    rules: Sequence[LimitRule],
     costs: Sequence[float],
     levels: Sequence[float],
     now: float,
     rid: str | int,
-) -> Decision:
+) -> Admission:
     """From each rule's level before the request, the all-or-nothing decision.
 
     A shadow rule that would refuse is counted but not reserved (it simulates what
@@ -137,22 +137,22 @@ def decide(
     rs = RuleSet.of(rules)
     if len(costs) != len(rs) or len(levels) != len(rs):
         raise ValueError("one cost and one level per rule")
-    eps = gcra.EPS
-    oks = [lv + c <= cap + eps for lv, c, cap in zip(levels, costs, rs.caps, strict=True)]
+    fits = gcra.fits
+    oks = [fits(lv, c, cap) for lv, c, cap in zip(levels, costs, rs.caps, strict=True)]
     after = list(levels)
     for i, ok in enumerate(oks):
         if ok:
             after[i] += costs[i]
         elif not rs.shadows[i]:
-            return Decision(False, now, None, False, rs, costs, oks, levels)
-    return Decision(True, now, Reservation(rid, rs, costs, oks), False, rs, costs, oks, after)
+            return Admission(False, now, None, False, rs, costs, oks, levels)
+    return Admission(True, now, Reservation(rid, rs, costs, oks), False, rs, costs, oks, after)
 
 
-def costs_of(rules: Sequence[Rule], cost: Cost) -> list[float]:
+def costs_of(rules: Sequence[LimitRule], cost: Cost) -> list[float]:
     return RuleSet.of(rules).costs(cost)
 
 
-def deltas(reservation: Reservation, usage: Usage) -> list[tuple[Rule, float]]:
+def deltas(reservation: Reservation, usage: Usage) -> list[tuple[LimitRule, float]]:
     """Real usage minus what was reserved, per token rule (input counts cache writes,
     as the provider's input-token limit does; cache reads are not counted)."""
     used_input = usage.input_tokens + usage.cache_creation_input_tokens
@@ -176,24 +176,11 @@ class Status:
 
 
 class Limiter(ABC):
-    """A rate-limit backend. Implementations: `memory`, `redis`."""
-
-    # False when no method ever awaits (memory): a call cannot be interrupted halfway,
-    # so callers need no shielding task.
-    suspends = True
-
-    def acquire_now(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision | None:
-        """`acquire` done at once by a backend that never suspends, without a coroutine on
-        the request path; None from one that does (then `await acquire(...)`)."""
-        return None
-
-    def settle_now(self, reservation: Reservation, usage: Usage, now: float) -> bool:
-        """`settle` done at once by a backend that never suspends; False from one that
-        does (then `await settle(...)`)."""
-        return False
+    """A rate-limit backend. Implementations: `memory`, `redis` (run `Shielded`: a call
+    that waits on I/O must not be cut short by its caller's cancellation)."""
 
     @abstractmethod
-    async def acquire(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
+    async def acquire(self, rules: Sequence[LimitRule], cost: Cost, now: float) -> Admission:
         """Check and reserve every rule atomically; raise `Unavailable` when the
         backend fails under `fail_closed`."""
 
@@ -213,7 +200,7 @@ class Limiter(ABC):
             await self.release(reservation, now)
 
     @abstractmethod
-    async def in_flight(self, rule: Rule, now: float) -> int:
+    async def in_flight(self, rule: LimitRule, now: float) -> int:
         """Slots held against a concurrency rule (for tests and operators)."""
 
     def status(self) -> Status:

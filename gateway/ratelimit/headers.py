@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.ratelimit import gcra
-from gateway.ratelimit.base import Decision, RuleResult
+from gateway.ratelimit.base import Admission, RuleResult
 from gateway.ratelimit.rules import RuleSet
 
 # Dimension -> header names it feeds; `tokens` is the tighter of input and output
@@ -43,50 +44,53 @@ _LIMIT_TEXT = {
 }
 
 
-# Per header name: its three header names (limit, remaining, reset) and the indexes of
-# the rules that can feed it (the first, the others); in the order names first appear
-# among the rules.
-Plan = tuple[tuple[tuple[str, str, str], int, tuple[int, ...]], ...]
+@dataclass(frozen=True, slots=True)
+class HeaderPlan:
+    """Which headers a rule set's admissions carry in one style, planned once per rule set
+    (rule sets are memoised per key): per header group, its three names (limit,
+    remaining, reset) and the indexes of the rules that can feed it, in the order the
+    names first appear among the rules."""
+
+    groups: tuple[tuple[tuple[str, str, str], tuple[int, ...]], ...]
+    # PERF: every name in place, copied per response (the dict never grows): rate_headers
+    # 3.16 -> 2.86 µs in isolation (348e306; `python -m bench.limits_path --parts`).
+    template: dict[str, str]
 
 
-def rate_headers(decision: Decision, style: str = "anthropic") -> dict[str, str]:
+def rate_headers(decision: Admission, style: str = "anthropic") -> dict[str, str]:
     rules = decision.rules
     openai = style == "openai"
-    memo = "headers:openai" if openai else "headers:anthropic"
-    planned: tuple[Plan, dict[str, str]] | None = rules.memo.get(memo)
-    if planned is None:
-        planned = rules.memo[memo] = _plan(rules, openai)
-    plan, template = planned
+    plan = rules.openai_headers if openai else rules.anthropic_headers
+    if plan is None:
+        plan = _plan(rules, openai)
+        if openai:
+            rules.openai_headers = plan
+        else:
+            rules.anthropic_headers = plan
     caps, rates, limits, levels = rules.caps, rules.rates, rules.limit_texts, decision.levels
-    now, eps, floor, ceil = decision.now, gcra.EPS, math.floor, math.ceil
-    # Every name already in place, in order: values are replaced, the dict never grows.
-    out = template.copy()
-    for (limit_name, remaining_name, reset_name), best, others in plan:
-        # The most constraining rule (the first of equals), as RuleResult.remaining.
-        least = floor(caps[best] - levels[best] + eps)
-        if least < 0:
-            least = 0
-        for i in others:
-            left = floor(caps[i] - levels[i] + eps)
-            if left < 0:
-                left = 0
-            if left < least:
+    remaining, empty_after, ceil = gcra.remaining, gcra.empty_after, math.ceil
+    out = plan.template.copy()
+    for (limit_name, remaining_name, reset_name), indexes in plan.groups:
+        # The most constraining rule (the first of equals).
+        best, least = -1, 0
+        for i in indexes:
+            left = remaining(levels[i], caps[i])
+            if best < 0 or left < least:
                 best, least = i, left
-        rate = rates[best]
-        full_in = levels[best] / rate if rate > 0 else 0.0
+        full_in = empty_after(levels[best], rates[best])
         out[limit_name] = limits[best]
         out[remaining_name] = str(least)
-        out[reset_name] = duration(full_in) if openai else _rfc3339(ceil(now + full_in))
+        out[reset_name] = duration(full_in) if openai else _rfc3339(ceil(decision.now + full_in))
     return out
 
 
-def _plan(rules: RuleSet, openai: bool) -> tuple[Plan, dict[str, str]]:
+def _plan(rules: RuleSet, openai: bool) -> HeaderPlan:
     names = _OPENAI_NAMES if openai else _HEADER_NAMES
     candidates: dict[str, list[int]] = {}
     for i, rule in enumerate(rules):
         for name in names.get(rule.dimension, ()):
             candidates.setdefault(name, []).append(i)
-    plan = []
+    groups = []
     for name, indexes in candidates.items():
         if openai:
             header = (
@@ -97,8 +101,9 @@ def _plan(rules: RuleSet, openai: bool) -> tuple[Plan, dict[str, str]]:
         else:
             prefix = f"anthropic-ratelimit-{name}"
             header = (f"{prefix}-limit", f"{prefix}-remaining", f"{prefix}-reset")
-        plan.append((header, indexes[0], tuple(indexes[1:])))
-    return tuple(plan), dict.fromkeys((name for header, _, _ in plan for name in header), "")
+        groups.append((header, tuple(indexes)))
+    template = dict.fromkeys((name for header, _ in groups for name in header), "")
+    return HeaderPlan(tuple(groups), template)
 
 
 def duration(seconds: float) -> str:
@@ -114,17 +119,19 @@ def rfc3339(ts: float) -> str:
     return _rfc3339(math.ceil(ts))
 
 
+# PERF: a hit 0.12 µs, formatting 3.7 µs, up to 4 per response (timeit, whole seconds
+# repeat within a second; `python -m bench.limits_path --parts`, rate_headers).
 @functools.lru_cache(maxsize=1024)
 def _rfc3339(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def blocking(decision: Decision) -> RuleResult:
+def blocking(decision: Admission) -> RuleResult:
     """The refused rule the client waits longest for (never-fitting ones first)."""
     return max(decision.refused, key=lambda r: r.wait())
 
 
-def retry_after(decision: Decision) -> int | None:
+def retry_after(decision: Admission) -> int | None:
     """Whole seconds until every refused rule fits; None if one never can."""
     wait = blocking(decision).wait()
     if math.isinf(wait):
@@ -132,7 +139,7 @@ def retry_after(decision: Decision) -> int | None:
     return max(1, math.ceil(wait))
 
 
-def refusal_message(decision: Decision) -> str:
+def refusal_message(decision: Admission) -> str:
     res = blocking(decision)
     scope = "this API key" if res.rule.scope == "key" else "this team"
     what = _LIMIT_TEXT[res.rule.dimension]

@@ -1,6 +1,6 @@
 """Server-side scripts of the Redis backend: each runs atomically inside Redis.
 
-They mirror `gcra.py` and `base.decide` exactly (same formulas, same EPS);
+They mirror `gcra.py` and `base.admit` exactly (same formulas, same EPS);
 the shared backend suite runs the same numbers through both. Numbers cross
 the wire as `%.17g` strings: Redis would truncate a Lua number reply to an
 integer, and 17 significant digits round-trip a double exactly.

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from gateway.context import Usage
 from gateway.ratelimit import gcra
-from gateway.ratelimit.base import Decision, Limiter, Reservation, deltas
-from gateway.ratelimit.rules import Cost, Rule, RuleSet
+from gateway.ratelimit.base import Admission, Limiter, Reservation, deltas
+from gateway.ratelimit.rules import Cost, LimitRule, RuleSet
 
 # Drained buckets and empty slot sets are dropped every this many acquires (bounded memory).
 _SWEEP_EVERY = 4096
@@ -42,8 +42,6 @@ class _Slots:
 
 
 class MemoryLimiter(Limiter):
-    suspends = False
-
     def __init__(self, lease_seconds: float = 960.0) -> None:
         self._lease = lease_seconds
         # key -> (level, ts, rate)
@@ -51,50 +49,48 @@ class MemoryLimiter(Limiter):
         self._slots: dict[str, _Slots] = {}
         self._ops = 0
         # Reservation ids: this process's slots only, so a counter is unique enough.
+        # PERF: an int, not a prefixed string: 0.08 vs 0.37 µs per reservation (insert +
+        # pop), bench.limits_path +20.8 -> +20.4 µs (24112ff).
         self._ids = itertools.count(1)
 
-    async def acquire(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
-        return self.acquire_now(rules, cost, now)
-
-    def acquire_now(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
-        # `base.decide` fused with reading and writing the state: one pass to check, one
-        # to reserve (tests/ratelimit/test_memory.py holds it to `decide`).
+    async def acquire(self, rules: Sequence[LimitRule], cost: Cost, now: float) -> Admission:
+        # `base.admit` with the state read and written around it: one pass to check, one
+        # to reserve (tests/ratelimit/test_memory.py holds it to `admit`).
+        # PERF: fused rather than a call to `admit` between two loops over the state:
+        # memory acquire + settle 7.5 -> 6.9 µs (medians of 8 alternating runs of
+        # `python -m bench.limits_path --parts`).
         self._ops += 1
         if self._ops % _SWEEP_EVERY == 0:
             self._sweep(now)
         rs = rules if isinstance(rules, RuleSet) else RuleSet(rules)
         costs = rs.costs(cost)
         buckets, slots = self._buckets, self._slots
+        drain, fits = gcra.drain, gcra.fits
         levels: list[float] = []
         oks: list[bool] = []
         allowed = True
-        for (key, rate, concurrent, bound, shadow), c in zip(rs.rows, costs, strict=False):
+        for key, rate, concurrent, cap, shadow, c in zip(
+            rs.keys, rs.rates, rs.concurrent, rs.caps, rs.shadows, costs, strict=True
+        ):
             if concurrent:
                 held = slots.get(key)
                 level = 0.0 if held is None else float(held.count(now))
             else:
                 state = buckets.get(key)
-                if state is None:
-                    level = 0.0
-                else:  # gcra.drain, inline: its two max() calls cost more than the rest
-                    level, elapsed = state[0], now - state[1]
-                    if elapsed > 0.0:
-                        level -= elapsed * rate
-                    if not level > 0.0:
-                        level = 0.0
-            ok = level + c <= bound  # gcra.fits
+                level = 0.0 if state is None else drain(state[0], state[1], rate, now)
+            ok = fits(level, c, cap)
             if not ok and not shadow:
                 allowed = False
             levels.append(level)
             oks.append(ok)
         if not allowed:
-            return Decision(False, now, None, False, rs, costs, oks, levels)
+            return Admission(False, now, None, False, rs, costs, oks, levels)
         rid = next(self._ids)
         expiry = now + self._lease
-        i = -1
-        for (key, rate, concurrent, _, _), ok in zip(rs.rows, oks, strict=False):
-            i += 1
-            if not ok:
+        for i, (key, rate, concurrent) in enumerate(
+            zip(rs.keys, rs.rates, rs.concurrent, strict=True)
+        ):
+            if not oks[i]:
                 continue  # a shadow rule that would refuse: counted, not reserved
             level = levels[i] = levels[i] + costs[i]
             if concurrent:
@@ -106,7 +102,7 @@ class MemoryLimiter(Limiter):
                     held.next_expiry = expiry
             else:
                 buckets[key] = (level, now, rate)
-        return Decision(True, now, Reservation(rid, rs, costs, oks), False, rs, costs, oks, levels)
+        return Admission(True, now, Reservation(rid, rs, costs, oks), False, rs, costs, oks, levels)
 
     async def reconcile(self, reservation: Reservation, usage: Usage, now: float) -> None:
         if not reservation.reconciled:
@@ -119,9 +115,6 @@ class MemoryLimiter(Limiter):
             self._free(reservation)
 
     async def settle(self, reservation: Reservation, usage: Usage, now: float) -> None:
-        self.settle_now(reservation, usage, now)
-
-    def settle_now(self, reservation: Reservation, usage: Usage, now: float) -> bool:
         # Both steps in one call; the slot is freed first: freeing cannot fail, so no
         # path leaves it held.
         if not reservation.released:
@@ -130,21 +123,14 @@ class MemoryLimiter(Limiter):
         if not reservation.reconciled:
             reservation.reconciled = True
             self._charge(reservation, usage, now)
-        return True
 
     def _charge(self, reservation: Reservation, usage: Usage, now: float) -> None:
-        buckets = self._buckets
+        buckets, drain, adjust = self._buckets, gcra.drain, gcra.adjust
         for rule, delta in deltas(reservation, usage):
-            state = buckets.get(rule.key)
-            level = 0.0
-            if state is not None:  # gcra.drain, inline (as in acquire)
-                level, elapsed = state[0], now - state[1]
-                if elapsed > 0.0:
-                    level -= elapsed * rule.rate
-                if not level > 0.0:
-                    level = 0.0
-            level += delta  # gcra.adjust: never below empty
-            buckets[rule.key] = (level if level > 0.0 else 0.0, now, rule.rate)
+            key, rate = rule.key, rule.rate
+            state = buckets.get(key)
+            level = 0.0 if state is None else drain(state[0], state[1], rate, now)
+            buckets[key] = (adjust(level, delta), now, rate)
 
     def _free(self, reservation: Reservation) -> None:
         rs, oks = reservation.rules, reservation.oks
@@ -154,18 +140,16 @@ class MemoryLimiter(Limiter):
                 if held is not None:
                     held.held.pop(reservation.id, None)
 
-    async def in_flight(self, rule: Rule, now: float) -> int:
-        return int(self._level(rule, now))
+    async def in_flight(self, rule: LimitRule, now: float) -> int:
+        return int(self._level(rule.key, rule.rate, rule.concurrent, now))
 
-    def _level(self, rule: Rule, now: float) -> float:
-        if rule.concurrent:
-            held = self._slots.get(rule.key)
+    def _level(self, key: str, rate: float, concurrent: bool, now: float) -> float:
+        """A bucket's level at `now`, or the slots held against a concurrency rule."""
+        if concurrent:
+            held = self._slots.get(key)
             return 0.0 if held is None else float(held.count(now))
-        state = self._buckets.get(rule.key)
-        if state is None:
-            return 0.0
-        level, ts, _ = state
-        return gcra.drain(level, ts, rule.rate, now)
+        state = self._buckets.get(key)
+        return 0.0 if state is None else gcra.drain(state[0], state[1], rate, now)
 
     def _sweep(self, now: float) -> None:
         for key, (level, ts, rate) in list(self._buckets.items()):

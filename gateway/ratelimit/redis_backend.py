@@ -7,8 +7,8 @@ longest lease), so Redis holds only live state.
 
 When Redis fails (down, timeout, script error) the outcome is the configured
 `failure_mode`, never a silent switch to per-process counting: `fail_closed`
-refuses (`Decision.allowed` false), `fail_open` admits unchecked; both are
-marked `Decision.error`, counted, and shown by `status()` (for /readyz). A
+refuses (`Admission.allowed` false), `fail_open` admits unchecked; both are
+marked `Admission.error`, counted, and shown by `status()` (for /readyz). A
 background probe notices recovery without traffic; a restarted Redis is
 picked up by the pool (scripts are reloaded on NOSCRIPT by redis-py).
 """
@@ -33,15 +33,15 @@ from gateway.context import Usage
 from gateway.observe.metrics import Metrics
 from gateway.ratelimit import lua
 from gateway.ratelimit.base import (
-    Decision,
+    Admission,
     Limiter,
     Reservation,
     Status,
-    decide,
+    admit,
     deltas,
     reservation_ids,
 )
-from gateway.ratelimit.rules import Cost, Rule, RuleSet
+from gateway.ratelimit.rules import Cost, LimitRule, RuleSet
 from gateway.ratelimit.settings import RateLimitSettings
 
 log = logging.getLogger("gateway.ratelimit")
@@ -77,31 +77,25 @@ class RedisLimiter(Limiter):
         self._probe: asyncio.Task[None] | None = None
         self._ids = reservation_ids()
 
-    async def acquire(self, rules: Sequence[Rule], cost: Cost, now: float) -> Decision:
+    async def acquire(self, rules: Sequence[LimitRule], cost: Cost, now: float) -> Admission:
         rs = RuleSet.of(rules)
         if not rs:
-            return decide(rs, [], [], now, next(self._ids))
+            return admit(rs, [], [], now, next(self._ids))
         costs = rs.costs(cost)
         rid = next(self._ids)
         lease = self._settings.concurrency_lease_seconds
         args: list[Any] = [repr(now), rid, repr(now + lease), int(lease * 1000)]
-        specs: list[tuple[str, str]] | None = rs.memo.get("redis")
-        if specs is None:
-            # "kind capacity rate " and " shadow" around each cost: fixed per rule set.
-            specs = rs.memo["redis"] = [
-                (f"{'c' if r.concurrent else 'r'} {r.capacity!r} {r.rate!r} ", f" {int(r.shadow)}")
-                for r in rs
-            ]
-        for (head, tail), c in zip(specs, costs, strict=True):
-            args.append(f"{head}{c!r}{tail}")
+        for rule, c in zip(rs, costs, strict=True):
+            kind = "c" if rule.concurrent else "r"
+            args.append(f"{kind} {rule.capacity!r} {rule.rate!r} {c!r} {int(rule.shadow)}")
         try:
             reply = await self._call("acquire", self._acquire, list(rs.keys), args)
         except BackendError:
-            return Decision(allowed=self._settings.fail_open, now=now, error=True)
+            return Admission(allowed=self._settings.fail_open, now=now, error=True)
         levels = [float(v) for v in reply[1:]]
-        decision = decide(rs, costs, levels, now, rid)
+        decision = admit(rs, costs, levels, now, rid)
         if decision.allowed != bool(int(reply[0])):  # pragma: no cover - formulas mirror
-            log.error("ratelimit script and decide() disagree", extra={"rules": len(rules)})
+            log.error("ratelimit script and admit() disagree", extra={"rules": len(rules)})
         return decision
 
     async def reconcile(self, reservation: Reservation, usage: Usage, now: float) -> None:
@@ -125,8 +119,8 @@ class RedisLimiter(Limiter):
         self,
         op: str,
         reservation: Reservation,
-        changes: list[tuple[Rule, float]],
-        slots: list[Rule],
+        changes: list[tuple[LimitRule, float]],
+        slots: list[LimitRule],
         now: float,
     ) -> None:
         if not changes and not slots:
@@ -140,7 +134,7 @@ class RedisLimiter(Limiter):
         with contextlib.suppress(BackendError):
             await self._call(op, self._settle, keys, args)
 
-    async def in_flight(self, rule: Rule, now: float) -> int:
+    async def in_flight(self, rule: LimitRule, now: float) -> int:
         return int(await self._call("in_flight", self._in_flight, [rule.key], [repr(now)]))
 
     def status(self) -> Status:

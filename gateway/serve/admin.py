@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
@@ -12,7 +13,8 @@ from gateway.config import Config
 from gateway.observe import posture
 from gateway.observe.metrics import Metrics
 from gateway.ratelimit.service import RateLimit
-from gateway.state import CONFIG, METRICS, RATELIMIT, READY
+from gateway.routing.upstream import UpstreamPool
+from gateway.state import CONFIG, METRICS, RATELIMIT, READY, UPSTREAMS
 
 
 def build_admin_app(
@@ -21,10 +23,13 @@ def build_admin_app(
     ratelimit: RateLimit | None = None,
     *,
     config: Config | None = None,
+    upstreams: UpstreamPool | None = None,
 ) -> web.Application:
     app = web.Application()
     app[METRICS] = metrics
     app[READY] = ready
+    if upstreams is not None:
+        app[UPSTREAMS] = upstreams
     if ratelimit is not None:
         app[RATELIMIT] = ratelimit
     app.router.add_get("/healthz", healthz)
@@ -52,9 +57,20 @@ async def readyz(request: web.Request) -> web.Response:
     ready, detail = rl.readiness() if rl is not None else (True, None)
     if not ready:
         return web.json_response({"status": "not ready", "reason": detail}, status=503)
+    body: dict[str, Any] = {"status": "ready"}
     if detail is not None:
-        return web.json_response({"status": "ready", "degraded": detail})
-    return web.json_response({"status": "ready"})
+        body["degraded"] = detail
+    pool = request.app.get(UPSTREAMS)
+    if pool is not None:
+        # Breaker state by target name: shown when a breaker is not closed, or on
+        # `?verbose`. Ready either way: an upstream outage is not this replica's
+        # fault, and taking every replica out of the Service would not help.
+        states = {u.name: {n: s["state"] for n, s in u.status().items()} for u in pool.upstreams}
+        if "verbose" in request.query or any(
+            s != "closed" for targets in states.values() for s in targets.values()
+        ):
+            body["upstreams"] = states
+    return web.json_response(body)
 
 
 async def metrics_view(request: web.Request) -> web.Response:
@@ -68,5 +84,5 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 
 async def posture_view(request: web.Request) -> web.Response:
-    body = posture.build(request.app[CONFIG], request.app[METRICS])
+    body = posture.build(request.app[CONFIG], request.app[METRICS], request.app.get(UPSTREAMS))
     return web.json_response(body, headers={"cache-control": "no-store"})

@@ -26,7 +26,7 @@ from gateway.observe.metrics import Metrics
 from gateway.serve import quiet
 from gateway.serve.admin import build_admin_app
 from gateway.serve.tls import CertReloader, server_context
-from gateway.state import AUTH, RATELIMIT, READY
+from gateway.state import AUTH, RATELIMIT, READY, UPSTREAMS
 
 log = logging.getLogger("gateway.serve.server")
 
@@ -78,7 +78,9 @@ async def start(
     except StartupError:
         await runner.cleanup()
         raise
-    admin = build_admin_app(metrics, ready, app.get(RATELIMIT), config=config)
+    admin = build_admin_app(
+        metrics, ready, app.get(RATELIMIT), config=config, upstreams=app[UPSTREAMS]
+    )
     admin_runner = quiet.runner(admin)
     await admin_runner.setup()
     admin_site = web.TCPSite(
@@ -115,8 +117,16 @@ def bound_port(site: web.TCPSite) -> int:
     return int(sockets[0].getsockname()[1])
 
 
-async def serve(config: Config, config_path: str | None = None, reuse_port: bool = False) -> None:
+async def serve(
+    config: Config,
+    config_path: str | None = None,
+    reuse_port: bool = False,
+    listening: Callable[[], None] | None = None,
+) -> None:
+    """`listening` is called once both ports are bound (a worker tells its supervisor)."""
     running = await start(config, config_path=config_path, reuse_port=reuse_port)
+    if listening is not None:
+        listening()
     log.info(
         "listening",
         extra={

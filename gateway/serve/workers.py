@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as EventType
 from types import FrameType
 
 from gateway.config import Config
@@ -32,8 +33,6 @@ from gateway.config import Config
 log = logging.getLogger("gateway.serve.workers")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SHM = "/dev/shm"  # noqa: S108 (memory-backed; see supervise)
-# A worker that dies sooner than this after its start is failing, not crashing.
-START_SECONDS = 3.0
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -63,12 +62,13 @@ def supervise(config: Config, config_path: str | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     procs: list[BaseProcess] = []
-    started: list[float] = []
+    # Set by a worker once it listens: one that exits before that is failing at start.
+    listening: list[EventType] = []
     status = 0
     try:
         for _ in range(n):
-            procs.append(_spawn(ctx, config, config_path))
-            started.append(time.monotonic())
+            listening.append(ctx.Event())
+            procs.append(_spawn(ctx, _own_stream(config, len(procs)), config_path, listening[-1]))
         log.info("workers started", extra={"workers": n})
         while not stopping:
             time.sleep(0.2)
@@ -76,7 +76,7 @@ def supervise(config: Config, config_path: str | None = None) -> int:
                 if proc.is_alive() or stopping:
                     continue
                 _mark_dead(proc)
-                early = time.monotonic() - started[i] < START_SECONDS
+                early = not listening[i].is_set()
                 if early and (proc.exitcode or 0) > 0:
                     # Failing at start (port taken, bad certificate): restarting would spin.
                     # A worker killed by a signal (OOM killer) is restarted whenever it dies.
@@ -84,8 +84,8 @@ def supervise(config: Config, config_path: str | None = None) -> int:
                     stopping, status = True, 1
                     break
                 log.error("worker exited; restarting", extra={"exitcode": proc.exitcode})
-                procs[i] = _spawn(ctx, config, config_path)
-                started[i] = time.monotonic()
+                listening[i] = ctx.Event()
+                procs[i] = _spawn(ctx, _own_stream(config, i), config_path, listening[i])
         for proc in procs:
             if proc.pid is not None and proc.is_alive():
                 os.kill(proc.pid, signal.SIGTERM)
@@ -101,15 +101,26 @@ def supervise(config: Config, config_path: str | None = None) -> int:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def _own_stream(config: Config, slot: int) -> Config:
+    """Each worker writes its own audit stream (`<stream>-w<slot>`): a segment file has
+    one writer, and a restarted worker continues its slot's segments."""
+    audit = config.audit.model_copy(update={"stream": f"{config.audit.stream}-w{slot}"})
+    return config.model_copy(update={"audit": audit})
+
+
 def _spawn(
-    ctx: multiprocessing.context.SpawnContext, config: Config, config_path: str | None
+    ctx: multiprocessing.context.SpawnContext,
+    config: Config,
+    config_path: str | None,
+    listening: EventType,
 ) -> BaseProcess:
-    proc = ctx.Process(target=_worker, args=(config, config_path, os.getpid()), daemon=False)
+    args = (config, config_path, os.getpid(), listening)
+    proc = ctx.Process(target=_worker, args=args, daemon=False)
     proc.start()
     return proc
 
 
-def _worker(config: Config, config_path: str | None, supervisor: int) -> None:
+def _worker(config: Config, config_path: str | None, supervisor: int, listening: EventType) -> None:
     from gateway.observe import logs
     from gateway.serve import harden, server
 
@@ -117,7 +128,8 @@ def _worker(config: Config, config_path: str | None, supervisor: int) -> None:
     logs.configure(config.logging.level)
     # A spawned worker is a new exec: "not dumpable" and the rest must be set again.
     harden.apply(config.harden)
-    server.run(server.serve(config, config_path=config_path, reuse_port=True))
+    coro = server.serve(config, config_path=config_path, reuse_port=True, listening=listening.set)
+    server.run(coro)
 
 
 def _die_with(supervisor: int) -> None:

@@ -1,5 +1,7 @@
 """The forward stage: the upstream call, streamed back to the client chunk by chunk.
 
+The upstream attempts (target choice, retries before the first byte, the
+breaker's verdicts) are `stages.attempts`; this module relays the answer.
 Bodies flow through `StreamResponse.write` and nowhere else. Each upstream
 chunk is written as soon as it arrives (no buffering); the provider's usage
 reader looks at the same bytes in passing to count tokens. When the pseudonymise
@@ -20,14 +22,18 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway import SERVER_NAME
+from gateway.auth.scopes import model_allowed
 from gateway.context import RequestContext
-from gateway.errors import InvalidRequest, UpstreamError, UpstreamTimeout
-from gateway.http1 import ClientError, Response, UnsafeRequest
+from gateway.errors import UpstreamError
+from gateway.http1 import ClientError, Response
 from gateway.pii.restore import Originals, restore_json
 from gateway.pii.stream import RestoreError, StreamRestorer
 from gateway.providers import Provider
 from gateway.providers.base import UsageReader
+from gateway.providers.models import MAX_LIST_BYTES, filter_model_list
 from gateway.routing.router import Route
+from gateway.routing.target import Target
+from gateway.stages import attempts
 from gateway.stages.observe import CLIENT_CLOSED
 from gateway.state import CTX, METRICS, RATELIMIT
 
@@ -55,13 +61,6 @@ class _WholeBodyResponse(web.StreamResponse):
 # timeout. In a stream, a failure is also a stream error of type `upstream_<kind>`.
 UPSTREAM_ERROR_KINDS = ("connect", "tls", "protocol", "reset", "timeout")
 
-# The client's message per upstream failure kind; any other kind (reset) gets "protocol"'s.
-_FAILED = {
-    "tls": "The upstream API's TLS certificate could not be verified.",
-    "connect": "Could not connect to the upstream API.",
-    "protocol": "The upstream API request failed.",
-}
-
 
 async def handle(request: web.Request) -> web.StreamResponse:
     ctx = request[CTX]
@@ -69,30 +68,25 @@ async def handle(request: web.Request) -> web.StreamResponse:
     assert route is not None
     upstream = route.upstream
     metrics = request.app[METRICS]
+    principal = ctx.principal
+    allowed = (
+        upstream.restriction(principal.team, principal.upstream_labels)
+        if principal is not None
+        else upstream.restriction(None, None)
+    )
     sent = time.monotonic()
+    outbound = (request.method, _target(route, request), _request_headers(route, ctx), _body(ctx))
+    resp, target = await attempts.send(upstream, metrics, allowed, outbound, ctx)
     try:
-        # Bounded by the upstream's connect, first-byte and total timeouts (the client's).
-        resp = await upstream.client.request(
-            request.method,
-            _target(route, request),
-            _request_headers(route, ctx).items(),
-            _body(ctx),
-        )
-    except TimeoutError:
-        metrics.upstream_errors.labels(upstream.name, "timeout").inc()
-        raise UpstreamTimeout("The upstream API did not respond in time.") from None
-    except UnsafeRequest:
-        # SECURITY: a CR, LF or NUL in a header, or a path HTTP cannot carry: refused
-        # rather than let it split into a second request upstream (smuggling).
-        raise InvalidRequest(
-            "The request cannot be forwarded: it contains characters HTTP does not allow.",
-            reason="unsafe_request",
-        ) from None
-    except ClientError as exc:
-        metrics.upstream_errors.labels(upstream.name, exc.kind).inc()
-        raise UpstreamError(_FAILED.get(exc.kind, _FAILED["protocol"])) from None
-    try:
-        return await _relay(request, ctx, route, resp)
+        principal = ctx.principal
+        if (
+            route.endpoint.kind == "models"
+            and principal is not None
+            and principal.models is not None
+            and resp.status == 200
+        ):
+            return await _relay_model_list(request, ctx, route, resp, principal.models, target)
+        return await _relay(request, ctx, route, resp, target)
     finally:
         # A complete response returns its connection to the pool; anything else
         # (client gone, upstream failure, cancellation) closes it, which ends the
@@ -104,7 +98,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 async def _relay(
-    request: web.Request, ctx: RequestContext, route: Route, resp: Response
+    request: web.Request, ctx: RequestContext, route: Route, resp: Response, target: Target
 ) -> web.StreamResponse:
     provider = route.provider
     metrics = request.app[METRICS]
@@ -182,6 +176,8 @@ async def _relay(
         else:
             kind = "timeout" if isinstance(exc, TimeoutError) else "reset"
         metrics.upstream_errors.labels(route.upstream.name, kind).inc()
+        # After the first byte nothing is re-sent; the target's breaker hears of it.
+        target.breaker.failure(route.upstream.pool.clock())
         ctx.stream_error = f"upstream_{kind}"
         await _abort(request, out, provider, ctx, event_stream)
         return out
@@ -221,7 +217,7 @@ async def _restored_json(
                     reader.feed(chunk)
     except (ClientError, ConnectionError, TimeoutError):
         request.app[METRICS].upstream_errors.labels(route.upstream.name, "protocol").inc()
-        raise UpstreamError(_FAILED["protocol"]) from None
+        raise UpstreamError(attempts.FAILED["protocol"]) from None
     finally:
         if reader is not None:
             reader.finish()
@@ -233,6 +229,44 @@ async def _restored_json(
     ctx.bytes_out += len(body)
     await out.write_eof()
     return out
+
+
+async def _relay_model_list(
+    request: web.Request,
+    ctx: RequestContext,
+    route: Route,
+    resp: Response,
+    scopes: tuple[str, ...],
+    target: Target,
+) -> web.StreamResponse:
+    """A model list (small, read whole) cut to the key's model scopes."""
+    ctx.upstream_status = resp.status
+    ctx.upstream_request_id = route.provider.upstream_request_id(resp.headers)
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in resp:
+            size += len(chunk)
+            if size > MAX_LIST_BYTES:
+                raise UpstreamError("The upstream API's model list is too large.")
+            parts.append(chunk)
+    except (ClientError, ConnectionError, TimeoutError):
+        request.app[METRICS].upstream_errors.labels(route.upstream.name, "reset").inc()
+        target.breaker.failure(route.upstream.pool.clock())
+        raise UpstreamError(attempts.FAILED["protocol"]) from None
+    if route.upstream_path == "/v1/models":
+        body = filter_model_list(b"".join(parts), lambda m: model_allowed(scopes, m))
+    else:  # /v1/models/{id}: the scopes stage already checked the id
+        body = b"".join(parts)
+    if body is None:
+        raise UpstreamError("The upstream API's model list could not be read.")
+    headers = route.provider.forward_response_headers(resp.headers, RATELIMIT in request.app)
+    headers["Server"] = SERVER_NAME
+    headers["x-gateway-request-id"] = ctx.request_id
+    headers.update(ctx.extra_headers)
+    headers["content-type"] = "application/json"
+    ctx.bytes_out = len(body)
+    return web.Response(status=200, body=body, headers=headers)
 
 
 async def _abort(
@@ -273,8 +307,8 @@ def _target(route: Route, request: web.Request) -> str:
 
 def _request_headers(route: Route, ctx: RequestContext) -> CIMultiDict[str]:
     out = ctx.forward_headers
-    # SECURITY: client credentials never pass the allow-list; the upstream's is added here.
-    out.update(route.upstream.credential_headers)
+    # SECURITY: client credentials never pass the allow-list; the chosen target's adapter
+    # adds its own (gateway/routing/target.py) without changing these headers.
     if route.endpoint.json_body:
         out["content-type"] = "application/json"
     return out

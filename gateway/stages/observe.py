@@ -46,7 +46,9 @@ def record(request: web.Request, ctx: RequestContext) -> None:
         metrics.stream_errors.labels(provider, ctx.stream_error).inc()
     if app[ACCESS_LOG]:
         _access_line(ctx, provider, kind, team, duration)
-    app[AUDIT].emit(ctx, client_ip=request.remote)
+    # Claude Code's session id: hashed in the audit event when audit.session_id is hashed.
+    session = request.headers.get("x-claude-code-session-id")
+    app[AUDIT].emit(ctx, client_ip=request.remote, session_id=session)
 
 
 def _access_line(ctx: RequestContext, provider: str, kind: str, team: str, duration: float) -> None:

@@ -7,7 +7,7 @@ from aiohttp import web
 from gateway.context import RequestContext
 from gateway.errors import MethodNotAllowed, NotFound, RequestTooLarge
 from gateway.routing.router import Route
-from gateway.state import CONFIG, ROUTER
+from gateway.state import CONFIG, LABELS, ROUTER
 
 
 async def route_stage(request: web.Request, ctx: RequestContext) -> None:
@@ -18,6 +18,11 @@ async def route_stage(request: web.Request, ctx: RequestContext) -> None:
     if not isinstance(hit, Route):
         raise MethodNotAllowed(f"Method not allowed: use {hit.method} for this endpoint.")
     ctx.route = hit
+    if hit.endpoint.kind == "models" and hit.upstream_path.startswith("/v1/models/"):
+        # The model a GET /v1/models/{id} names is checked against the key's model scopes
+        # like a body's (the providers' match() validated its shape).
+        ctx.model = hit.upstream_path[len("/v1/models/") :]
+        ctx.model_label = request.app[LABELS].model(ctx.model)
     ctx.forward_headers = hit.provider.forward_request_headers(
         request.headers.items(), request.headers.get("connection")
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -52,12 +51,6 @@ def claims(**overrides: Any) -> tokens.KeyClaims:
     }
     base.update(overrides)
     return tokens.KeyClaims(**base)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(path: Path, auth: dict[str, Any], **extra: Any) -> Path:

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from auth_helpers import Signer
 
 from gateway.auth.keyset import load_private_key, write_key_pair
+from tests.auth.auth_helpers import Signer
 from tests.support.redis_server import RedisServer
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from auth_helpers import write_config as write_auth_config
 from redis import Redis
 
 from gateway.auth.cli import parse_duration
+from tests.auth.auth_helpers import write_config as write_auth_config
 
 CLI = [sys.executable, "-m", "gateway", "keys"]
 

@@ -10,12 +10,13 @@ from typing import Any
 import aiohttp
 import anthropic
 import pytest
-from auth_helpers import Signer
+from anthropic.types import MessageParam
 
 from gateway.auth.stage import MESSAGE
+from tests.auth.auth_helpers import Signer
 from tests.conftest import Gateway, StartGateway, Upstream
 
-PROMPT = [{"role": "user", "content": "Hi"}]
+PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
 MSG = "/v1/messages"
 
 
@@ -309,3 +310,22 @@ async def test_openai_output_caps_held_to_the_ceiling(
         assert stub.requests == []
     else:
         assert json.loads(stub.requests[-1].body)[sent_field] == sent
+
+
+async def test_models_list_is_cut_to_the_keys_model_scopes(
+    client: Client, signer: Signer, upstream: Upstream
+) -> None:
+    """SDK models.list() (and Claude Code's gateway model discovery, GET /v1/models?limit=
+    1000) offers only what the key may use; a model outside the scope is a 403."""
+    scoped = await client(signer.issue_live(models=("claude-sonnet-*",)))
+    page = await scoped.models.list(limit=1000)
+    assert [m.id for m in page.data] == ["claude-sonnet-5-5"]
+    assert page.first_id == page.last_id == "claude-sonnet-5-5"
+    assert upstream.stub.requests[-1].query == "limit=1000"
+    assert (await scoped.models.retrieve("claude-sonnet-5-5")).id == "claude-sonnet-5-5"
+    with pytest.raises(anthropic.PermissionDeniedError) as info:
+        await scoped.models.retrieve("claude-haiku-5-5")
+    assert "missing scope: model" in str(info.value)
+    unscoped = await client(signer.issue_live(models=None))
+    ids = [m.id async for m in unscoped.models.list()]
+    assert ids == ["claude-sonnet-5-5", "claude-haiku-5-5"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from auth_helpers import NOW, Signer
 
 from gateway.auth import authenticator as auth_mod
 from gateway.auth import tokens
@@ -14,6 +13,7 @@ from gateway.auth.mtls import MTLSMap
 from gateway.auth.revocation import Revocations
 from gateway.auth.settings import AuthSettings
 from gateway.auth.tokens import PREFIX, Rejected
+from tests.auth.auth_helpers import NOW, Signer
 
 
 class Clock:

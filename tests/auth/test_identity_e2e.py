@@ -16,13 +16,14 @@ import pytest
 import trustme
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from auth_helpers import Signer
+from anthropic.types import MessageParam
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from tests.auth.auth_helpers import Signer
 from tests.conftest import Gateway, StartGateway, Upstream
 
-PROMPT = [{"role": "user", "content": "Hi"}]
+PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
 ISSUER = "https://login.corp.example/"
 _KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 

@@ -10,6 +10,14 @@ from redis.asyncio import Redis
 
 from gateway.auth.revocation import RedisRevocations, Revocations, read_file, revoke
 from gateway.observe.metrics import Metrics
+from tests.support.eventually import eventually
+
+
+def poll_errors(metrics: Metrics) -> float:
+    sample = metrics.registry.get_sample_value(
+        "zdr_gateway_redis_errors_total", {"op": "revocation_poll"}
+    )
+    return sample or 0.0
 
 
 class Clock:
@@ -92,7 +100,7 @@ async def test_redis_down_keeps_the_last_set_and_counts(redis_url: str) -> None:
     dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
     mirror._client = dead
     task = asyncio.create_task(mirror.run())
-    await asyncio.sleep(0.1)
+    await eventually(lambda: poll_errors(metrics) >= 1, what="a failed poll")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await dead.aclose()
@@ -118,7 +126,7 @@ async def test_a_hanging_redis_is_timed_out_and_counted() -> None:
     client = Redis.from_url(f"redis://127.0.0.1:{port}/0")
     mirror = RedisRevocations(client, "k", metrics, interval=0.01, timeout=0.1)
     task = asyncio.create_task(mirror.run())
-    await asyncio.sleep(0.35)
+    await eventually(lambda: poll_errors(metrics) >= 2, what="two timed-out polls")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await client.aclose()

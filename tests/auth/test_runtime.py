@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from auth_helpers import Signer, write_config
 
 from gateway.auth import runtime as runtime_mod
 from gateway.auth.runtime import AuthRuntime
 from gateway.auth.tokens import Rejected
 from gateway.config import load
 from gateway.observe.metrics import Metrics
+from tests.auth.auth_helpers import Signer, write_config
+from tests.support.eventually import eventually
 
 
 def keys_of(*signers: Signer) -> list[dict[str, str]]:
@@ -31,6 +32,17 @@ def cfg_path(tmp_path: Path, signer: Signer) -> Path:
 
 def runtime(path: Path) -> AuthRuntime:
     return AuthRuntime(load(path), Metrics(), str(path))
+
+
+async def rejected(key: str, *runtimes: AuthRuntime) -> bool:
+    """Whether each of these runtimes rejects `key` now."""
+    for rt in runtimes:
+        try:
+            await rt.current.authenticate(key)
+        except Rejected:
+            continue
+        return False
+    return True
 
 
 async def test_revocation_by_reload(cfg_path: Path, signer: Signer) -> None:
@@ -104,14 +116,7 @@ async def test_config_file_change_is_picked_up_while_running(
     try:
         write_config(cfg_path, {"signing_keys": keys_of(signer), "revoked": ["app-1"]})
         os.utime(cfg_path, ns=(1, 1))
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            try:
-                await rt.current.authenticate(key)
-            except Rejected:
-                break
-        else:
-            pytest.fail("the config change was not picked up")
+        await eventually(lambda: rejected(key, rt), timeout=2, what="the config change")
     finally:
         with pytest.raises(StopAsyncIteration):
             await run.__anext__()
@@ -139,7 +144,8 @@ async def test_redis_revocation_reaches_a_running_replica(
         admin = Redis.from_url(redis_url)
         await admin.sadd("zdr-gateway:revoked", "app-1")
         await admin.aclose()
-        await asyncio.sleep(1.2)  # the documented bound: within about a second
+        # The documented bound: within about a second.
+        await eventually(lambda: rejected(key, *replicas), timeout=1.2, what="the revocation")
         for r in replicas:
             with pytest.raises(Rejected, match="revoked"):
                 await r.current.authenticate(key)
@@ -184,7 +190,7 @@ async def test_jwks_refreshed_in_the_background(
         async with asyncio.timeout(10):
             async for _ in rt.run():
                 assert fetches == 1  # warmed at start
-                while fetches < 2:  # no token is sent: the refresher alone fetches again
-                    await asyncio.sleep(0.05)
+                # No token is sent: the refresher alone fetches again.
+                await eventually(lambda: fetches >= 2, timeout=10, interval=0.05)
     finally:
         await idp.close()

@@ -14,9 +14,11 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from auth_helpers import Signer
+from anthropic.types import MessageParam
 
-PROMPT = [{"role": "user", "content": "Hi"}]
+from tests.auth.auth_helpers import Signer
+
+PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
 
 
 def write(path: Path, signer: Signer, auth: dict[str, Any] | None = None) -> None:
@@ -48,14 +50,14 @@ class Proc:
 
     async def wait_for(self, message: str) -> dict[str, Any]:
         assert self.proc.stdout is not None
-        for line in self.lines:
-            if line.get("message") == message:
-                return line
+        for seen in self.lines:
+            if seen.get("message") == message:
+                return seen
         while True:
             raw = await asyncio.wait_for(self.proc.stdout.readline(), 20)
             assert raw, "the gateway exited"
             try:
-                line = json.loads(raw)
+                line: dict[str, Any] = json.loads(raw)
             except ValueError:
                 continue
             self.lines.append(line)

@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 import jwt
 import pytest
-from auth_helpers import NOW, Signer, claims
 from cryptography.hazmat.primitives import serialization
 
 from gateway.auth import tokens
 from gateway.auth.keyset import KeySet
 from gateway.auth.principal import Limits
 from gateway.auth.tokens import Rejected, verify
+from tests.auth.auth_helpers import NOW, Signer, claims
 
 
 def test_round_trip_gives_the_scoped_principal(signer: Signer) -> None:

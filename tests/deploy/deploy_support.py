@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry
 
 from gateway.observe.metrics import Metrics
 
+# Each overlay's rendered objects, by overlay name (the `rendered` fixture).
+Rendered = dict[str, list[dict[str, Any]]]
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 KUSTOMIZE = DEPLOY / "kubernetes"
@@ -74,6 +76,7 @@ def one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 
 def gateway_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
     pod = one(docs, "Deployment", "zdr-gateway")["spec"]["template"]["spec"]
+    container: dict[str, Any]
     (container,) = (c for c in pod["containers"] if c["name"] == "gateway")
     return container
 
@@ -119,7 +122,7 @@ def used_metric_names() -> set[str]:
 
 
 def metrics_table() -> list[str]:
-    """The metrics reference in docs/metrics.md, one row per metric in gateway/observe/metrics.py."""
+    """The metrics reference in docs/metrics.md: a row per metric in gateway/observe/metrics.py."""
     from prometheus_client.metrics import MetricWrapperBase
 
     rows = ["| metric | type | labels | meaning |", "|---|---|---|---|"]

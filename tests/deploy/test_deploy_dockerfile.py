@@ -11,7 +11,16 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from deploy_support import DOCKERFILE, ROOT, gateway_container, one, run, tool
+
+from tests.deploy.deploy_support import (
+    DOCKERFILE,
+    ROOT,
+    Rendered,
+    gateway_container,
+    one,
+    run,
+    tool,
+)
 
 Instruction = tuple[str, str]  # (KEYWORD, arguments)
 
@@ -52,12 +61,12 @@ def pyproject() -> dict:  # type: ignore[type-arg]
     return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
-def test_hadolint_passes():
+def test_hadolint_passes() -> None:
     proc = run(tool("hadolint"), "--no-color", str(DOCKERFILE))
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_hadolint_is_really_checking(tmp_path: Path):
+def test_hadolint_is_really_checking(tmp_path: Path) -> None:
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python:latest\nRUN pip install requests\nUSER root\n", encoding="utf-8")
     proc = run(tool("hadolint"), "--no-color", str(bad))
@@ -65,7 +74,7 @@ def test_hadolint_is_really_checking(tmp_path: Path):
     assert "DL3007" in proc.stdout  # `latest` tag
 
 
-def test_multi_stage_with_a_slim_python_base():
+def test_multi_stage_with_a_slim_python_base() -> None:
     all_stages = stages()
     assert len(all_stages) >= 2
     text = DOCKERFILE.read_text(encoding="utf-8")
@@ -77,7 +86,7 @@ def test_multi_stage_with_a_slim_python_base():
     assert minor >= 11
 
 
-def test_runs_as_the_non_root_user_of_the_manifests(rendered, overlay):
+def test_runs_as_the_non_root_user_of_the_manifests(rendered: Rendered, overlay: str) -> None:
     runtime = stages()[-1]
     users = args_of(runtime, "USER")
     assert users, "the runtime stage must set USER"
@@ -91,7 +100,7 @@ def test_runs_as_the_non_root_user_of_the_manifests(rendered, overlay):
     assert pod["securityContext"]["runAsGroup"] == int(gid)
 
 
-def test_install_step_matches_the_project():
+def test_install_step_matches_the_project() -> None:
     build = stages()[0]
     installs = [a for a in args_of(build, "RUN") if "pip install" in a]
     assert len(installs) == 1
@@ -113,7 +122,7 @@ def test_install_step_matches_the_project():
         assert pattern.rstrip("*") in copied
 
 
-def test_runtime_stage_carries_only_the_virtualenv():
+def test_runtime_stage_carries_only_the_virtualenv() -> None:
     runtime = stages()[-1]
     copies = args_of(runtime, "COPY")
     assert copies == ["--from=build /opt/zdr-gateway /opt/zdr-gateway"]
@@ -122,7 +131,7 @@ def test_runtime_stage_carries_only_the_virtualenv():
     assert "PATH=/opt/zdr-gateway/bin:" in env
 
 
-def test_entrypoint_is_the_serve_command_of_the_manifests(rendered, overlay):
+def test_entrypoint_is_the_serve_command_of_the_manifests(rendered: Rendered, overlay: str) -> None:
     runtime = stages()[-1]
     entrypoint = json.loads(args_of(runtime, "ENTRYPOINT")[-1])
     cmd = json.loads(args_of(runtime, "CMD")[-1])
@@ -160,7 +169,7 @@ def _ignored(path: str, patterns: list[str]) -> bool:
         ("keys/2026-11.pem", False),
     ],
 )
-def test_dockerignore_sends_only_what_the_build_needs(path: str, sent: bool):
+def test_dockerignore_sends_only_what_the_build_needs(path: str, sent: bool) -> None:
     lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     patterns = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
     assert _ignored(path, patterns) is not sent

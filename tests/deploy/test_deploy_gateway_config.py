@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from deploy_support import KUSTOMIZE, find, gateway_container, one
 
 from gateway.config import Config, ConfigError, parse
+from tests.deploy.deploy_support import KUSTOMIZE, Rendered, find, gateway_container, one
 
 
 def config_text(docs: list[dict[str, Any]]) -> str:
@@ -48,12 +48,12 @@ def source_of(docs: list[dict[str, Any]], file: str) -> tuple[dict[str, Any], st
     raise AssertionError(f"{file} is on no mounted volume")
 
 
-def test_config_parses_with_the_pods_environment(rendered, overlay):
+def test_config_parses_with_the_pods_environment(rendered: Rendered, overlay: str) -> None:
     config = load(rendered[overlay])
     assert config.upstreams[0].api_key == "stand-in-anthropic_api_key"
 
 
-def test_config_path_is_the_mounted_config_map(rendered, overlay):
+def test_config_path_is_the_mounted_config_map(rendered: Rendered, overlay: str) -> None:
     docs = rendered[overlay]
     args = gateway_container(docs)["args"]
     path = args[args.index("--config") + 1]
@@ -64,7 +64,7 @@ def test_config_path_is_the_mounted_config_map(rendered, overlay):
     assert subpath == "gateway.yaml"
 
 
-def test_tls_files_come_from_the_cert_manager_secret(rendered, overlay):
+def test_tls_files_come_from_the_cert_manager_secret(rendered: Rendered, overlay: str) -> None:
     docs = rendered[overlay]
     tls = load(docs).server.tls
     assert tls.enabled
@@ -76,7 +76,7 @@ def test_tls_files_come_from_the_cert_manager_secret(rendered, overlay):
         assert inside == key
 
 
-def test_signing_keys_come_from_a_secret_mount(rendered, overlay):
+def test_signing_keys_come_from_a_secret_mount(rendered: Rendered, overlay: str) -> None:
     docs = rendered[overlay]
     keys = load(docs).auth.signing_keys
     assert keys
@@ -85,7 +85,7 @@ def test_signing_keys_come_from_a_secret_mount(rendered, overlay):
         assert volume["secret"]["secretName"] == "zdr-gateway-signing-keys"
 
 
-def test_ports_match_the_container(rendered, overlay):
+def test_ports_match_the_container(rendered: Rendered, overlay: str) -> None:
     docs = rendered[overlay]
     config = load(docs)
     ports = {p["name"]: p["containerPort"] for p in gateway_container(docs)["ports"]}
@@ -93,11 +93,11 @@ def test_ports_match_the_container(rendered, overlay):
     assert config.admin.port == 9464
 
 
-def test_single_limits_in_memory(rendered):
+def test_single_limits_in_memory(rendered: Rendered) -> None:
     assert load(rendered["single"]).ratelimit.backend == "memory"
 
 
-def test_ha_limits_in_the_overlays_redis(rendered):
+def test_ha_limits_in_the_overlays_redis(rendered: Rendered) -> None:
     docs = rendered["ha"]
     ratelimit = load(docs).ratelimit
     assert ratelimit.backend == "redis"
@@ -108,14 +108,14 @@ def test_ha_limits_in_the_overlays_redis(rendered):
     assert url.password == "stand-in-redis_password"
 
 
-def test_ha_config_differs_from_single_only_in_ratelimit():
+def test_ha_config_differs_from_single_only_in_ratelimit() -> None:
     base = yaml.safe_load((KUSTOMIZE / "base" / "gateway.yaml").read_text(encoding="utf-8"))
     ha = yaml.safe_load((KUSTOMIZE / "overlays" / "ha" / "gateway.yaml").read_text("utf-8"))
     assert base.keys() == ha.keys()
     assert {k for k in base if base[k] != ha[k]} == {"ratelimit"}
 
 
-def test_drift_is_caught(rendered):
+def test_drift_is_caught(rendered: Rendered) -> None:
     """A key the schema does not know (e.g. renamed by a config change) fails the test."""
     docs = rendered["single"]
     text = config_text(docs).replace("ratelimit:\n", "ratelimit:\n  bakend: memory\n", 1)
@@ -123,7 +123,7 @@ def test_drift_is_caught(rendered):
         parse(text, env=pod_env(docs))
 
 
-def test_a_missing_secret_env_is_caught(rendered):
+def test_a_missing_secret_env_is_caught(rendered: Rendered) -> None:
     docs = rendered["ha"]
     env = pod_env(docs)
     del env["REDIS_PASSWORD"]
@@ -132,7 +132,7 @@ def test_a_missing_secret_env_is_caught(rendered):
 
 
 @pytest.mark.parametrize("path", ["base/gateway.yaml", "overlays/ha/gateway.yaml"])
-def test_check_config_cli_accepts_the_shipped_files(rendered, path):
+def test_check_config_cli_accepts_the_shipped_files(rendered: Rendered, path: str) -> None:
     """What deploy/README.md tells operators to run before applying."""
     env = {**os.environ, **pod_env(rendered["ha"])}
     proc = subprocess.run(

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from deploy_support import DASHBOARD, METRIC_NAME, exposed_metric_names, run, tool
+
+from tests.deploy.deploy_support import DASHBOARD, METRIC_NAME, exposed_metric_names, run, tool
 
 DASHBOARD_FAMILIES = {
     "zdr_gateway_" + n
@@ -62,7 +63,7 @@ def concrete(expr: str) -> str:
     return expr
 
 
-def test_dashboard_identity():
+def test_dashboard_identity() -> None:
     data = board()
     assert data["uid"] == "zdr-gateway"
     assert data["title"] == "zdr-gateway"
@@ -70,7 +71,7 @@ def test_dashboard_identity():
     assert names == {"datasource", "namespace", "team"}
 
 
-def test_panels_have_unique_ids_and_fit_the_grid():
+def test_panels_have_unique_ids_and_fit_the_grid() -> None:
     data = board()
     ids = [p["id"] for p in data["panels"]]
     assert len(ids) == len(set(ids))
@@ -86,7 +87,7 @@ def test_panels_have_unique_ids_and_fit_the_grid():
         taken |= cells
 
 
-def test_every_query_uses_the_datasource_variable():
+def test_every_query_uses_the_datasource_variable() -> None:
     for p in panels():
         assert p["datasource"]["uid"] == "${datasource}", p["title"]
         assert p["targets"], p["title"]
@@ -94,7 +95,7 @@ def test_every_query_uses_the_datasource_variable():
             assert t["datasource"]["uid"] == "${datasource}", p["title"]
 
 
-def test_every_query_is_valid_promql(tmp_path: Path):
+def test_every_query_is_valid_promql(tmp_path: Path) -> None:
     exprs = [concrete(t["expr"]) for p in panels() for t in p["targets"]]
     rules = [{"record": f"dashboard:query_{i}", "expr": e} for i, e in enumerate(exprs)]
     path = tmp_path / "dashboard-queries.rules.yaml"
@@ -104,7 +105,7 @@ def test_every_query_is_valid_promql(tmp_path: Path):
     assert f"SUCCESS: {len(exprs)} rules found" in proc.stdout
 
 
-def test_queries_read_only_metrics_the_gateway_exports():
+def test_queries_read_only_metrics_the_gateway_exports() -> None:
     known = exposed_metric_names()
     used: set[str] = set()
     for p in panels():
@@ -119,7 +120,7 @@ def test_queries_read_only_metrics_the_gateway_exports():
     assert shown >= DASHBOARD_FAMILIES, DASHBOARD_FAMILIES - shown
 
 
-def test_the_views_the_issue_asks_for_exist():
+def test_the_views_the_issue_asks_for_exist() -> None:
     titles = " | ".join(p["title"].lower() for p in panels())
     for needle in (
         "requests / s",

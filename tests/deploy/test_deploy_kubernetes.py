@@ -10,8 +10,9 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-from crd_schemas import SCHEMAS
-from deploy_support import find, one, run, tool
+
+from tests.deploy.crd_schemas import SCHEMAS
+from tests.deploy.deploy_support import Rendered, find, one, run, tool
 
 # The oldest Kubernetes these manifests need (preStop `sleep`, matchLabelKeys) and the
 # newest the validator knows.
@@ -46,7 +47,7 @@ def test_kubectl_has_kustomize_v5() -> None:
     assert "Kustomize Version: v5" in proc.stdout, proc.stdout
 
 
-def test_overlay_renders_and_validates(rendered: dict[str, list[dict[str, Any]]], overlay: str):
+def test_overlay_renders_and_validates(rendered: Rendered, overlay: str) -> None:
     docs = rendered[overlay]
     assert docs, f"{overlay} rendered nothing"
     for doc in docs:
@@ -56,7 +57,7 @@ def test_overlay_renders_and_validates(rendered: dict[str, list[dict[str, Any]]]
             pytest.fail(f"{overlay}: {doc['kind']}/{doc['metadata']['name']}: {exc.message}")
 
 
-def test_every_object_lands_in_the_gateway_namespace(rendered, overlay):
+def test_every_object_lands_in_the_gateway_namespace(rendered: Rendered, overlay: str) -> None:
     for doc in rendered[overlay]:
         if doc["kind"] == "Namespace":
             assert doc["metadata"]["name"] == "zdr-gateway"
@@ -64,14 +65,14 @@ def test_every_object_lands_in_the_gateway_namespace(rendered, overlay):
             assert doc["metadata"].get("namespace") == "zdr-gateway", doc["metadata"]["name"]
 
 
-def test_single_is_one_replica_without_autoscaler(rendered):
+def test_single_is_one_replica_without_autoscaler(rendered: Rendered) -> None:
     docs = rendered["single"]
     assert {d["kind"] for d in docs} == COMMON_KINDS
     assert one(docs, "Deployment", "zdr-gateway")["spec"]["replicas"] == 1
     assert not find(docs, "HorizontalPodAutoscaler")
 
 
-def test_ha_autoscales_from_three_with_redis(rendered):
+def test_ha_autoscales_from_three_with_redis(rendered: Rendered) -> None:
     docs = rendered["ha"]
     assert {d["kind"] for d in docs} == COMMON_KINDS | {"HorizontalPodAutoscaler"}
     hpa = one(docs, "HorizontalPodAutoscaler", "zdr-gateway")
@@ -88,7 +89,7 @@ def test_ha_autoscales_from_three_with_redis(rendered):
     one(docs, "Service", "zdr-gateway-redis")
 
 
-def test_config_map_is_generated_immutable_and_mounted(rendered, overlay):
+def test_config_map_is_generated_immutable_and_mounted(rendered: Rendered, overlay: str) -> None:
     docs = rendered[overlay]
     (cm,) = (d for d in find(docs, "ConfigMap") if d["metadata"]["name"].startswith("zdr-"))
     # The hash suffix makes every config change roll the pods.
@@ -99,7 +100,7 @@ def test_config_map_is_generated_immutable_and_mounted(rendered, overlay):
     assert names == [cm["metadata"]["name"]]
 
 
-def test_service_monitor_scrapes_the_admin_port(rendered, overlay):
+def test_service_monitor_scrapes_the_admin_port(rendered: Rendered, overlay: str) -> None:
     docs = rendered[overlay]
     monitor = one(docs, "ServiceMonitor", "zdr-gateway")
     service = one(docs, "Service", "zdr-gateway")
@@ -112,7 +113,7 @@ def test_service_monitor_scrapes_the_admin_port(rendered, overlay):
     assert port["port"] == 9464
 
 
-def test_services_select_their_pods(rendered, overlay):
+def test_services_select_their_pods(rendered: Rendered, overlay: str) -> None:
     docs = rendered[overlay]
     for service in find(docs, "Service"):
         selector = service["spec"]["selector"]
@@ -128,7 +129,7 @@ def test_services_select_their_pods(rendered, overlay):
             assert port["targetPort"] in container_ports
 
 
-def test_strict_validation_rejects_a_misspelt_field(rendered):
+def test_strict_validation_rejects_a_misspelt_field(rendered: Rendered) -> None:
     """The validator is really on: a typo in a Deployment and in a CRD both fail."""
     deployment = copy.deepcopy(one(rendered["single"], "Deployment", "zdr-gateway"))
     deployment["spec"]["template"]["spec"]["containers"][0]["securityContxt"] = {}

@@ -5,10 +5,8 @@ every dashboard query runs (the main panels with data)."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +15,11 @@ import aiohttp
 import anthropic
 import pytest
 import yaml
-from deploy_support import RULES, dashboard_exprs, rule_groups, tool
 
 from tests.conftest import Gateway
+from tests.deploy.deploy_support import RULES, dashboard_exprs, rule_groups, tool
+from tests.support.eventually import eventually
+from tests.support.ports import free_port
 
 DEADLINE = 20.0  # seconds for any one wait below; the whole test takes a few seconds
 
@@ -44,12 +44,6 @@ class Prometheus:
         async with self.http.get(self.url + path) as r:
             body: dict[str, Any] = await r.json()
         return body
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -109,14 +103,14 @@ async def prometheus(prometheus_process: tuple[str, Path]) -> AsyncIterator[Prom
         yield prom
 
 
-async def until(check: Any, what: str, log_path: Path | None = None) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
-    while not await check():
-        if loop.time() > deadline:
-            log = log_path.read_text(errors="replace")[-3000:] if log_path else ""
-            raise AssertionError(f"timed out waiting for {what}\n{log}")
-        await asyncio.sleep(0.2)
+async def until(
+    check: Callable[[], Awaitable[bool]], what: str, log_path: Path | None = None
+) -> None:
+    try:
+        await eventually(check, timeout=DEADLINE, interval=0.2, what=what)
+    except AssertionError as e:
+        log = log_path.read_text(errors="replace")[-3000:] if log_path else ""
+        raise AssertionError(f"timed out waiting for {what}\n{log}") from e
 
 
 async def test_prometheus_sees_the_request_counter_move(

@@ -6,12 +6,13 @@ from __future__ import annotations
 import aiohttp
 import anthropic
 import pytest
-from deploy_support import exposed_metric_names, used_metric_names
+from anthropic.types import MessageParam
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Gateway, Upstream
+from tests.deploy.deploy_support import exposed_metric_names, used_metric_names
 
-PROMPT = [{"role": "user", "content": "Hi"}]
+PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
 MODEL = "claude-sonnet-5-5"
 
 

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_support import find, gateway_container, one
 
+from tests.deploy.deploy_support import Rendered, find, gateway_container, one
+
+Mutate = Callable[[dict[str, Any]], None]  # weakens a rendered Deployment in place
 READ_ONLY_VOLUME_KINDS = {"configMap", "secret", "projected", "downwardAPI"}
 
 
@@ -63,12 +65,12 @@ def security_problems(deployment: dict[str, Any]) -> list[str]:
     return problems
 
 
-def test_every_deployment_is_hardened(rendered, overlay):
+def test_every_deployment_is_hardened(rendered: Rendered, overlay: str) -> None:
     for deployment in find(rendered[overlay], "Deployment"):
         assert security_problems(deployment) == [], deployment["metadata"]["name"]
 
 
-def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+def _set(path: str, value: Any) -> Mutate:
     def mutate(d: dict[str, Any]) -> None:
         node = d["spec"]["template"]["spec"]
         *parents, last = path.split(".")
@@ -101,26 +103,26 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("containers.0.resources", {}), "requests and a memory limit"),
     ],
 )
-def test_each_weakening_is_caught(rendered, mutate, expected):
+def test_each_weakening_is_caught(rendered: Rendered, mutate: Mutate, expected: str) -> None:
     deployment = copy.deepcopy(one(rendered["single"], "Deployment", "zdr-gateway"))
     mutate(deployment)
     problems = security_problems(deployment)
     assert any(expected in p for p in problems), problems
 
 
-def test_service_account_mounts_no_token(rendered, overlay):
+def test_service_account_mounts_no_token(rendered: Rendered, overlay: str) -> None:
     account = one(rendered[overlay], "ServiceAccount", "zdr-gateway")
     assert account["automountServiceAccountToken"] is False
     pod = one(rendered[overlay], "Deployment", "zdr-gateway")["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "zdr-gateway"
 
 
-def test_namespace_enforces_restricted_pod_security(rendered, overlay):
+def test_namespace_enforces_restricted_pod_security(rendered: Rendered, overlay: str) -> None:
     labels = one(rendered[overlay], "Namespace", "zdr-gateway")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_probes_use_the_admin_port(rendered, overlay):
+def test_probes_use_the_admin_port(rendered: Rendered, overlay: str) -> None:
     container = gateway_container(rendered[overlay])
     admin = {p["name"]: p["containerPort"] for p in container["ports"]}["admin"]
     assert admin == 9464
@@ -133,7 +135,7 @@ def test_probes_use_the_admin_port(rendered, overlay):
                      "readinessProbe": "/readyz"}  # fmt: skip
 
 
-def test_termination_grace_outlasts_prestop_and_drain(rendered, overlay):
+def test_termination_grace_outlasts_prestop_and_drain(rendered: Rendered, overlay: str) -> None:
     docs = rendered[overlay]
     pod = one(docs, "Deployment", "zdr-gateway")["spec"]["template"]["spec"]
     container = gateway_container(docs)
@@ -145,13 +147,13 @@ def test_termination_grace_outlasts_prestop_and_drain(rendered, overlay):
     assert pod["terminationGracePeriodSeconds"] > pre_stop["sleep"]["seconds"] + drain
 
 
-def test_pods_spread_over_nodes_and_zones(rendered, overlay):
+def test_pods_spread_over_nodes_and_zones(rendered: Rendered, overlay: str) -> None:
     pod = one(rendered[overlay], "Deployment", "zdr-gateway")["spec"]["template"]["spec"]
     keys = {c["topologyKey"] for c in pod["topologySpreadConstraints"]}
     assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
 
 
-def test_disruption_budget_lets_a_drain_proceed(rendered, overlay):
+def test_disruption_budget_lets_a_drain_proceed(rendered: Rendered, overlay: str) -> None:
     pdb = one(rendered[overlay], "PodDisruptionBudget", "zdr-gateway")
     assert pdb["spec"]["maxUnavailable"] == 1
     labels = one(rendered[overlay], "Deployment", "zdr-gateway")["spec"]["template"]["metadata"]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from gateway.http1 import Pool
+from tests.support.eventually import eventually
 
 # (the server's state, the connection's reader and writer)
 Script = Callable[["RawServer", asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -103,9 +104,7 @@ async def make_pool() -> AsyncIterator[MakePool]:
 
 async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
     """Wait for a condition that an event elsewhere makes true (bounded)."""
-    async with asyncio.timeout(seconds):
-        while not condition():
-            await asyncio.sleep(0.005)
+    await eventually(condition, timeout=seconds, interval=0.005)
 
 
 async def read_all(resp: Any) -> bytes:

@@ -320,7 +320,7 @@ async def test_verified_tls_with_sni(
 ) -> None:
     server_ctx, ca_file = tls_files
     names: list[str | None] = []
-    server_ctx.sni_callback = lambda _sock, name, _ctx: names.append(name)  # type: ignore[assignment,func-returns-value]
+    server_ctx.sni_callback = lambda _sock, name, _ctx: names.append(name)
     server, _ = await echo_server(aiohttp_server, ssl=server_ctx)
     pool = make_pool(f"https://localhost:{server.port}", tls=client_context(ca_file))
     for _ in range(2):

@@ -9,6 +9,7 @@ import aiohttp
 from gateway.config import parse
 from gateway.observe import posture
 from gateway.observe.metrics import Metrics
+from gateway.policy import catalogue
 from gateway.policy.rules import BY_ID
 from tests.conftest import Gateway
 
@@ -35,6 +36,13 @@ def test_posture_payload() -> None:
     assert "request_id" in p["logged_fields"]["log_lines"]
     assert p["logged_fields"]["audit_events"][-4:] == ["chain", "seq", "prev", "hash"]
     assert p["logged_fields"]["metric_labels"]["zdr_gateway_policy_refusals"] == ["rule"]
+    cat = p["policy"]["catalogue"]
+    assert cat["version"] == catalogue.VERSION
+    assert {b["family"]: b["class"] for b in cat["betas"]}["claude-code"] == "eligible"
+    assert {t["type"]: t["class"] for t in cat["tools"]}["code_execution"] == "refused"
+    assert p["policy"]["qualified"]["anthropic.web_dynamic_filtering"] == "refuse"
+    assert p["policy"]["anthropic_betas"]["unlisted"] == "allow"
+    assert p["policy"]["anthropic_tools"]["unlisted"] == "allow"
     rules = {r["id"]: r for r in p["policy"]["rules"]}
     assert set(rules) == set(BY_ID)
     assert rules["anthropic.code_execution"]["exempt_teams"] == ["sandbox"]

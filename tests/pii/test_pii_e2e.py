@@ -157,8 +157,12 @@ async def test_json_answer_comes_back_with_originals(
         message = await c.messages.create(
             model=MODEL, max_tokens=64, messages=[{"role": "user", "content": PROMPT}]
         )
-    assert message.content[0].text == f"Reply for {EMAIL}, {PHONE}, [CARD], {CLIENT}."
-    assert message.content[1].input["to"] == EMAIL
+    text_block, tool_block = message.content[0], message.content[1]
+    assert text_block.type == "text"
+    assert tool_block.type == "tool_use"
+    assert text_block.text == f"Reply for {EMAIL}, {PHONE}, [CARD], {CLIENT}."
+    assert isinstance(tool_block.input, dict)
+    assert tool_block.input["to"] == EMAIL
     assert not echo[0].saw(EMAIL)
 
 
@@ -190,7 +194,9 @@ async def test_tool_use_input_and_tool_result_are_pseudonymised(
         final = await stream.get_final_message()
     assert not echo[0].saw(EMAIL)
     assert not echo[0].saw(PHONE)
-    tool_input = final.content[1].input
+    tool_block = final.content[1]
+    assert tool_block.type == "tool_use"
+    tool_input: Any = tool_block.input
     assert sorted(tool_input["all"]) == sorted([EMAIL, PHONE])
     assert tool_input["to"] in (EMAIL, PHONE)
 

@@ -30,7 +30,7 @@ piece = st.sampled_from(
 texts = st.lists(piece, min_size=1, max_size=12).map("".join)
 
 
-def splits(draw: st.DrawFn, text: str) -> list[str]:
+def splits(draw: Any, text: str) -> list[str]:
     cuts = sorted(set(draw(st.lists(st.integers(0, len(text)), max_size=6))))
     bounds = [0, *cuts, len(text)]
     return [text[a:b] for a, b in itertools.pairwise(bounds)]
@@ -47,7 +47,7 @@ def sse(le: bytes, data: dict[str, Any], event: str | None = None) -> bytes:
     return head + b"data: " + orjson.dumps(data) + le + le
 
 
-def chunked(draw: st.DrawFn, stream: bytes) -> list[bytes]:
+def chunked(draw: Any, stream: bytes) -> list[bytes]:
     cuts = sorted(set(draw(st.lists(st.integers(1, max(1, len(stream) - 1)), max_size=10))))
     bounds = [0, *cuts, len(stream)]
     return [stream[a:b] for a, b in itertools.pairwise(bounds)]
@@ -63,7 +63,7 @@ def events(stream: bytes, le: bytes) -> list[tuple[str | None, Any]]:
     for raw in stream.split(le + le):
         if not raw:
             continue
-        name, data = None, None
+        name, data = None, b""
         for line in raw.split(le):
             if line.startswith(b"event: "):
                 name = line[7:].decode()

@@ -77,7 +77,8 @@ def test_openai_chat_content_parts_and_tool_call_arguments() -> None:
     }  # fmt: skip
     out = run("openai", "chat_completions", doc)
     assert S not in out
-    args = doc["messages"][2]["tool_calls"][0]["function"]["arguments"]
+    messages: Any = doc["messages"]
+    args = messages[2]["tool_calls"][0]["function"]["arguments"]
     assert json.loads(args) == {"to": "[EMAIL_1]"}
 
 

@@ -1,4 +1,5 @@
-"""The policy stage in the real gateway: refusals are 403 and never reach the upstream."""
+"""The policy stage in the real gateway: refusals are 400 invalid_request_error (as the
+provider refuses what a retention arrangement does not allow) and never reach the upstream."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import anthropic
 import pytest
 
 from tests.conftest import Gateway, StartGateway, Upstream
+from tests.support import audit as support_audit
 
 MODEL = "claude-sonnet-5-5"
 PROMPT = [{"role": "user", "content": "hi"}]
@@ -24,7 +26,7 @@ SDK_REFUSALS: list[tuple[str, Call, str]] = [
     (
         "batches",
         lambda c: c.messages.batches.create(
-            requests=[{"custom_id": "a", "params": {**BODY}}]  # type: ignore[list-item]
+            requests=[{"custom_id": "a", "params": {**BODY}}]  # type: ignore[typeddict-item]  # a raw body dict, as a client sends it
         ),
         "anthropic.batches",
     ),
@@ -44,7 +46,7 @@ SDK_REFUSALS: list[tuple[str, Call, str]] = [
             model=MODEL,
             max_tokens=16,
             messages=PROMPT,  # type: ignore[arg-type]
-            tools=[{"type": "code_execution_20250825", "name": "code_execution"}],  # type: ignore[list-item]
+            tools=[{"type": "code_execution_20250825", "name": "code_execution"}],
         ),
         "anthropic.code_execution",
     ),
@@ -82,7 +84,7 @@ SDK_REFUSALS: list[tuple[str, Call, str]] = [
 
 
 @pytest.mark.parametrize(("name", "call", "rule"), SDK_REFUSALS, ids=[r[0] for r in SDK_REFUSALS])
-async def test_refused_with_403_and_never_forwarded(
+async def test_refused_with_400_and_never_forwarded(
     anthropic_client: anthropic.AsyncAnthropic,
     upstream: Upstream,
     gateway: Gateway,
@@ -90,14 +92,14 @@ async def test_refused_with_403_and_never_forwarded(
     call: Call,
     rule: str,
 ) -> None:
-    with pytest.raises(anthropic.PermissionDeniedError) as info:
+    with pytest.raises(anthropic.BadRequestError) as info:
         await call(anthropic_client)
     err = info.value
-    assert err.status_code == 403
+    assert err.status_code == 400
     body = err.body
     assert isinstance(body, dict)
     assert body["type"] == "error"
-    assert body["error"]["type"] == "permission_error"
+    assert body["error"]["type"] == "invalid_request_error"
     assert body["error"]["message"].startswith("refused by the ZDR policy: ")
     assert f"rule {rule};" in body["error"]["message"]
     assert upstream.stub.requests == []
@@ -112,7 +114,7 @@ async def test_allowed_features_pass(
         max_tokens=16,
         messages=PROMPT,  # type: ignore[arg-type]
         betas=["interleaved-thinking-2025-05-14"],
-        tools=[{"type": "web_search_20250305", "name": "web_search"}],  # type: ignore[list-item]
+        tools=[{"type": "web_search_20250305", "name": "web_search"}],
     )
     seen = upstream.stub.requests[-1]
     assert seen.headers.get("anthropic-beta") == "interleaved-thinking-2025-05-14"
@@ -121,9 +123,9 @@ async def test_allowed_features_pass(
 async def test_team_override_passes_and_is_audited(
     start_gateway: StartGateway, config_dict: dict[str, Any], upstream: Upstream, tmp_path: Path
 ) -> None:
-    audit = tmp_path / "audit.jsonl"
+    audit = tmp_path / "audit"
     config_dict["policy"] = {"teams": {"anonymous": {"allow": ["anthropic.mcp_servers"]}}}
-    config_dict["audit"] = {"sink": "file", "path": str(audit)}
+    config_dict["audit"] = support_audit.file_sink(audit)
     gw = await start_gateway(config_dict)
     body = {**BODY, "mcp_servers": [{"type": "url", "url": "https://mcp.example", "name": "x"}]}
     async with (
@@ -132,7 +134,7 @@ async def test_team_override_passes_and_is_audited(
     ):
         assert resp.status == 200
     assert len(upstream.stub.requests) == 1
-    (event,) = [json.loads(line) for line in audit.read_text().splitlines()]
+    (event,) = support_audit.events(audit)
     assert event["decisions"] == ["override:anthropic.mcp_servers"]
     assert event["status"] == 200
 
@@ -155,3 +157,68 @@ async def test_openai_store_is_rewritten_before_it_leaves(
         await resp.read()
     sent = json.loads(upstream.stub.requests[-1].body)
     assert sent == {"model": "gpt-5", "input": "hi", "store": False}
+
+
+async def test_unlisted_beta_and_tool_pass_counted_and_marked_never_named(
+    start_gateway: StartGateway, config_dict: dict[str, Any], upstream: Upstream, tmp_path: Path
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    config_dict["audit"] = {"sink": "file", "path": str(audit)}
+    gw = await start_gateway(config_dict)
+    canary_beta = "canarybeta-7f3a-2027-01-01"
+    canary_tool = "canarytool_7f3a_20270101"
+    body = {**BODY, "tools": [{"type": canary_tool, "name": "t"}]}
+    headers = {**HEADERS, "anthropic-beta": f"claude-code-20250219,{canary_beta}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(gw.url + "/v1/messages", json=body, headers=headers, ssl=gw.client_ssl()) as r,
+    ):
+        assert r.status == 200
+    # Forwarded verbatim (Anthropic's guidance to gateways in front of Claude Code).
+    assert upstream.stub.requests[-1].headers["anthropic-beta"] == headers["anthropic-beta"]
+    assert gw.sample("zdr_gateway_policy_unlisted_total", kind="beta") == 1.0
+    assert gw.sample("zdr_gateway_policy_unlisted_total", kind="tool") == 1.0
+    (event,) = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert event["decisions"] == ["unlisted:beta", "unlisted:tool"]
+    from prometheus_client import generate_latest
+
+    text = audit.read_text() + generate_latest(gw.registry).decode()
+    assert "7f3a" not in text
+
+
+async def test_strict_mode_refuses_unlisted_beta(
+    start_gateway: StartGateway, config_dict: dict[str, Any], upstream: Upstream
+) -> None:
+    config_dict["policy"] = {"betas": {"unlisted": "refuse"}}
+    gw = await start_gateway(config_dict)
+    headers = {**HEADERS, "anthropic-beta": "brand-new-2027-01-01"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(gw.url + "/v1/messages", json=BODY, headers=headers, ssl=gw.client_ssl()) as r,
+    ):
+        assert r.status == 400
+        err = (await r.json())["error"]
+    assert err["type"] == "invalid_request_error"
+    assert "rule anthropic.beta.unlisted;" in err["message"]
+    assert "policy.betas.allow" in err["message"]  # what to do instead
+    assert upstream.stub.requests == []
+
+
+async def test_openai_chat_store_false_is_explicit_upstream(
+    start_gateway: StartGateway, config_dict: dict[str, Any], upstream: Upstream
+) -> None:
+    openai_up = {**config_dict["upstreams"][0], "name": "openai", "provider": "openai"}
+    config_dict["upstreams"].append({**openai_up, "prefix": "/openai"})
+    gw = await start_gateway(config_dict)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            gw.url + "/openai/v1/chat/completions",
+            json={"model": "gpt-5", "messages": PROMPT},
+            headers={"authorization": "Bearer client-key"},
+            ssl=gw.client_ssl(),
+        ) as resp,
+    ):
+        await resp.read()
+    sent = json.loads(upstream.stub.requests[-1].body)
+    assert sent == {"model": "gpt-5", "messages": PROMPT, "store": False}

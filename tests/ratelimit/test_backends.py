@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Sequence
 
 from gateway.auth.principal import Limits, Principal
 from gateway.context import Usage
-from gateway.ratelimit.base import Decision, RuleResult
-from gateway.ratelimit.rules import Cost, Rule, rules_for
+from gateway.ratelimit.base import Admission, RuleResult
+from gateway.ratelimit.rules import Cost, LimitRule, rules_for
 
 from .conftest import Env
 
@@ -22,7 +23,7 @@ def principal(key: str = "k1", team: str = "t1", **limits: int) -> Principal:
     return Principal(key_id=key, team=team, source="key", limits=Limits(**limits))
 
 
-def rule(rules: list[Rule], name: str) -> Rule:
+def rule(rules: Sequence[LimitRule], name: str) -> LimitRule:
     return next(r for r in rules if r.name == name)
 
 
@@ -222,7 +223,7 @@ async def test_backends_agree_on_levels(env: Env) -> None:
     assert seen[-1] == [(True, 8.15), (True, 7245.0), (True, 2175.0)]
 
 
-def rule_result(decision: Decision, name: str) -> RuleResult:
+def rule_result(decision: Admission, name: str) -> RuleResult:
     return next(r for r in decision.results if r.rule.name == name)
 
 
@@ -243,7 +244,7 @@ async def test_settle_refunds_and_frees_once(env: Env) -> None:
 async def test_zero_limits_from_a_key_block_without_breaking_the_backend(env: Env) -> None:
     limiter = await env.limiter()
     for limits in ({"rpm": 0}, {"input_tpm": 0}, {"output_tpm": 0}, {"concurrency": 0}):
-        rules = rules_for(env.settings(), principal(**limits), tokens=True)
+        rules = rules_for(env.settings(), principal("k1", "t1", **limits), tokens=True)
         d = await limiter.acquire(rules, Cost(input_tokens=10, output_tokens=10), T0)
         assert not d.allowed, limits
         assert not d.error

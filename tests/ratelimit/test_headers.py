@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 
-from gateway.ratelimit.base import Decision, RuleResult, costs_of, decide
+from gateway.ratelimit.base import Admission, RuleResult, admit, costs_of
 from gateway.ratelimit.headers import (
     duration,
     rate_headers,
@@ -22,7 +22,7 @@ def test_headers_show_the_tightest_of_key_and_team() -> None:
     rules = rules_for(SETTINGS, principal(rpm=10, input_tpm=3000, output_tpm=6000), True)
     cost = Cost(input_tokens=300, output_tokens=100)
     levels = [4.0, 0.0, 0.0, 15.0, 0.0]  # key rpm, key in, key out, team rpm, team out
-    d = decide(rules, [1, 300, 100, 1, 100], levels, T0, "r")
+    d = admit(rules, [1, 300, 100, 1, 100], levels, T0, "r")
     assert [r.rule.name for r in d.results] == [
         "key_rpm",
         "key_input_tpm",
@@ -49,9 +49,9 @@ def test_rfc3339_rounds_up_to_whole_seconds_in_utc() -> None:
 
 def test_retry_after_whole_seconds_at_least_one() -> None:
     rules = rules_for(SETTINGS, principal(rpm=600), False)
-    d = decide(rules, [1, 1], [600.0, 0.0], T0, "r")  # 0.1 s until the key fits
+    d = admit(rules, [1, 1], [600.0, 0.0], T0, "r")  # 0.1 s until the key fits
     assert retry_after(d) == 1
-    d = decide(rules, [1, 1], [0.0, 20.5], T0, "r")  # team: 1.5 tokens at 1/3 s → 4.5 s
+    d = admit(rules, [1, 1], [0.0, 20.5], T0, "r")  # team: 1.5 tokens at 1/3 s → 4.5 s
     assert retry_after(d) == 5
     assert refusal_message(d) == "Rate limit of 20 requests per minute for this team exceeded."
 
@@ -59,7 +59,7 @@ def test_retry_after_whole_seconds_at_least_one() -> None:
 def test_never_fitting_request_has_no_retry_after() -> None:
     rules = rules_for(SETTINGS, principal(output_tpm=1000), True)
     costs = costs_of(rules, Cost(output_tokens=800))  # fits the key's 1000, not the team's 500
-    d = decide(rules, costs, [0.0] * len(rules), T0, "r")
+    d = admit(rules, costs, [0.0] * len(rules), T0, "r")
     assert retry_after(d) is None
     assert refusal_message(d) == (
         "max_tokens exceeds the rate limit of 500 output tokens per minute for this team; "
@@ -69,7 +69,7 @@ def test_never_fitting_request_has_no_retry_after() -> None:
 
 def test_openai_style_headers_and_durations() -> None:
     rules = rules_for(SETTINGS, principal(rpm=10, input_tpm=3000, output_tpm=6000), True)
-    d = decide(rules, [1, 300, 100, 1, 100], [4.0, 0.0, 0.0, 15.0, 0.0], T0, "r")
+    d = admit(rules, [1, 300, 100, 1, 100], [4.0, 0.0, 0.0, 15.0, 0.0], T0, "r")
     h = rate_headers(d, "openai")
     assert h == {
         "x-ratelimit-limit-requests": "20",
@@ -92,7 +92,7 @@ def test_openai_style_headers_and_durations() -> None:
 def test_both_styles_from_one_rule_set_and_decision() -> None:
     # Each style's header layout is kept on the rule set: one must not serve the other.
     rules = rules_for(SETTINGS, principal(rpm=10, input_tpm=3000, output_tpm=6000), True)
-    d = decide(rules, [1, 300, 100, 1, 100], [4.0, 0.0, 0.0, 15.0, 0.0], T0, "r")
+    d = admit(rules, [1, 300, 100, 1, 100], [4.0, 0.0, 0.0, 15.0, 0.0], T0, "r")
     for _ in range(2):
         assert set(rate_headers(d, "openai")) == {
             f"x-ratelimit-{what}-{name}"
@@ -108,7 +108,7 @@ def test_headers_match_each_rule_results_remaining_and_reset() -> None:
     # The header loop reads the decision's arrays; RuleResult is the reference.
     rules = rules_for(SETTINGS, principal(rpm=10, input_tpm=3000, output_tpm=6000), True)
     for levels in ([4.0, 0.0, 0.0, 15.0, 0.0], [0.0, 2999.5, 5999.0, 0.0, 499.0]):
-        d = decide(rules, [1, 0, 0, 1, 0], levels, T0, "r")
+        d = admit(rules, [1, 0, 0, 1, 0], levels, T0, "r")
         h = rate_headers(d)
         for dim, name in (("input_tokens", "input-tokens"), ("requests", "requests")):
             res = min((r for r in d.results if r.rule.dimension == dim), key=lambda r: r.remaining)
@@ -117,11 +117,11 @@ def test_headers_match_each_rule_results_remaining_and_reset() -> None:
 
 
 def test_no_rules_no_headers() -> None:
-    assert rate_headers(decide([], [], [], T0, "r")) == {}
-    assert rate_headers(decide([], [], [], T0, "r"), "openai") == {}
+    assert rate_headers(admit([], [], [], T0, "r")) == {}
+    assert rate_headers(admit([], [], [], T0, "r"), "openai") == {}
 
 
-def reference_headers(d: Decision, style: str) -> dict[str, str]:
+def reference_headers(d: Admission, style: str) -> dict[str, str]:
     """The headers as first written, one RuleResult at a time: the content (and order)
     the request path's loop over the decision's arrays must reproduce."""
     names = (
@@ -166,7 +166,7 @@ def test_headers_equal_the_per_result_reference_in_content_and_order() -> None:
         costs = costs_of(
             rules, Cost(input_tokens=rng.randrange(500), output_tokens=rng.randrange(99))
         )
-        d = decide(rules, costs, levels, T0 + rng.uniform(0, 100), "r")
+        d = admit(rules, costs, levels, T0 + rng.uniform(0, 100), "r")
         for style in ("anthropic", "openai"):
             got = rate_headers(d, style)
             assert list(got.items()) == list(reference_headers(d, style).items())

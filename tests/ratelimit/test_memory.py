@@ -1,4 +1,4 @@
-"""Memory-only behaviour: the fused check-and-reserve against `decide`, lease bookkeeping,
+"""Memory-only behaviour: the fused check-and-reserve against `admit`, lease bookkeeping,
 the sweep that bounds memory, and reservation ids."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from gateway.context import Usage
 from gateway.ratelimit import memory
-from gateway.ratelimit.base import decide, reservation_ids
+from gateway.ratelimit.base import admit, reservation_ids
 from gateway.ratelimit.memory import MemoryLimiter
 from gateway.ratelimit.rules import Cost, rules_for
 from gateway.ratelimit.settings import RateLimitSettings
@@ -31,9 +31,9 @@ async def test_acquire_decides_exactly_as_decide_does() -> None:
     for _ in range(400):
         now += rng.choice((0.0, 0.05, 0.5, 2.0))
         cost = Cost(input_tokens=rng.randrange(0, 400), output_tokens=rng.randrange(0, 300))
-        before = [limiter._level(r, now) for r in rules]
+        before = [limiter._level(r.key, r.rate, r.concurrent, now) for r in rules]
         got = await limiter.acquire(rules, cost, now)
-        want = decide(rules, rules.costs(cost), before, now, "rid")
+        want = admit(rules, rules.costs(cost), before, now, "rid")
         assert (got.allowed, got.oks, got.costs, got.levels) == (
             want.allowed,
             want.oks,

@@ -66,7 +66,7 @@ def test_rule_set_costs_match_rule_cost_for_every_kind() -> None:
         {"burst": 2, "defaults": {"rpm": 60, "concurrency": 3}, "team_default": {"input_tpm": 50}}
     )
     for limits in ({"input_tpm": 100, "output_tpm": 10}, {"input_tpm": 0}, {}):
-        rules = rules_for(settings, principal(**limits), tokens=True)
+        rules = rules_for(settings, principal("k1", "t1", **limits), tokens=True)
         assert isinstance(rules, RuleSet)
         for cost in (Cost(), Cost(input_tokens=7, output_tokens=3), Cost(input_tokens=5000)):
             assert rules.costs(cost) == [rule_cost(r, cost) for r in rules]

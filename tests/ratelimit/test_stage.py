@@ -15,8 +15,12 @@ import pytest
 from gateway.ratelimit.rules import rules_for
 from gateway.state import RATELIMIT
 from tests.conftest import Gateway, StartGateway, Upstream
+from tests.support.eventually import eventually
 
-MSG = {"model": "claude-sonnet-5-5", "messages": [{"role": "user", "content": "hi"}]}
+MSG: dict[str, Any] = {
+    "model": "claude-sonnet-5-5",
+    "messages": [{"role": "user", "content": "hi"}],
+}
 
 
 def with_limits(cfg: dict[str, Any], **section: Any) -> dict[str, Any]:
@@ -150,11 +154,11 @@ async def test_sdk_gets_rate_limit_error_and_its_retry_succeeds(
         while (await rl.limiter.acquire(rules, Cost(), time.time())).allowed:
             pass
         with pytest.raises(anthropic.RateLimitError) as exc:
-            await client.messages.create(max_tokens=16, **MSG)  # type: ignore[arg-type]
+            await client.messages.create(max_tokens=16, **MSG)
         assert exc.value.response.headers["retry-after"] == "1"
         started = time.monotonic()
         retrying = client.with_options(max_retries=2)
-        msg = await retrying.messages.create(max_tokens=16, **MSG)  # type: ignore[arg-type]
+        msg = await retrying.messages.create(max_tokens=16, **MSG)
         assert msg.content[0].type == "text"
         assert time.monotonic() - started >= 0.5  # it waited for the bucket, as told
     finally:
@@ -213,10 +217,11 @@ async def test_concurrency_slots_are_released_on_every_path(
             r.close()  # the clients go away (a no-op for responses already read)
         for s in sessions:
             await s.close()
-        for _ in range(100):
-            if await in_flight(gw) == 0 and gw.sample("zdr_gateway_requests_in_flight") == 0:
-                break
-            await asyncio.sleep(0.05)
+
+        async def drained() -> bool:
+            return await in_flight(gw) == 0 and gw.sample("zdr_gateway_requests_in_flight") == 0
+
+        await eventually(drained, interval=0.05, what="nothing in flight")
         assert await in_flight(gw) == 0
         assert gw.sample("zdr_gateway_requests_in_flight") == 0
         if how == "disconnect":

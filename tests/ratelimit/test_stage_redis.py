@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import Gateway, SpawnGateway, StartGateway
+from tests.support.eventually import eventually
 from tests.support.redis_server import RedisServer
 
 from .test_stage import post
@@ -34,11 +35,15 @@ async def readyz(http: aiohttp.ClientSession, gw: Gateway) -> tuple[int, dict[st
 
 
 async def wait_healthy(http: aiohttp.ClientSession, gw: Gateway) -> None:
-    for _ in range(100):
-        if await readyz(http, gw) == (200, {"status": "ready"}):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("redis not reported healthy again")
+    async def healthy() -> bool:
+        return await readyz(http, gw) == (200, {"status": "ready"})
+
+    await eventually(healthy, interval=0.05, what="redis reported healthy again")
+
+
+async def unready(http: aiohttp.ClientSession, gw: Gateway) -> bool:
+    status, _ = await readyz(http, gw)
+    return status == 503
 
 
 async def test_unready_on_redis_failure_when_asked(
@@ -48,11 +53,9 @@ async def test_unready_on_redis_failure_when_asked(
     gw = await start_gateway(cfg)
     async with aiohttp.ClientSession() as http:
         own_redis.kill()
-        for _ in range(100):  # the probe notices without traffic
-            status, body = await readyz(http, gw)
-            if status == 503:
-                break
-            await asyncio.sleep(0.05)
+        # The probe notices without traffic.
+        await eventually(lambda: unready(http, gw), interval=0.05, what="readyz 503")
+        status, body = await readyz(http, gw)
         assert (status, body) == (
             503,
             {
@@ -126,7 +129,7 @@ async def test_fail_open_admits_counts_and_resumes(
             "degraded": "rate limiter: redis unreachable; limits not enforced (fail_open)",
         }
         own_redis.start()
-        await asyncio.sleep(0.3)
+        await wait_healthy(http, gw)  # the limiter uses Redis again
         statuses = []
         for _ in range(3):
             r = await post(http, gw)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import multiprocessing
 import os
 import signal
 import socket
@@ -16,6 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import SpawnGateway
+from tests.support.eventually import eventually
 from tests.support.redis_server import RedisServer
 
 from .test_stage import post
@@ -70,6 +73,15 @@ async def requests_total(http: aiohttp.ClientSession, admin_url: str) -> float:
     )
 
 
+async def counted(http: aiohttp.ClientSession, admin_url: str, n: float) -> bool:
+    return await requests_total(http, admin_url) == n
+
+
+async def ready(http: aiohttp.ClientSession, admin_url: str) -> bool:
+    async with http.get(admin_url + "/readyz") as r:
+        return r.status == 200
+
+
 @pytest.mark.slow
 async def test_workers_share_the_port_and_the_limits(
     spawn_gateway: SpawnGateway, config_dict: dict[str, Any], own_redis: RedisServer
@@ -91,11 +103,9 @@ async def test_workers_share_the_port_and_the_limits(
             await r.read()
         # /metrics of either worker counts the requests of both (a request is counted
         # just after its response is sent: poll briefly).
-        for _ in range(40):
-            total = await requests_total(http, gp.admin_url)
-            if total == 200:
-                break
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(AssertionError):  # the assertion below says what it was
+            await eventually(lambda: counted(http, gp.admin_url, 200), timeout=2, interval=0.05)
+        total = await requests_total(http, gp.admin_url)
     admitted = statuses.count(200)
     assert statuses.count(429) == 200 - admitted
     assert 50 <= admitted <= 50 + int(elapsed / 1.2), (admitted, elapsed)
@@ -103,19 +113,16 @@ async def test_workers_share_the_port_and_the_limits(
     # A worker that dies is replaced; the port keeps answering meanwhile.
     victim = workers[0]
     os.kill(victim, signal.SIGKILL)
-    for _ in range(100):
+
+    def replaced() -> list[int]:
         now = children(gp.proc.pid)
-        if victim not in now and len(now) == len(workers):
-            break
-        await asyncio.sleep(0.1)
+        return now if victim not in now and len(now) == len(workers) else []
+
+    now = await eventually(replaced, timeout=10, interval=0.1, what="the worker replaced")
     assert victim not in now
     assert len(now) == len(workers)
     async with aiohttp.ClientSession() as http:
-        for _ in range(50):
-            async with http.get(gp.admin_url + "/readyz") as ready:
-                if ready.status == 200:
-                    break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: ready(http, gp.admin_url), timeout=5, interval=0.1)
     workers = now
     assert gp.terminate() == 0
     for pid in workers:  # reaped by the supervisor before it exited
@@ -125,7 +132,7 @@ async def test_workers_share_the_port_and_the_limits(
 async def test_workers_failing_at_start_stop_the_supervisor(
     config_dict: dict[str, Any], own_redis: RedisServer, tmp_path: Path
 ) -> None:
-    from tests.conftest import free_port
+    from tests.support.ports import free_port
 
     cfg = redis_limits(config_dict, own_redis.url, "fail_closed")
     port = free_port()
@@ -161,11 +168,8 @@ async def test_workers_do_not_outlive_a_killed_supervisor(
     assert len(workers) == 2
     gp.proc.kill()
     gp.proc.wait()
-    for _ in range(100):
-        alive = [p for p in workers if _running(p)]
-        if not alive:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: not any(map(_running, workers)), interval=0.05, what="no worker")
+    alive = [p for p in workers if _running(p)]
     assert not alive
 
 
@@ -199,6 +203,42 @@ def test_workers_refuse_to_start_without_a_memory_backed_metrics_dir(
         env={},
     )
     monkeypatch.setattr(workers, "SHM", str(tmp_path / "missing"))
-    monkeypatch.setattr(workers.multiprocessing, "get_context", pytest.fail)  # nothing spawned
+    monkeypatch.setattr(multiprocessing, "get_context", pytest.fail)  # nothing spawned
     assert workers.supervise(cfg) == 2
     assert "needs a writable" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+async def test_each_worker_writes_its_own_audit_stream(
+    spawn_gateway: SpawnGateway, config_dict: dict[str, Any], own_redis: RedisServer, tmp_path: Path
+) -> None:
+    from tests.support import audit as support
+
+    directory = tmp_path / "audit"
+    cfg = redis_limits(config_dict, own_redis.url, "fail_closed")
+    cfg["server"] = cfg["server"] | {"workers": 2}
+    cfg["audit"] = support.file_sink(directory)
+    gp = await spawn_gateway(cfg)
+    workers = children(gp.proc.pid)
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        for r in await asyncio.gather(*(post(http, gp) for _ in range(40))):  # type: ignore[arg-type]
+            assert r.status == 200
+            await r.read()
+        os.kill(workers[0], signal.SIGKILL)  # its replacement continues the slot's stream
+        for _ in range(300):  # the replacement opens a new segment of its slot's stream
+            if len(list(directory.iterdir())) == 3:
+                break
+            await asyncio.sleep(0.1)
+        for r in await asyncio.gather(*(post(http, gp) for _ in range(20))):  # type: ignore[arg-type]
+            assert r.status == 200
+            await r.read()
+    assert gp.terminate() == 0
+    names = sorted(p.name for p in directory.iterdir())
+    assert {n.split(".")[0] for n in names} == {"main-w0", "main-w1"}
+    assert len(names) == 3  # the restarted worker opened a second segment of its stream
+    result, events = support.read(directory)
+    assert result.ok, [str(f) for f in result.findings]
+    assert result.streams == 2
+    # Every request after the kill is there; before it, at most the dead worker's last turn.
+    assert 60 - 40 <= len(events) <= 60

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from pytest_aiohttp import AiohttpServer
 
 from tests.conftest import StartGateway
 
@@ -19,7 +20,7 @@ BODY = {
 
 
 async def test_upstream_cookies_are_not_replayed(
-    aiohttp_server, start_gateway: StartGateway, config_dict: dict[str, Any]
+    aiohttp_server: AiohttpServer, start_gateway: StartGateway, config_dict: dict[str, Any]
 ) -> None:
     seen: list[str | None] = []
 

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import Gateway, SpawnGateway, Upstream
+from tests.support.eventually import eventually
 
 BODY = {
     "model": "claude-sonnet-5-5",
@@ -18,6 +19,11 @@ BODY = {
     "messages": [{"role": "user", "content": "hi"}],
 }
 HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "k"}
+
+
+async def readyz_is(http: aiohttp.ClientSession, admin_url: str, status: int) -> bool:
+    async with http.get(admin_url + "/readyz") as r:
+        return r.status == status
 
 
 async def test_admin_endpoints(gateway: Gateway) -> None:
@@ -69,12 +75,7 @@ async def test_sigterm_drains_an_active_stream(
                 pass
         gp.proc.send_signal(signal.SIGTERM)
         # Readiness turns false while the stream is still running...
-        async with asyncio.timeout(5):
-            while True:
-                async with http.get(gp.admin_url + "/readyz") as r:
-                    if r.status == 503:
-                        break
-                await asyncio.sleep(0.05)
+        await eventually(lambda: readyz_is(http, gp.admin_url, 503), interval=0.05)
         # ...new connections are no longer accepted...
         port = int(gp.url.rsplit(":", 1)[1])
         with pytest.raises(ConnectionRefusedError):

@@ -16,7 +16,9 @@ import pytest
 import trustme
 import yaml
 
-from tests.conftest import Gateway, StartGateway, free_port
+from tests.conftest import Gateway, StartGateway, Upstream
+from tests.support.eventually import eventually
+from tests.support.ports import free_port
 
 MODEL = "claude-sonnet-5-5"
 
@@ -39,7 +41,10 @@ def client_ca(tmp_path: Path) -> tuple[trustme.CA, str]:
 
 
 async def test_mtls_through_the_gateway(
-    start_gateway: StartGateway, config_dict: dict[str, Any], client_ca, upstream
+    start_gateway: StartGateway,
+    config_dict: dict[str, Any],
+    client_ca: tuple[trustme.CA, str],
+    upstream: Upstream,
 ) -> None:
     ca, bundle = client_ca
     cfg = copy.deepcopy(config_dict)
@@ -76,6 +81,10 @@ async def served(gw: Gateway) -> bytes:
     return bytes(cert)
 
 
+async def served_is(gw: Gateway, want: bytes) -> bool:
+    return await served(gw) == want
+
+
 async def test_rotation_on_disk_reaches_new_connections(
     start_gateway: StartGateway,
     config_dict: dict[str, Any],
@@ -93,10 +102,8 @@ async def test_rotation_on_disk_reaches_new_connections(
     )
     Path(cert_files["key_file"]).write_bytes(rotated.private_key_pem.bytes())
     want = ssl.PEM_cert_to_DER_cert(rotated.cert_chain_pems[0].bytes().decode())
-    for _ in range(200):  # up to ~5 s on a loaded machine; usually a few ticks
-        if await served(gw) == want:
-            break
-        await asyncio.sleep(0.025)
+    # Up to ~5 s on a loaded machine; usually a few ticks.
+    await eventually(lambda: served_is(gw, want), interval=0.025, what="the rotated certificate")
     assert await served(gw) == want != before
     assert gw.sample("zdr_gateway_tls_reloads_total", outcome="success") == 1
 

@@ -21,13 +21,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import CollectorRegistry
+from pytest_aiohttp import AiohttpServer
 
 from gateway.config import TLSSettings
 from gateway.observe import logs
 from gateway.observe.metrics import Metrics
 from gateway.serve.tls import CertReloader, TLSFileError, client_context, server_context
+from tests.support.eventually import eventually
 
 Serve = Callable[[ssl.SSLContext], Awaitable[TestServer]]
+MTLS = tuple[TestServer, trustme.CA]  # the server, and the CA its clients' certificates are from
+Upstream = tuple[TestServer, Path]  # the server, and the CA bundle that trusts it
 FAST = 0.05  # reload interval in these tests
 # A refused handshake surfaces as an alert (SSLError) or as a reset, depending on timing.
 REFUSED = (ssl.SSLError, ConnectionError)
@@ -45,7 +49,7 @@ def hits() -> list[str]:
 
 
 @pytest.fixture
-def serve(aiohttp_server, hits: list[str]) -> Serve:  # type: ignore[no-untyped-def]
+def serve(aiohttp_server: AiohttpServer, hits: list[str]) -> Serve:
     async def ok(request: web.Request) -> web.Response:
         hits.append(request.path)
         return web.Response(text="ok")
@@ -105,17 +109,12 @@ async def get(server: TestServer, ctx: ssl.SSLContext) -> str:
         return await resp.text()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(FAST / 2)
-
-
 # --- server_context --------------------------------------------------------------------
 
 
-async def test_serves_the_configured_certificate(ca, serve, hits, tmp_path) -> None:
+async def test_serves_the_configured_certificate(
+    ca: trustme.CA, serve: Serve, hits: list[str], tmp_path: Path
+) -> None:
     leaf = ca.issue_cert("localhost", "127.0.0.1")
     server = await serve(server_context(settings_for(*write_pair(leaf, tmp_path))))
     assert await get(server, trusting(ca)) == "ok"
@@ -130,7 +129,9 @@ async def test_serves_the_configured_certificate(ca, serve, hits, tmp_path) -> N
     await writer.wait_closed()
 
 
-async def test_server_refuses_weak_tls12_ciphers(ca, serve, tmp_path) -> None:
+async def test_server_refuses_weak_tls12_ciphers(
+    ca: trustme.CA, serve: Serve, tmp_path: Path
+) -> None:
     server = await serve(
         server_context(settings_for(*write_pair(ca.issue_cert("localhost"), tmp_path)))
     )
@@ -145,7 +146,9 @@ async def test_server_refuses_weak_tls12_ciphers(ca, serve, tmp_path) -> None:
     assert await served_cert(server, strong)  # TLS 1.2 itself is still accepted
 
 
-async def test_min_version_13_refuses_a_tls12_client(ca, serve, tmp_path) -> None:
+async def test_min_version_13_refuses_a_tls12_client(
+    ca: trustme.CA, serve: Serve, tmp_path: Path
+) -> None:
     cert, key = write_pair(ca.issue_cert("localhost"), tmp_path)
     server = await serve(server_context(settings_for(cert, key, min_version="1.3")))
     old = trusting(ca)
@@ -159,7 +162,7 @@ async def test_min_version_13_refuses_a_tls12_client(ca, serve, tmp_path) -> Non
 
 
 @pytest.fixture
-async def mtls(ca, serve, tmp_path) -> tuple[TestServer, trustme.CA]:
+async def mtls(ca: trustme.CA, serve: Serve, tmp_path: Path) -> MTLS:
     client_ca = trustme.CA()
     client_ca.cert_pem.write_to_path(str(tmp_path / "clients.pem"))
     cert, key = write_pair(ca.issue_cert("localhost"), tmp_path)
@@ -167,21 +170,27 @@ async def mtls(ca, serve, tmp_path) -> tuple[TestServer, trustme.CA]:
     return await serve(server_context(settings)), client_ca
 
 
-async def test_mtls_refuses_a_client_without_certificate(ca, mtls, hits) -> None:
+async def test_mtls_refuses_a_client_without_certificate(
+    ca: trustme.CA, mtls: MTLS, hits: list[str]
+) -> None:
     server, _ = mtls
     with pytest.raises(HTTP_REFUSED):
         await get(server, trusting(ca))
     assert hits == []
 
 
-async def test_mtls_accepts_a_client_certificate_from_the_bundle(ca, mtls, hits) -> None:
+async def test_mtls_accepts_a_client_certificate_from_the_bundle(
+    ca: trustme.CA, mtls: MTLS, hits: list[str]
+) -> None:
     server, client_ca = mtls
     client = client_ca.issue_cert("team-a@example.org")
     assert await get(server, trusting(ca, client)) == "ok"
     assert hits == ["/"]
 
 
-async def test_mtls_refuses_a_client_certificate_from_another_ca(ca, mtls, hits) -> None:
+async def test_mtls_refuses_a_client_certificate_from_another_ca(
+    ca: trustme.CA, mtls: MTLS, hits: list[str]
+) -> None:
     server, _ = mtls
     stranger = trustme.CA().issue_cert("team-a@example.org")
     with pytest.raises(HTTP_REFUSED):
@@ -192,7 +201,7 @@ async def test_mtls_refuses_a_client_certificate_from_another_ca(ca, mtls, hits)
 # --- clear errors ----------------------------------------------------------------------
 
 
-def test_missing_certificate_file_is_named(tmp_path) -> None:
+def test_missing_certificate_file_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nope.crt"
     with pytest.raises(TLSFileError) as err:
         server_context(settings_for(missing, tmp_path / "nope.key"))
@@ -201,7 +210,7 @@ def test_missing_certificate_file_is_named(tmp_path) -> None:
     assert "cannot read" in str(err.value)
 
 
-def test_directory_instead_of_key_file(ca, tmp_path) -> None:
+def test_directory_instead_of_key_file(ca: trustme.CA, tmp_path: Path) -> None:
     cert, _ = write_pair(ca.issue_cert("localhost"), tmp_path / "a")
     with pytest.raises(TLSFileError) as err:
         server_context(settings_for(cert, tmp_path))
@@ -209,7 +218,9 @@ def test_directory_instead_of_key_file(ca, tmp_path) -> None:
     assert "cannot read" in err.value.problem
 
 
-def test_key_that_does_not_match_names_both_files_but_no_contents(ca, tmp_path) -> None:
+def test_key_that_does_not_match_names_both_files_but_no_contents(
+    ca: trustme.CA, tmp_path: Path
+) -> None:
     cert, _ = write_pair(ca.issue_cert("localhost"), tmp_path / "a")
     _, other_key = write_pair(ca.issue_cert("localhost"), tmp_path / "b")
     with pytest.raises(TLSFileError) as err:
@@ -231,7 +242,9 @@ def test_key_that_does_not_match_names_both_files_but_no_contents(ca, tmp_path) 
         ("key", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "no valid PEM"),
     ],
 )
-def test_garbage_files(ca, tmp_path, which: str, content: bytes, expected: str) -> None:
+def test_garbage_files(
+    ca: trustme.CA, tmp_path: Path, which: str, content: bytes, expected: str
+) -> None:
     cert, key = write_pair(ca.issue_cert("localhost"), tmp_path)
     (cert if which == "cert" else key).write_bytes(content)
     with pytest.raises(TLSFileError) as err:
@@ -240,7 +253,7 @@ def test_garbage_files(ca, tmp_path, which: str, content: bytes, expected: str) 
     assert err.value.path == str(cert if which == "cert" else key)
 
 
-def test_encrypted_key_is_refused_without_prompting(ca, tmp_path) -> None:
+def test_encrypted_key_is_refused_without_prompting(ca: trustme.CA, tmp_path: Path) -> None:
     leaf = ca.issue_cert("localhost")
     cert, key = write_pair(leaf, tmp_path)
     private = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), password=None)
@@ -255,7 +268,7 @@ def test_encrypted_key_is_refused_without_prompting(ca, tmp_path) -> None:
         server_context(settings_for(cert, key))
 
 
-def test_missing_client_ca_file(ca, tmp_path) -> None:
+def test_missing_client_ca_file(ca: trustme.CA, tmp_path: Path) -> None:
     cert, key = write_pair(ca.issue_cert("localhost"), tmp_path)
     with pytest.raises(TLSFileError) as err:
         server_context(settings_for(cert, key, client_ca_file=str(tmp_path / "ca.pem")))
@@ -290,7 +303,9 @@ def reloads(metrics: Metrics, outcome: str) -> float | None:
 
 
 @pytest.mark.parametrize("how", ["rewrite", "symlink-swap"])
-async def test_rotation_is_served_to_new_connections(ca, serve, metrics, tmp_path, how) -> None:
+async def test_rotation_is_served_to_new_connections(
+    ca: trustme.CA, serve: Serve, metrics: Metrics, tmp_path: Path, how: str
+) -> None:
     old = ca.issue_cert("localhost", not_after=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
     new = ca.issue_cert("localhost", not_after=dt.datetime(2031, 1, 1, tzinfo=dt.UTC))
     if how == "rewrite":
@@ -347,7 +362,7 @@ def new_expiry(leaf: trustme.LeafCert) -> float:
 
 @pytest.mark.parametrize("breakage", ["mismatched-key", "half-written-cert", "deleted-key"])
 async def test_broken_rotation_keeps_the_old_certificate(
-    ca, serve, metrics, tmp_path, breakage
+    ca: trustme.CA, serve: Serve, metrics: Metrics, tmp_path: Path, breakage: str
 ) -> None:
     old = ca.issue_cert("localhost")
     cert, key = write_pair(old, tmp_path)
@@ -371,7 +386,8 @@ async def test_broken_rotation_keeps_the_old_certificate(
 
         await eventually(refused)
         assert await served_cert(server, trusting(ca)) == der(old)
-        # An unchanged broken state is counted once, not on every tick.
+        # An unchanged broken state is counted once, not on every tick. Nothing to wait
+        # for: the sleep lets ticks pass (the absence of more counts is the assertion).
         await asyncio.sleep(5 * FAST)
         assert reloads(metrics, "error") == 1
         assert reloads(metrics, "success") == 0
@@ -388,7 +404,9 @@ async def test_broken_rotation_keeps_the_old_certificate(
         await reloader.stop()
 
 
-async def test_unchanged_content_is_not_reloaded(ca, metrics, tmp_path) -> None:
+async def test_unchanged_content_is_not_reloaded(
+    ca: trustme.CA, metrics: Metrics, tmp_path: Path
+) -> None:
     cert, key = write_pair(ca.issue_cert("localhost"), tmp_path)
     settings = settings_for(cert, key)
     reloader = CertReloader(server_context(settings), settings, metrics)
@@ -400,7 +418,9 @@ async def test_unchanged_content_is_not_reloaded(ca, metrics, tmp_path) -> None:
     assert reloads(metrics, "error") == 0
 
 
-async def test_client_ca_rotation_trusts_the_new_ca(ca, serve, metrics, hits, tmp_path) -> None:
+async def test_client_ca_rotation_trusts_the_new_ca(
+    ca: trustme.CA, serve: Serve, metrics: Metrics, hits: list[str], tmp_path: Path
+) -> None:
     first, second = trustme.CA(), trustme.CA()
     bundle = tmp_path / "clients.pem"
     first.cert_pem.write_to_path(str(bundle))
@@ -419,7 +439,9 @@ async def test_client_ca_rotation_trusts_the_new_ca(ca, serve, metrics, hits, tm
     assert hits == ["/", "/"]
 
 
-async def test_lifespan_starts_and_stops_the_watch(ca, metrics, tmp_path) -> None:
+async def test_lifespan_starts_and_stops_the_watch(
+    ca: trustme.CA, metrics: Metrics, tmp_path: Path
+) -> None:
     cert, key = write_pair(ca.issue_cert("localhost"), tmp_path)
     settings = settings_for(cert, key, reload_interval_seconds=FAST)
     reloader = CertReloader(server_context(settings), settings, metrics)
@@ -434,7 +456,7 @@ async def test_lifespan_starts_and_stops_the_watch(ca, metrics, tmp_path) -> Non
     with pytest.raises(StopAsyncIteration):
         await anext(life)
     write_pair(ca.issue_cert("localhost"), tmp_path)
-    await asyncio.sleep(4 * FAST)
+    await asyncio.sleep(4 * FAST)  # ticks that would reload, were it running (kept: see above)
     assert reloads(metrics, "success") == 1  # stopped: no more checks
 
 
@@ -442,7 +464,7 @@ async def test_lifespan_starts_and_stops_the_watch(ca, metrics, tmp_path) -> Non
 
 
 @pytest.fixture
-async def upstream(serve, tmp_path) -> tuple[TestServer, Path]:
+async def upstream(serve: Serve, tmp_path: Path) -> Upstream:
     """An upstream whose certificate is from a private CA, valid for `localhost` only."""
     private = trustme.CA()
     private.cert_pem.write_to_path(str(tmp_path / "upstream-ca.pem"))
@@ -450,19 +472,21 @@ async def upstream(serve, tmp_path) -> tuple[TestServer, Path]:
     return await serve(server_context(settings_for(cert, key))), tmp_path / "upstream-ca.pem"
 
 
-async def test_client_context_refuses_an_untrusted_upstream(upstream) -> None:
+async def test_client_context_refuses_an_untrusted_upstream(upstream: Upstream) -> None:
     server, _ = upstream
     with pytest.raises(aiohttp.ClientConnectorCertificateError):
         await get(server, client_context(None))
 
 
-async def test_client_context_trusts_the_configured_bundle(upstream, hits) -> None:
+async def test_client_context_trusts_the_configured_bundle(
+    upstream: Upstream, hits: list[str]
+) -> None:
     server, ca_file = upstream
     assert await get(server, client_context(str(ca_file))) == "ok"
     assert hits == ["/"]
 
 
-async def test_client_context_checks_the_hostname(upstream, hits) -> None:
+async def test_client_context_checks_the_hostname(upstream: Upstream, hits: list[str]) -> None:
     server, ca_file = upstream
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientConnectorCertificateError):
@@ -471,7 +495,7 @@ async def test_client_context_checks_the_hostname(upstream, hits) -> None:
     assert hits == []
 
 
-def test_client_context_names_a_missing_bundle(tmp_path) -> None:
+def test_client_context_names_a_missing_bundle(tmp_path: Path) -> None:
     with pytest.raises(TLSFileError) as err:
         client_context(str(tmp_path / "missing.pem"), option="upstreams[0].ca_file")
     assert err.value.option == "upstreams[0].ca_file"
@@ -479,7 +503,7 @@ def test_client_context_names_a_missing_bundle(tmp_path) -> None:
 
 
 async def test_refused_rotation_is_logged_by_option_and_file_only(
-    ca, metrics, tmp_path, caplog
+    ca: trustme.CA, metrics: Metrics, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     cert, key = write_pair(ca.issue_cert("localhost"), tmp_path)
     settings = settings_for(cert, key)
@@ -497,7 +521,9 @@ async def test_refused_rotation_is_logged_by_option_and_file_only(
     assert reloads(metrics, "error") == 1
 
 
-async def test_refused_rotation_line_survives_the_log_allow_list(ca, tmp_path) -> None:
+async def test_refused_rotation_line_survives_the_log_allow_list(
+    ca: trustme.CA, tmp_path: Path
+) -> None:
     cert, key = write_pair(ca.issue_cert("localhost"), tmp_path)
     settings = settings_for(cert, key)
     reloader = CertReloader(server_context(settings), settings)
@@ -524,7 +550,9 @@ async def test_refused_rotation_line_survives_the_log_allow_list(ca, tmp_path) -
     assert "PRIVATE KEY" not in buf.getvalue()
 
 
-async def test_rotation_onto_an_expired_certificate_is_refused(ca, metrics, tmp_path) -> None:
+async def test_rotation_onto_an_expired_certificate_is_refused(
+    ca: trustme.CA, metrics: Metrics, tmp_path: Path
+) -> None:
     import datetime as dt
 
     good = ca.issue_cert("localhost")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.conftest import Gateway, StartGateway, Upstream
+from tests.support.eventually import eventually
 
 BODY = {
     "model": "claude-sonnet-5-5",
@@ -77,11 +79,8 @@ async def test_client_disconnect_closes_upstream(gateway: Gateway, upstream: Ups
             pass
     resp.close()
     await http.close()
-    async with asyncio.timeout(5):
-        while upstream.stub.disconnects == 0:
-            await asyncio.sleep(0.02)
-        while gateway.sample("zdr_gateway_requests_in_flight") != 0:
-            await asyncio.sleep(0.02)
+    await eventually(lambda: upstream.stub.disconnects > 0, what="the upstream disconnect")
+    await eventually(lambda: gateway.sample("zdr_gateway_requests_in_flight") == 0)
     assert (
         gateway.sample(
             "zdr_gateway_requests_total",
@@ -131,7 +130,7 @@ async def test_upstream_error_event_is_counted(gateway: Gateway, upstream: Upstr
 
 
 def _anthropic_error(body: bytes, kind: str) -> dict[str, Any]:
-    doc = json.loads(body)
+    doc: dict[str, Any] = json.loads(body)
     assert doc["type"] == "error"
     assert doc["error"]["type"] == kind
     assert doc["error"]["message"]
@@ -193,7 +192,7 @@ async def test_oversize_body(
     _anthropic_error(raw, "request_too_large")
 
     # Chunked (no Content-Length): the cap holds while reading, too.
-    async def gen():  # type: ignore[no-untyped-def]
+    async def gen() -> AsyncIterator[bytes]:
         for _ in range(10):
             yield b"x" * 1000
 
@@ -278,9 +277,8 @@ async def test_stream_idle_timeout(
     assert body.rstrip().endswith(b"}")
     assert b"event: error" in body
     assert gw.sample("zdr_gateway_upstream_errors_total", upstream="anthropic", kind="timeout") == 1
-    async with asyncio.timeout(5):
-        while upstream.stub.disconnects == 0:  # the silent upstream was closed
-            await asyncio.sleep(0.02)
+    # The silent upstream was closed.
+    await eventually(lambda: upstream.stub.disconnects > 0, what="the upstream disconnect")
 
 
 @pytest.mark.parametrize(

@@ -10,14 +10,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+import pytest
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.eventually import eventually_blocking
+from tests.support.ports import free_port
 
 
 class RedisServer:
@@ -55,17 +53,18 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "redis-server exited at start"
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.02)
-        raise AssertionError("redis-server did not start")
+        proc = self.proc
+
+        def answers() -> bool:
+            if proc.poll() is not None:  # fails at once: waiting longer cannot help
+                pytest.fail("redis-server exited at start")
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+
+        eventually_blocking(
+            answers, timeout=10, what="redis-server to answer PING", ignore=(OSError,)
+        )
 
     def kill(self) -> None:
         if self.proc is not None:

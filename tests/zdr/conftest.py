@@ -1,21 +1,22 @@
 """The canary proof harness: one real `python -m gateway serve` under strace.
 
 The gateway runs as a subprocess with its own empty TMPDIR and HOME, DEBUG
-logging, a keyed audit file and memory locking, in front of the stand-in
+logging, an encrypted audit directory (keyed chain) and memory locking, in front of the stand-in
 upstream (in this test process, so tests can steer it and see what reached it).
 Authentication is on: the fixture makes its own signing key pair and issues the
 harness key (`Proof.key`, generous limits) that every request sends unless a test
 says otherwise; `Proof.issue` makes further keys (narrow scopes, tiny limits) and
 the memory rate limiter enforces their claims.
 `Proof.leaks(canary)` names every place a canary was found: the process's
-stdout/stderr, the audit file, /metrics, /zdr/posture, and any file under its
-TMPDIR or HOME. strace records every file the process creates or opens for
-writing, so a test can prove nothing was written while proxying.
+stdout/stderr, the audit trail decrypted ("audit"), the raw bytes of each file in the
+audit directory (its name: ciphertext must hold no field value), /metrics,
+/zdr/posture, and any file under its TMPDIR or HOME. strace records every file the
+process creates or opens for writing, so a test can prove nothing was written while
+proxying.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -35,7 +36,6 @@ import pytest
 import pytest_asyncio
 import trustme
 import yaml
-from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from multidict import CIMultiDictProxy
 
@@ -43,8 +43,12 @@ from gateway.auth import tokens
 from gateway.auth.keyset import load_private_key, write_key_pair
 from gateway.auth.principal import Limits
 from gateway.demo.stub_anthropic import Behaviour, StubUpstream
-from gateway.serve import harden, server
-from tests.conftest import free_port, wait_until_ready
+from gateway.serve import harden
+from tests.conftest import wait_until_ready
+from tests.support import audit as support_audit
+from tests.support.eventually import eventually
+from tests.support.ports import free_port
+from tests.support.standins import serve_tls
 
 AUDIT_KEY = "audit-chain-key-for-the-proof-suite"
 KID = "proof-1"
@@ -52,6 +56,7 @@ KID = "proof-1"
 HARNESS_KEY_ID, TEAM, LIMITED_TEAM = "zdr-proof", "proof", "proof-limited"
 GENEROUS = Limits(rpm=100_000, input_tpm=100_000_000, output_tpm=10_000_000, concurrency=64)
 # Every syscall that can create, open for writing, rename, remove or link a file.
+_CALLS: tuple[str, ...]
 _CALLS = ("open", "openat", "creat", "mkdir", "mkdirat", "rename", "renameat", "renameat2")
 _CALLS += ("unlink", "unlinkat", "truncate", "link", "linkat", "symlink", "symlinkat")
 TRACED = ",".join(_CALLS)
@@ -74,13 +79,15 @@ class Proof:
     pid: int  # the gateway itself
     root: Path
     log_path: Path
-    audit_path: Path
+    audit_dir: Path
     strace_path: Path
     config_path: Path
     signing_key: Ed25519PrivateKey
     key: str = ""  # the harness key, sent by every request unless `headers` override it
     ready_mark: int = 0
     requests: int = 0
+    # The `pool` upstream's first-priority target: an address nothing listens on.
+    pool_down: str = ""
 
     def issue(self, key_id: str, team: str = TEAM, **claims: Any) -> str:
         """A gateway key signed with the harness's signing key, valid for an hour."""
@@ -137,28 +144,30 @@ class Proof:
     async def audit_event(self, request_id: str) -> dict[str, Any]:
         """The audit event of one request (by the `x-gateway-request-id` it answered with)."""
         await self.settle()
-        for line in self.audit_path.read_text().splitlines():
-            event: dict[str, Any] = json.loads(line)
+        for event in support_audit.events(self.audit_dir):
             if event["request_id"] == request_id:
                 return event
         raise AssertionError(f"no audit event for {request_id}")
 
     async def settle(self, timeout: float = 10) -> None:
         """Wait until every request made so far has its audit event (it ended)."""
-        async with asyncio.timeout(timeout):
-            while self.audit_lines() < self.requests:
-                await asyncio.sleep(0.02)
+        await eventually(lambda: self.audit_lines() >= self.requests, timeout=timeout)
 
     def audit_lines(self) -> int:
-        return len(self.audit_path.read_text().splitlines()) if self.audit_path.exists() else 0
+        """Records written so far (every line of a segment but its header)."""
+        segments = self.audit_dir.glob("*.seg") if self.audit_dir.exists() else ()
+        return sum(max(0, len(p.read_bytes().splitlines()) - 1) for p in segments)
 
     async def leaks(self, secret: str) -> list[str]:
         await self.settle()
         found = []
         if secret in self.log_path.read_text(errors="replace"):
             found.append("stdout/stderr")
-        if secret in self.audit_path.read_text(errors="replace"):
+        if any(secret in json.dumps(e) for e in support_audit.events(self.audit_dir)):
             found.append("audit")
+        for f in sorted(self.audit_dir.iterdir()):  # SECURITY: ciphertext, nothing in clear
+            if secret.encode() in f.read_bytes():
+                found.append(f"audit file {f.name}")
         async with aiohttp.ClientSession() as http:
             for name in ("/metrics", "/zdr/posture"):
                 async with http.get(self.admin_url + name) as resp:
@@ -210,15 +219,14 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
     private_key_file, public_key_file = write_key_pair(root / "etc/keys", KID)
 
     stub = StubUpstream()
-    up_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    up_ctx.load_cert_chain(cert_file, key_file)
-    runner = web.AppRunner(stub.app, access_log=None, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=up_ctx)
-    await site.start()
+    runner, upstream_port = await serve_tls(
+        stub.app, str(cert_file), str(key_file), handler_cancellation=True
+    )
 
     port, admin_port = free_port(), free_port()
-    audit_path = root / "var/audit.jsonl"
+    audit_dir = root / "var/audit"
+    stub_url = f"https://localhost:{upstream_port}"
+    pool_down = f"127.0.0.1:{free_port()}"
     config = {
         "server": {
             "host": "127.0.0.1",
@@ -233,11 +241,23 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
             {
                 "name": "anthropic",
                 "provider": "anthropic",
-                "url": f"https://localhost:{server.bound_port(site)}",
+                "url": stub_url,
                 "api_key": stub.api_key,
                 "ca_file": str(ca_file),
                 "timeouts": {"connect": 2, "first_byte": 1.5, "idle": 1.5, "total": 20},
-            }
+            },
+            # A pool under /pool: a target that refuses connections first, then the stub.
+            {
+                "name": "pool",
+                "provider": "anthropic",
+                "prefix": "/pool",
+                "ca_file": str(ca_file),
+                "timeouts": {"connect": 2, "first_byte": 1.5, "idle": 1.5, "total": 20},
+                "targets": [
+                    {"name": "down", "url": f"https://{pool_down}", "api_key": stub.api_key},
+                    {"name": "live", "url": stub_url, "api_key": stub.api_key, "priority": 1},
+                ],
+            },
         ],
         "auth": {"signing_keys": [{"kid": KID, "public_key_file": str(public_key_file)}]},
         # Every request goes through the limiter; the limits come from each key's claims.
@@ -245,7 +265,11 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
         # Exact model ids: a client-chosen name never becomes a label (see THREAT_MODEL.md).
         "metrics": {"teams": [TEAM, LIMITED_TEAM], "models": ["claude-sonnet-5-5"]},
         "logging": {"level": "debug"},
-        "audit": {"sink": "file", "path": str(audit_path), "chain_key": "${AUDIT_KEY}"},
+        "audit": {
+            **support_audit.file_sink(audit_dir),
+            "keys": [{"kid": support_audit.KID, "key": "${AUDIT_ENC_KEY}"}],
+            "chain_key": "${AUDIT_KEY}",
+        },
         # Locked where the environment allows it (CAP_IPC_LOCK / unlimited memlock).
         "harden": {"lock_memory": harden.can_lock_memory()},
     }
@@ -257,6 +281,7 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
         "TMPDIR": str(root / "tmp"),
         "HOME": str(root / "home"),
         "AUDIT_KEY": AUDIT_KEY,
+        "AUDIT_ENC_KEY": support_audit.KEY,
         # cwd is the proof directory (a stray relative write would land there, not in
         # the repository); the package is imported from the worktree.
         "PYTHONPATH": str(Path(__file__).parents[2]),
@@ -284,10 +309,11 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
         pid=0,
         root=root,
         log_path=log_path,
-        audit_path=audit_path,
+        audit_dir=audit_dir,
         strace_path=strace_path,
         config_path=config_path,
         signing_key=load_private_key(private_key_file),
+        pool_down=pool_down,
     )
     p.key = p.issue(HARNESS_KEY_ID, limits=GENEROUS)
     try:

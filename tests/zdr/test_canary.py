@@ -29,8 +29,11 @@ from gateway.auth import stage as auth_stage
 from gateway.auth import tokens
 from gateway.auth.principal import Limits
 from gateway.serve import harden
+from tests.support import audit as support_audit
+from tests.support.eventually import eventually
 from tests.zdr.conftest import (
     AUDIT_KEY,
+    GENEROUS,
     HARNESS_KEY_ID,
     KID,
     LIMITED_TEAM,
@@ -162,14 +165,18 @@ async def test_count_tokens_and_models(gw: Proof) -> None:
         {"mcp_servers": [{"type": "url", "url": "https://mcp.example/CANARY", "name": "CANARY"}]},
         {"tools": [{"type": "code_execution_20250825", "name": "CANARY"}]},
         {"container": "CANARY"},
+        {"tools": [{"type": "web_fetch_20260209", "name": "CANARY"}]},
+        {"tools": [{"name": "CANARY", "input_schema": {}, "allowed_callers": ["code_execution"]}]},
+        {"tools": [{"type": "mcp_toolset", "mcp_server_name": "CANARY"}]},
     ],
-    ids=["mcp_servers", "code_execution", "container"],
+    ids=["mcp_servers", "code_execution", "container", "dynamic_filtering", "ptc", "mcp_toolset"],
 )
 async def test_policy_refusal(gw: Proof, extra: dict[str, object]) -> None:
     secret = canary("policy")
     body = json.loads(json.dumps(message_body(secret, **extra)).replace("CANARY", secret))
     status, resp = await gw.call("POST", "/v1/messages", json=body, headers=headers_with(secret))
-    assert status == 403
+    assert status == 400
+    assert json.loads(resp)["error"]["type"] == "invalid_request_error"
     assert secret not in resp.decode()
     assert not gw.reached_upstream(secret)
     assert await gw.leaks(secret) == []
@@ -178,20 +185,40 @@ async def test_policy_refusal(gw: Proof, extra: dict[str, object]) -> None:
 async def test_policy_refusal_beta_header_and_endpoint(gw: Proof) -> None:
     secret = canary("beta").lower()
     status, resp = await gw.call(
-        "POST", "/v1/messages", json=message_body(secret), headers={"anthropic-beta": secret}
+        "POST",
+        "/v1/messages",
+        json=message_body(secret),
+        headers={"anthropic-beta": "files-api-2025-04-14"},
     )
-    assert status == 403
+    assert status == 400
     status2, resp2 = await gw.call(
         "POST", f"/v1/files?beta=true&name={secret}", data=secret.encode() * 10
     )
-    assert status2 == 403
+    assert status2 == 400
     for r in (resp, resp2):
         assert secret not in r.decode()
     assert not gw.reached_upstream(secret)
     assert await gw.leaks(secret) == []
 
 
-def _jws(key: object, payload: dict[str, object], kid: str = KID, alg: str = "EdDSA") -> str:
+async def test_unlisted_beta_is_forwarded_counted_never_recorded(gw: Proof) -> None:
+    """The default (policy.betas.unlisted: allow): an unknown beta goes upstream verbatim,
+    as Anthropic asks of gateways in front of Claude Code; only its kind is counted."""
+    secret = canary("beta").lower()
+    status, _ = await gw.call(
+        "POST", "/v1/messages", json=message_body("hi"), headers={"anthropic-beta": secret}
+    )
+    assert status == 200
+    assert gw.stub.requests[-1].headers["anthropic-beta"] == secret
+    assert await gw.leaks(secret) == []
+
+
+REFUSED = "malformed request refused"  # gateway/serve/quiet.py's fixed log line
+
+
+def _jws(
+    key: Ed25519PrivateKey | str, payload: dict[str, object], kid: str = KID, alg: str = "EdDSA"
+) -> str:
     """A gateway-key-shaped credential with any header and claims (no validation)."""
     return tokens.PREFIX + jwt.encode(payload, key, algorithm=alg, headers={"kid": kid})
 
@@ -483,9 +510,7 @@ async def test_client_disconnect_mid_stream(gw: Proof) -> None:
                 assert chunk, "stream ended before the canary arrived"
                 seen += chunk
         resp.close()  # the client goes away mid-stream
-    async with asyncio.timeout(5):
-        while gw.stub.disconnects == before:
-            await asyncio.sleep(0.02)
+    await eventually(lambda: gw.stub.disconnects != before, what="the upstream disconnect")
     assert await gw.leaks(secret) == []
 
 
@@ -493,6 +518,7 @@ async def test_malformed_http_and_garbage_on_the_tls_port(gw: Proof) -> None:
     """Bad input below HTTP: aiohttp's parser errors quote the offending bytes."""
     secret = canary("http")
     port = int(gw.url.rsplit(":", 1)[1])
+    refused = gw.log_path.read_text(errors="replace").count(REFUSED)
     # Plaintext on the TLS port: the handshake fails.
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"GET /{secret} HTTP/1.1\r\nHost: {secret}\r\n\r\n".encode())
@@ -517,7 +543,9 @@ async def test_malformed_http_and_garbage_on_the_tls_port(gw: Proof) -> None:
         writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await writer.wait_closed()
-    await asyncio.sleep(0.2)  # these never reach the request path: no audit event to await
+    # These never reach the request path (no audit event to await): each is logged as
+    # refused before its connection closes, so the three lines mean the gateway is done.
+    await eventually(lambda: gw.log_path.read_text(errors="replace").count(REFUSED) >= refused + 3)
     assert await gw.leaks(secret) == []
 
 
@@ -545,6 +573,21 @@ async def test_detector_finds_what_the_gateway_does_record(gw: Proof) -> None:
     assert "/metrics" in await gw.leaks('reason="bad_signature"')
 
 
+async def test_audit_segments_hold_no_field_value_in_clear(gw: Proof) -> None:
+    """A key id chosen as a canary: in the decrypted trail, in no audit file's bytes."""
+    kid = f"kidcanary-{os.urandom(6).hex()}"  # not "CANARY-": this one is meant to be kept
+    key = gw.issue(kid, limits=GENEROUS)
+    status, _ = await gw.call(
+        "POST", "/v1/messages", json=message_body("x"), headers={"x-api-key": key}
+    )
+    assert status == 200
+    found = await gw.leaks(kid)
+    assert "audit" in found  # recorded (decrypted)...
+    assert not [f for f in found if f.startswith("audit file")], found  # ...as ciphertext only
+    for value in (MODEL, TEAM, '"status"', "request_id"):
+        assert not [f for f in await gw.leaks(value) if f.startswith("audit file")], value
+
+
 async def test_no_credential_and_no_canary_anywhere(gw: Proof) -> None:
     """Across everything above: the harness key (or a segment of it) and any canary, even
     a truncated one (the prefix is enough), are in no log, audit event, metric or file."""
@@ -558,11 +601,11 @@ async def test_no_file_written_while_proxying(gw: Proof) -> None:
     await gw.settle()
     during = [line for line in gw.writes(gw.ready_mark) if '"/dev/null"' not in line]
     assert during == [], "\n".join(during)
-    # Over its whole life the process wrote one file: the audit file.
+    # Over its whole life the process wrote into one directory: the audit segments.
     written = {
         line.split('"')[1] for line in gw.writes() if '"' in line and '"/dev/null"' not in line
     }
-    assert written == {str(gw.audit_path)}
+    assert written == {str(gw.audit_dir), str(gw.audit_dir / "main.00000000.seg")}
     assert list((gw.root / "tmp").iterdir()) == []
     assert list((gw.root / "home").iterdir()) == []
 
@@ -584,15 +627,16 @@ async def test_running_gateway_is_hardened(gw: Proof) -> None:
     assert hardening["memory_locked"] is locked
     assert hardening["temporary_files_disabled"] is True
     assert hardening["bytecode_writes_disabled"] is True
-    assert posture["audit"]["file"] == str(gw.audit_path)
+    assert posture["audit"]["dir"] == str(gw.audit_dir)
+    assert posture["audit"]["encryption"] == "AES-256-GCM"
+    assert posture["audit"]["key_ids"] == [support_audit.KID]
     assert posture["audit"]["chain_keyed"] is True
 
 
 async def test_audit_trail_complete_and_verifiable(gw: Proof, tmp_path: Path) -> None:
     await gw.settle()
-    lines = gw.audit_path.read_text().splitlines()
-    assert len(lines) == gw.requests
-    events = [json.loads(x) for x in lines]
+    events = support_audit.events(gw.audit_dir)
+    assert len(events) == gw.requests
     statuses = {e["status"] for e in events}
     assert {200, 400, 401, 403, 404, 405, 413, 415, 429, 499, 504} <= statuses
     # Who called: every admitted or refused-after-auth request names its key and team; a
@@ -603,34 +647,44 @@ async def test_audit_trail_complete_and_verifiable(gw: Proof, tmp_path: Path) ->
     anonymous = {(e["key_id"], e["team"]) for e in events if e["status"] == 401}
     assert anonymous == {(None, None)}
     assert {e["key_id"] for e in events} >= {HARNESS_KEY_ID, "proof-rpm1", "proof-scoped"}
-    decisions = {d for x in lines for d in json.loads(x)["decisions"]}
+    decisions = {d for e in events for d in e["decisions"]}
     assert "refuse:anthropic.mcp_servers" in decisions
 
-    def verify(path: str) -> subprocess.CompletedProcess[str]:
+    def verify(path: Path) -> subprocess.CompletedProcess[str]:
+        key = f"{support_audit.KID}=AUDIT_ENC_KEY"
         return subprocess.run(
-            [sys.executable, "-m", "gateway", "audit", "verify", "--key-env", "AUDIT_KEY", path],
+            [sys.executable, "-m", "gateway", "audit", "verify", str(path), "--key-env", key,
+             "--chain-key-env", "AUDIT_KEY"],
             capture_output=True,
             text=True,
-            env={**os.environ, "AUDIT_KEY": AUDIT_KEY},
+            env={**os.environ, "AUDIT_KEY": AUDIT_KEY, "AUDIT_ENC_KEY": support_audit.KEY},
             check=False,
-        )
+        )  # fmt: skip
 
-    ok = verify(str(gw.audit_path))
+    ok = verify(gw.audit_dir)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert f"OK: {len(lines)} event(s) in 1 chain(s)" in ok.stdout
+    assert f"OK: {len(events)} event(s) in 1 segment(s) of 1 stream(s)" in ok.stdout
 
-    edited = list(lines)
-    edited[3] = edited[3].replace('"status":', '"status":1', 1)
+    lines = (gw.audit_dir / "main.00000000.seg").read_bytes().split(b"\n")[:-1]
+    n, body = lines[3].split(b" ")
+    edited = [
+        *lines[:3],
+        n + b" " + body[:-6] + (b"AAAA==" if body[-6:] != b"AAAA==" else b"BBBB=="),
+        *lines[4:],
+    ]
     deleted = lines[:5] + lines[6:]
     reordered = [*lines[:2], lines[3], lines[2], *lines[4:]]
-    for name, tampered, line_no, word in (
-        ("edited", edited, 4, "edited"),
-        ("deleted", deleted, 6, "missing"),
-        ("reordered", reordered, 3, "moved"),
+    for name, tampered, line_no, word, tail in (
+        ("edited", edited, 4, "does not authenticate", b"\n"),
+        ("deleted", deleted, 6, "missing", b"\n"),
+        ("reordered", reordered, 3, "moved", b"\n"),
+        ("truncated", lines, len(lines), "truncated tail", b"\n9999 abc"),
     ):
-        f = tmp_path / f"{name}.jsonl"
-        f.write_text("\n".join(tampered) + "\n")
-        r = verify(str(f))
-        assert r.returncode == 1, name
-        assert f"line {line_no}: " in r.stdout
-        assert word in r.stdout
+        d = tmp_path / name
+        d.mkdir()
+        (d / "main.00000000.seg").write_bytes(b"\n".join(tampered) + tail)
+        r = verify(d)
+        assert r.returncode == 1, (name, r.stdout)
+        line_no += 1 if name == "truncated" else 0
+        assert f"main.00000000.seg: line {line_no}: " in r.stdout, (name, r.stdout)
+        assert word in r.stdout, (name, r.stdout)

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from gateway.audit.chain import GENESIS, Chain, verify
+from gateway.audit.hashchain import GENESIS, HashChain, verify
 
 
-def trail(n: int, key: bytes | None = None, chain: Chain | None = None) -> list[str]:
-    chain = chain or Chain(key)
+def trail(n: int, key: bytes | None = None, chain: HashChain | None = None) -> list[str]:
+    chain = chain or HashChain(key)
     return [
         json.dumps(chain.seal({"audit": 1, "request_id": f"req_{i}", "status": 200}))
         for i in range(n)
@@ -29,7 +29,7 @@ def test_intact_chain() -> None:
 
 @pytest.mark.parametrize("key", [None, b"k" * 32])
 def test_seal_line_is_seal_serialised_once(key: bytes | None) -> None:
-    by_dict, by_line = Chain(key), Chain(key)
+    by_dict, by_line = HashChain(key), HashChain(key)
     by_line.id = by_dict.id
     events = [{"audit": 1, "request_id": f"req_{i}", "team": "é", "status": 200} for i in range(4)]
     lines = [by_line.seal_line(e) for e in events]
@@ -45,8 +45,8 @@ def test_seal_line_is_seal_serialised_once(key: bytes | None) -> None:
 def test_canonical_form_is_the_json_modules_for_gateway_events() -> None:
     """orjson writes the canonical form; for every event the gateway builds it must be
     the text `json.dumps(sort_keys=True)` gives, so any JSON tool can re-derive a hash."""
-    from gateway.audit.chain import canonical
     from gateway.audit.event import build
+    from gateway.audit.hashchain import canonical
     from gateway.context import RequestContext, Usage
 
     ctx = RequestContext(request_id="gw_0123456789abcdef01234567", started=0.0)
@@ -54,7 +54,7 @@ def test_canonical_form_is_the_json_modules_for_gateway_events() -> None:
     ctx.ttfb, ctx.decisions = 0.0004567, ["rewrite:openai.store"]
     ctx.usage = Usage(input_tokens=10, output_tokens=2**40, cache_read_input_tokens=3)
     for ended in (0.000001, 1.5, 599.9999, 86400.0):
-        event = Chain().seal(build(ctx, now=1_790_000_000.123, ended=ended))
+        event = HashChain().seal(build(ctx, now=1_790_000_000.123, ended=ended))
         stdlib = json.dumps(
             {k: v for k, v in event.items() if k != "hash"}, sort_keys=True, separators=(",", ":")
         )
@@ -75,7 +75,7 @@ def test_edited_and_rehashed_line_breaks_the_next_link() -> None:
     lines = trail(5)
     e = json.loads(lines[1])
     e["status"] = 201
-    forged = Chain()
+    forged = HashChain()
     forged.id, forged.prev, forged.seq = e["chain"], e["prev"], e["seq"]
     lines[1] = json.dumps(forged.seal({k: e[k] for k in ("audit", "request_id", "status")}))
     r = verify(lines)
@@ -153,7 +153,7 @@ def test_interleaved_writers() -> None:
 
 def test_restart_links_to_the_file_and_detects_a_deleted_tail() -> None:
     first = trail(3)
-    resumed = trail(2, chain=Chain.resume(first[-1], None))
+    resumed = trail(2, chain=HashChain.resume(first[-1], None))
     assert json.loads(resumed[0])["prev"] == json.loads(first[-1])["hash"]
     r = verify(first + resumed)
     assert r.ok
@@ -166,8 +166,8 @@ def test_restart_links_to_the_file_and_detects_a_deleted_tail() -> None:
 
 
 def test_resume_from_nothing_or_garbage_starts_at_genesis() -> None:
-    assert Chain.resume("not json", None).prev == GENESIS
-    assert Chain.resume(None, None).prev == GENESIS
+    assert HashChain.resume("not json", None).prev == GENESIS
+    assert HashChain.resume(None, None).prev == GENESIS
 
 
 def test_rotated_file_needs_partial() -> None:

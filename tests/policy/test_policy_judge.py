@@ -6,11 +6,18 @@ from typing import Any
 
 import pytest
 
-from gateway.policy.decide import decide, parse_betas
+from gateway.policy.judge import Verdict, judge, parse_betas
 from gateway.policy.rules import BY_ID, RULES, Request
 from gateway.policy.settings import PolicySettings
 
-STRICT = PolicySettings()
+DEFAULT = PolicySettings()
+STRICT = PolicySettings.model_validate(
+    {"betas": {"unlisted": "refuse"}, "tools": {"unlisted": "refuse"}}
+)
+CLAUDE_CODE_BETAS = (
+    "claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27,"
+    "thinking-token-count-2026-05-13,advanced-tool-use-2025-11-20,effort-2025-11-24"
+)
 MSG = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": []}
 
 
@@ -21,11 +28,11 @@ def run(
     *,
     provider: str = "anthropic",
     team: str | None = "t",
-    settings: PolicySettings = STRICT,
+    settings: PolicySettings = DEFAULT,
     eligible: bool = True,
-):
+) -> Verdict:
     headers = {"anthropic-beta": beta} if beta else {}
-    return decide(endpoint, provider, headers, body, team, settings, zdr_eligible=eligible)
+    return judge(endpoint, provider, headers, body, team, settings, zdr_eligible=eligible)
 
 
 REFUSED = [
@@ -81,7 +88,32 @@ REFUSED = [
         "prompt-caching-2024-07-31, files-api-2025-04-14",
         "anthropic.beta.files_api",
     ),
-    ("messages", MSG, "some-new-beta-2027-01-01", "anthropic.beta.unlisted"),
+    (
+        "messages",
+        {
+            **MSG,
+            "tools": [
+                {"name": "t", "input_schema": {}, "allowed_callers": ["code_execution_20250825"]}
+            ],
+        },
+        "",
+        "anthropic.programmatic_tool_calling",
+    ),
+    (
+        "messages",
+        {**MSG, "tools": [{"type": "mcp_toolset", "mcp_server_name": "x"}]},
+        "",
+        "anthropic.mcp_servers",
+    ),
+    # A new version of a refused tool family stays refused.
+    (
+        "messages",
+        {**MSG, "tools": [{"type": "code_execution_20270101"}]},
+        "",
+        "anthropic.code_execution",
+    ),
+    # A re-dated refused beta stays refused.
+    ("messages", MSG, "files-api-2027-01-01", "anthropic.beta.files_api"),
 ]
 
 
@@ -96,7 +128,7 @@ def test_refused(endpoint: str, body: dict[str, Any] | None, beta: str, rule: st
     assert d.refused.doc_url in d.refused.message
 
 
-ALLOWED = [
+ALLOWED: list[tuple[str, dict[str, Any] | None, str]] = [
     ("messages", MSG, ""),
     ("messages", {**MSG, "stream": True, "system": "be brief"}, ""),
     ("count_tokens", MSG, ""),
@@ -111,7 +143,17 @@ ALLOWED = [
     # Feature rules look at the body only where it reaches a model.
     ("models", {"mcp_servers": [{}]}, ""),
     ("messages", {**MSG, "tools": "not-a-list"}, ""),
-    ("messages", {**MSG, "tools": [None, 3, {"type": 5}]}, ""),
+    ("messages", {**MSG, "tools": [None, 3]}, ""),
+    ("messages", {**MSG, "tools": [{"name": "t", "allowed_callers": ["direct"]}]}, ""),
+    # What Claude Code 2.1.328 sends on a plain call.
+    ("messages", MSG, CLAUDE_CODE_BETAS),
+    (
+        "messages",
+        {**MSG, "context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]}},
+        "",
+    ),
+    ("messages", {**MSG, "tools": [{"type": "bash_20250124", "name": "bash"}]}, ""),
+    ("messages", {**MSG, "tools": [{"type": "memory_20250818", "name": "memory"}]}, ""),
 ]
 
 
@@ -125,7 +167,9 @@ def test_allowed(endpoint: str, body: dict[str, Any] | None, beta: str) -> None:
 
 def test_first_rule_in_table_order_is_reported_and_all_overrides_recorded() -> None:
     body = {**MSG, "mcp_servers": [{}], "tools": [{"type": "code_execution_20250825"}]}
-    settings = PolicySettings(teams={"t": {"allow": ["anthropic.code_execution"]}})
+    settings = PolicySettings.model_validate(
+        {"teams": {"t": {"allow": ["anthropic.code_execution"]}}}
+    )
     d = run("messages", body, settings=settings)
     assert d.refused is not None
     assert d.refused.id == "anthropic.mcp_servers"
@@ -133,33 +177,102 @@ def test_first_rule_in_table_order_is_reported_and_all_overrides_recorded() -> N
 
 
 def test_team_override_allows_and_is_recorded() -> None:
-    settings = PolicySettings(
-        teams={"sandbox": {"allow": ["anthropic.code_execution", "anthropic.beta.code_execution"]}}
-    )
+    allow = {"allow": ["anthropic.code_execution", "anthropic.beta.code_execution"]}
+    settings = PolicySettings.model_validate({"teams": {"sandbox": allow}})
     body = {**MSG, "tools": [{"type": "code_execution_20250825"}]}
     d = run("messages", body, "code-execution-2025-08-25", team="sandbox", settings=settings)
     assert d.allowed
     assert d.decisions == (
-        "override:anthropic.code_execution",
         "override:anthropic.beta.code_execution",
+        "override:anthropic.code_execution",
     )
     # The same request from another team is still refused.
     other = run("messages", body, "code-execution-2025-08-25", team="prod", settings=settings)
     assert other.refused is not None
-    assert other.refused.id == "anthropic.code_execution"
+    assert other.refused.id == "anthropic.beta.code_execution"  # betas are judged first
     assert run("messages", body, team=None, settings=settings).refused is not None
 
 
-def test_unlisted_beta_allowed_by_config() -> None:
-    allow = PolicySettings(betas={"allow": ["my-beta-*"]})
-    assert run("messages", MSG, "my-beta-2026-01-01", settings=allow).allowed
-    assert not run("messages", MSG, "prompt-caching-2024-07-31", settings=allow).allowed
-    lax = PolicySettings(betas={"unlisted": "allow"})
-    assert run("messages", MSG, "anything-goes", settings=lax).allowed
+def test_unlisted_beta_and_tool_pass_by_default_marked_but_not_named() -> None:
+    canary = "zz-canary-beta-2027-01-01"
+    body = {**MSG, "tools": [{"type": "zz_canary_tool_20270101", "name": "x"}]}
+    d = run("messages", body, f"claude-code-20250219,{canary}")
+    assert d.allowed
+    assert d.unlisted == ("beta", "tool")
+    assert d.decisions == ("unlisted:beta", "unlisted:tool")
+    assert "canary" not in repr(d)
+    # Several unlisted values of one kind are one mark.
+    assert run("messages", MSG, "x-1,y-2").unlisted == ("beta",)
+
+
+def test_strict_mode_refuses_unlisted_beta_and_tool() -> None:
+    d = run("messages", MSG, "some-new-beta-2027-01-01", settings=STRICT)
+    assert d.refused is not None
+    assert d.refused.id == "anthropic.beta.unlisted"
+    assert d.decisions == ("unlisted:beta", "refuse:anthropic.beta.unlisted")
+    body = {**MSG, "tools": [{"type": "new_server_tool_20270101"}]}
+    d = run("messages", body, settings=STRICT)
+    assert d.refused is not None
+    assert d.refused.id == "anthropic.tool.unlisted"
+    # A non-string type is unlisted too.
+    assert run("messages", {**MSG, "tools": [{"type": 5}]}, settings=STRICT).refused is not None
+    # Catalogued values pass in strict mode: Claude Code still works.
+    assert run("messages", MSG, CLAUDE_CODE_BETAS, settings=STRICT).allowed
+    # A web_search version the catalogue does not know is unlisted, not assumed eligible.
+    d = run("messages", {**MSG, "tools": [{"type": "web_search_20270101"}]}, settings=STRICT)
+    assert d.refused is not None
+    assert d.refused.id == "anthropic.tool.unlisted"
+
+
+def test_operator_allow_lists_extend_the_catalogue() -> None:
+    s = PolicySettings.model_validate(
+        {
+            "betas": {"unlisted": "refuse", "allow": ["my-beta-*"]},
+            "tools": {"unlisted": "refuse", "allow": ["my_tool_*"]},
+        }
+    )
+    body = {**MSG, "tools": [{"type": "my_tool_20260101"}]}
+    d = run("messages", body, "my-beta-2026-01-01", settings=s)
+    assert d.allowed
+    assert d.unlisted == ()
+    assert not run("messages", MSG, "other-2026-01-01", settings=s).allowed
     # ...but a retention beta stays refused by its own rule whatever `unlisted` says.
-    d = run("messages", MSG, "files-api-2025-04-14", settings=lax)
+    d = run("messages", MSG, "files-api-2025-04-14")
     assert d.refused is not None
     assert d.refused.id == "anthropic.beta.files_api"
+
+
+STRUCTURED = [
+    ({**MSG, "output_format": {"type": "json_schema", "schema": {}}}, ""),
+    ({**MSG, "output_config": {"format": {"type": "json_schema", "schema": {}}}}, ""),
+    ({**MSG, "tools": [{"name": "t", "input_schema": {}, "strict": True}]}, ""),
+    (MSG, "structured-outputs-2025-11-13"),
+]
+
+
+@pytest.mark.parametrize(("body", "beta"), STRUCTURED)
+def test_structured_outputs_are_qualified_allowed_by_default(
+    body: dict[str, Any], beta: str
+) -> None:
+    d = run("messages", body, beta)
+    assert d.allowed
+    assert d.decisions == ("qualified:anthropic.structured_outputs",)
+    off = PolicySettings.model_validate({"qualified": {"anthropic.structured_outputs": "refuse"}})
+    d = run("messages", body, beta, settings=off)
+    assert d.refused is not None
+    assert d.refused.id == "anthropic.structured_outputs"
+    assert "policy.qualified.anthropic.structured_outputs" in d.refused.message
+
+
+def test_dynamic_filtering_is_qualified_refused_by_default() -> None:
+    body = {**MSG, "tools": [{"type": "web_fetch_20260209", "name": "web_fetch"}]}
+    assert run("messages", body).refused is not None
+    on = PolicySettings.model_validate({"qualified": {"anthropic.web_dynamic_filtering": "allow"}})
+    d = run("messages", body, settings=on)
+    assert d.allowed
+    assert d.decisions == ("qualified:anthropic.web_dynamic_filtering",)
+    # output_config without a format (e.g. effort) is not structured output.
+    assert run("messages", {**MSG, "output_config": {"effort": "high"}}).decisions == ()
 
 
 def test_non_eligible_route_without_a_rule_is_refused() -> None:
@@ -171,7 +284,7 @@ def test_non_eligible_route_without_a_rule_is_refused() -> None:
     assert d.refused is not None
     assert d.refused.id == "anthropic.batches"
     # A team exempt from a named endpoint rule is not caught by the generic one.
-    s = PolicySettings(teams={"t": {"allow": ["anthropic.files"]}})
+    s = PolicySettings.model_validate({"teams": {"t": {"allow": ["anthropic.files"]}}})
     assert run("files", None, eligible=False, settings=s).allowed
 
 
@@ -184,11 +297,16 @@ def test_openai_store_rewritten_without_mutating_input() -> None:
     assert d.decisions == ("rewrite:openai.store",)
     # Explicit store=false needs no rewrite.
     assert run("responses", {**body, "store": False}, provider="openai").body is None
-    # Chat completions default to store=false: only an explicit true is rewritten.
-    assert run("chat_completions", {"model": "gpt-5"}, provider="openai").body is None
+    # Chat completions: store=false is sent explicitly even when the client left it out.
+    d = run("chat_completions", {"model": "gpt-5"}, provider="openai")
+    assert d.body == {"model": "gpt-5", "store": False}
+    assert d.decisions == ("rewrite:openai.chat_store",)
     d = run("chat_completions", {"model": "gpt-5", "store": True}, provider="openai")
     assert d.body is not None
     assert d.body["store"] is False
+    assert (
+        run("chat_completions", {"model": "gpt-5", "store": False}, provider="openai").body is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -227,7 +345,7 @@ def test_table_is_well_formed() -> None:
 
 
 def test_prefilter_never_drops_a_rule_that_matches() -> None:
-    """`decide` only evaluates rules whose matcher `applies_to` the endpoint kind; a rule
+    """`judge` only evaluates rules whose matcher `applies_to` the endpoint kind; a rule
     that matches a request must therefore apply to that request's endpoint."""
     kinds = {r[0] for r in REFUSED} | {r[0] for r in ALLOWED} | {"responses", "files"}
     bodies = [r[1] for r in REFUSED] + [r[1] for r in ALLOWED]
