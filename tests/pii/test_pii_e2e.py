@@ -23,6 +23,8 @@ from gateway.serve import server
 from gateway.state import PII
 from tests.conftest import Gateway, StartGateway
 from tests.pii.echo_upstream import EchoUpstream
+from tests.support import audit as support_audit
+from tests.support.eventually import eventually
 
 EMAIL = "zq.canary.7f3a@example.org"
 PHONE = "+1 415-555-2671"
@@ -67,7 +69,7 @@ def pii_config(
         "terms": {"client": [CLIENT]},
         "system_hint": True,
     }
-    cfg["audit"] = {"sink": "file", "path": str(tmp_path / "audit.jsonl")}
+    cfg["audit"] = support_audit.file_sink(tmp_path / "audit")
     cfg["logging"] = {"level": "debug", "access_log": True}
     return cfg
 
@@ -122,8 +124,9 @@ async def test_messages_stream_text_and_tool_use_come_back_with_originals(
     assert tool.type == "tool_use"
     assert tool.input == {"to": CLIENT, "all": [CLIENT, EMAIL, PHONE, "[CARD]"]}
     # Counts per category in the audit event and metrics; no value anywhere.
-    audit = (tmp_path / "audit.jsonl").read_text()
-    event = json.loads(audit.splitlines()[-1])
+    events = await eventually(lambda: support_audit.events(tmp_path / "audit"))
+    audit = json.dumps(events)
+    event = events[-1]
     assert event["pii"] == {"terms": 2, "email": 2, "phone": 1, "card": 1}
     assert gw.sample("zdr_gateway_pii_values_total", category="email", mode="pseudonymise") == 2
     assert gw.sample("zdr_gateway_pii_values_total", category="card", mode="mask") == 1
