@@ -27,7 +27,8 @@ the gateway itself, inside the same frame, and never forwarded (gateway/stages/l
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
+from aiohttp.web_urldispatcher import MatchInfoError, UrlMappingMatchInfo
 
 from gateway.audit.trail import Auditor
 from gateway.auth.rejected import REASONS
@@ -42,6 +43,8 @@ from gateway.ratelimit import service as ratelimit
 from gateway.ratelimit.stage import ratelimit_stage
 from gateway.routing.router import Router
 from gateway.routing.upstream import UpstreamPool
+from gateway.serve.lag import LagSampler
+from gateway.serve.load import BodyBudget, Load, Shedder
 from gateway.stages import forward, local
 from gateway.stages.body import body_stage
 from gateway.stages.pseudonymise import pseudonymise_stage
@@ -53,6 +56,7 @@ from gateway.state import (
     AUTH,
     CONFIG,
     LABELS,
+    LOAD,
     METRICS,
     PII,
     RATELIMIT,
@@ -77,6 +81,9 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
         # The body stage enforces the configured cap itself, with a provider-shaped 413.
         client_max_size=config.server.max_body_bytes + 1,
     )
+    # aiohttp deprecates passing a router; the subclass adds no state, so switching the
+    # class of the one it built is safe (as for the server in gateway/serve/quiet.py).
+    app.router.__class__ = _EveryRequest
     app[CONFIG] = config
     app[METRICS] = metrics
     app[LABELS] = Labels(
@@ -102,11 +109,53 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     if config.ratelimit.enabled:
         app[RATELIMIT] = ratelimit.build(config.ratelimit, metrics)
         app.cleanup_ctx.append(_ratelimit_ctx)
+    app[LOAD] = load = build_load(config, metrics)
+    shed = config.server.shed
+    if shed.max_loop_lag_seconds or shed.unready_after_seconds:
+        sampler = LagSampler(load.shedder, shed.lag_interval_seconds, metrics)
+        app.cleanup_ctx.append(sampler.lifespan)
     # Claude Code's probe and telemetry, answered here and never forwarded; then every
     # other path goes through the chain, whose route stage decides what exists.
-    local.add_routes(app, pool.upstreams)
-    app.router.add_route("*", "/{tail:.*}", Chain(STAGES, forward.handle).handle)
+    local.add_routes(app, pool.upstreams, load)
+    app.router.add_route(
+        "*", "/{tail:.*}", Chain(STAGES, forward.handle, load).handle, expect_handler=_expect
+    )
     return app
+
+
+class _EveryRequest(web.UrlDispatcher):
+    """Every request goes to the chain, whose route stage decides what exists.
+
+    SECURITY: a request aiohttp's router matches to nothing (CONNECT's authority-form
+    target, `CONNECT $`) got aiohttp's own text/plain 404 with its version in `Server`,
+    outside the chain (found by the fuzz suite)."""
+
+    async def resolve(self, request: web.Request) -> UrlMappingMatchInfo:
+        match = await super().resolve(request)
+        if isinstance(match, MatchInfoError):
+            (route,) = self.routes()
+            return UrlMappingMatchInfo({"tail": ""}, route)
+        return match
+
+
+async def _expect(request: web.Request) -> None:
+    """`Expect: 100-continue` is answered as aiohttp would; any other expectation is
+    ignored, as RFC 9110 allows.
+
+    SECURITY: aiohttp's default answers it with a 417 whose text quotes the header value
+    (client text), outside the chain, so not provider-shaped either (found by the fuzz
+    suite, tests/fuzz)."""
+    expect = request.headers.get("expect", "")
+    if request.version == HttpVersion11 and expect.lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0
+
+
+def build_load(config: Config, metrics: Metrics) -> Load:
+    server = config.server
+    shedder = Shedder(server.shed.max_in_flight, server.shed.max_loop_lag_seconds)
+    budget = BodyBudget(server.limits.body_memory_bytes)
+    return Load(budget, shedder, server.shed.retry_after_seconds, metrics)
 
 
 def _export_at_zero(metrics: Metrics, pool: UpstreamPool) -> None:

@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.context import RequestContext
+from gateway.serve.load import Load
 from gateway.stages.errors import error_response, to_gateway_error
 from gateway.stages.observe import CLIENT_CLOSED, new_request_id, record
 from gateway.state import CTX, METRICS
@@ -31,17 +32,27 @@ Stage = Callable[[web.Request, RequestContext], Awaitable[None]]
 
 
 class Chain:
-    def __init__(self, stages: Sequence[Stage], endpoint: Handler) -> None:
+    """`load`: admission (shedding) before the first stage, and the body budget given
+    back when the request ends."""
+
+    def __init__(self, stages: Sequence[Stage], endpoint: Handler, load: Load) -> None:
         self.stages = tuple(stages)
         self.endpoint = endpoint
+        self.load = load
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ctx = RequestContext(request_id=new_request_id())
         request[CTX] = ctx
         in_flight = request.app[METRICS].in_flight
+        load = self.load
+        shedder = load.shedder
+        # Decided before this request counts itself: requests already admitted (streams
+        # included) are never touched, only new ones are turned away.
+        shed = shedder.admit()
+        shedder.in_flight += 1
         in_flight.inc()
         try:
-            response = await self._run(request, ctx)
+            response = await self._run(request, ctx, shed)
             if not ctx.status:
                 ctx.status = response.status
             return response
@@ -52,11 +63,19 @@ class Chain:
             ctx.error_type = ctx.error_type or "client_closed"
             raise
         finally:
+            shedder.in_flight -= 1
             in_flight.dec()
+            if ctx.held_bytes:
+                load.release(ctx.held_bytes)
+                ctx.held_bytes = 0
             record(request, ctx)
 
-    async def _run(self, request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    async def _run(
+        self, request: web.Request, ctx: RequestContext, shed: str | None
+    ) -> web.StreamResponse:
         try:
+            if shed is not None:
+                raise self.load.overloaded(shed)
             for stage in self.stages:
                 await stage(request, ctx)
             return await self.endpoint(request)

@@ -33,6 +33,7 @@ from gateway.routing.settings import (
     check_url,
 )
 from gateway.serve.harden import HardenSettings
+from gateway.serve.settings import ClientTimeouts, Limits, ShedSettings
 from gateway.settings_base import Section
 
 MiB = 1024 * 1024
@@ -74,11 +75,26 @@ class ServerSettings(Section):
     max_body_bytes: int = Field(default=32 * MiB, gt=0, le=512 * MiB)
     # In-flight streams may finish for this long after SIGTERM.
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
-    # Slow clients: a request whose headers/body do not arrive within this are dropped.
-    client_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # A deadline for each phase of a client connection (see gateway/serve/settings.py).
+    timeouts: ClientTimeouts = ClientTimeouts()
+    # Connections, buffered body bytes and JSON depth per process.
+    limits: Limits = Limits()
+    # Load shedding: 529 for new requests when the process is saturated.
+    shed: ShedSettings = ShedSettings()
     # Worker processes sharing the port (SO_REUSEPORT); one per core. More than one
     # needs `ratelimit.backend: redis` (in-memory limits would count per process).
     workers: int = Field(default=1, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _budget_fits_a_body(self) -> ServerSettings:
+        if self.limits.body_memory_bytes < 3 * self.max_body_bytes:
+            # A body the cap allows but the budget never could (parsing costs at least
+            # three times its size: bytes, decoded text, document): refused every time.
+            raise ValueError(
+                "limits.body_memory_bytes must be at least 3 x max_body_bytes "
+                f"({3 * self.max_body_bytes})"
+            )
+        return self
 
 
 class AdminSettings(Section):

@@ -44,7 +44,9 @@ class RequestContext:
     route: Route | None = None
     principal: Principal | None = None
     # Content: in memory only, dropped with the request.
-    body: bytes = b""
+    body: bytes | bytearray = b""
+    # Body bytes reserved in the process's budget (serve/load.py), given back once.
+    held_bytes: int = 0
     json: dict[str, Any] | None = None
     # Raw model name from the body: unvalidated client text. Use `model_label` outside.
     model: str | None = None

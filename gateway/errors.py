@@ -105,6 +105,17 @@ class UpstreamTimeout(GatewayError):
     reason = "upstream_timeout"
 
 
+class Overloaded(GatewayError):
+    """The process is saturated (memory budget, in-flight cap, event-loop lag): retry.
+
+    529 with `retry-after`: the Anthropic SDKs, the OpenAI SDK (5xx) and Claude Code all
+    retry it with backoff."""
+
+    status = 529
+    type = "overloaded_error"
+    reason = "overloaded"
+
+
 class StartupError(Exception):
     """The gateway cannot start (a port in use, a file that does not load). Its message is
     the gateway's own words, naming the config option; the CLI prints it as one line."""

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from gateway.ratelimit.service import RateLimit
     from gateway.routing.router import Router
     from gateway.routing.upstream import UpstreamPool
+    from gateway.serve.load import Load
 
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -37,5 +38,7 @@ RATELIMIT: web.AppKey[RateLimit] = web.AppKey("ratelimit")
 
 # Pseudonymisation (absent = no `pii:` category on for anyone: the stage does nothing).
 PII: web.AppKey[PiiRuntime] = web.AppKey("pii")
+# The body budget and the shedder (gateway/serve/load.py).
+LOAD: web.AppKey[Load] = web.AppKey("load")
 
 CTX: web.RequestKey[RequestContext] = web.RequestKey("ctx")

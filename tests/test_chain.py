@@ -19,7 +19,7 @@ from gateway.context import RequestContext
 from gateway.errors import PermissionDenied
 from gateway.observe.metrics import Metrics
 from gateway.stages.route import route_stage
-from gateway.state import ACCESS_LOG, AUDIT, CONFIG, LABELS, METRICS, ROUTER
+from gateway.state import ACCESS_LOG, AUDIT, CONFIG, LABELS, LOAD, METRICS, ROUTER
 from tests.support.eventually import eventually
 
 CANARY = "CANARY-chain-7f3a"
@@ -32,9 +32,10 @@ def chain_app(
     registry = CollectorRegistry()
     real = build_app(config_mod.parse(yaml.safe_dump(config_dict)), Metrics(registry))
     app = web.Application()
-    for key in (CONFIG, METRICS, LABELS, ACCESS_LOG, AUDIT, ROUTER):
+    for key in (CONFIG, METRICS, LABELS, ACCESS_LOG, AUDIT, ROUTER, LOAD):
         app[key] = real[key]  # type: ignore[misc]  # keys of several value types
-    app.router.add_route("*", "/{tail:.*}", Chain([route_stage, *stages], endpoint).handle)
+    chain = Chain([route_stage, *stages], endpoint, real[LOAD])
+    app.router.add_route("*", "/{tail:.*}", chain.handle)
     return app, registry
 
 

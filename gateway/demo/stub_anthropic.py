@@ -69,7 +69,7 @@ class StubUpstream:
         # sha256 (hex, 16) of each x-api-key received: which credential arrived, unstored.
         self.key_hashes: list[str] = []
         self.disconnects = 0
-        self.app = web.Application()
+        self.app = web.Application(client_max_size=32 * 1024 * 1024)  # the real API takes 32 MB
         self.app.router.add_post("/v1/messages", self.messages)
         self.app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
         self.app.router.add_get("/v1/models", self.models)

@@ -90,7 +90,7 @@ class Pool:
         method: str,
         target: str,
         headers: Iterable[tuple[str, str]],
-        body: bytes | None = None,
+        body: bytes | bytearray | None = None,
     ) -> Response:
         """Send one request; return once the response head is in.
 

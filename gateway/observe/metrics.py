@@ -23,6 +23,9 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60,
 GAP_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 FAST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 OTHER = "other"
+# Connection phases with a deadline (server.timeouts); shed reasons are in serve/load.py.
+CONNECTION_PHASES = ("handshake", "head", "body", "idle")
+SHED_REASONS = ("body_budget", "in_flight", "loop_lag")
 _SAFE_LABEL = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -280,6 +283,49 @@ class Metrics:
             registry=r,
             multiprocess_mode="min",
         )
+        self.connections_open = Gauge(
+            "zdr_gateway_client_connections_open",
+            "Client connections open (TLS handshakes included); capped by "
+            "server.limits.max_connections.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.connections_refused = Counter(
+            "zdr_gateway_client_connections_refused",
+            "Client connections closed on accept because the process was at its cap.",
+            registry=r,
+        )
+        self.connection_timeouts = Counter(
+            "zdr_gateway_client_connection_timeouts",
+            "Client connections closed for missing a deadline, by phase "
+            "(handshake, head, body, idle).",
+            ["phase"],
+            registry=r,
+        )
+        self.shed = Counter(
+            "zdr_gateway_shed_requests",
+            "Requests answered 529 without being served, by reason (body_budget, "
+            "in_flight, loop_lag).",
+            ["reason"],
+            registry=r,
+        )
+        self.buffered_body_bytes = Gauge(
+            "zdr_gateway_buffered_body_bytes",
+            "Request body bytes reserved in memory by in-flight requests "
+            "(capped by server.limits.body_memory_bytes).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.loop_lag = Gauge(
+            "zdr_gateway_event_loop_lag_seconds",
+            "How late the event loop ran its last lag-sampling timer.",
+            registry=r,
+            multiprocess_mode="max",
+        )
+        for phase in CONNECTION_PHASES:
+            self.connection_timeouts.labels(phase)
+        for reason in SHED_REASONS:
+            self.shed.labels(reason)
         self.build_info.labels(__version__, platform.python_version()).set(1)
         # process_resident_memory_bytes, process_cpu_seconds_total, open fds: saturation
         # panels and the "memory stays flat while streaming" claim, seen from Prometheus.
@@ -297,6 +343,8 @@ class Metrics:
             self.upstream_errors,
             self.upstream_attempts,
             self.ratelimit_decisions,
+            self.connection_timeouts,
+            self.shed,
         ):
             _memoise_labels(metric)
 

@@ -91,7 +91,7 @@ class Vault:
         return candidate
 
 
-def taken_placeholders(body: bytes, doc: Any) -> set[str]:
+def taken_placeholders(body: bytes | bytearray, doc: Any) -> set[str]:
     """Placeholder-shaped text in the request body as the client sent it.
 
     JSON may spell a character as a \\u escape; when the body has any, the parsed

@@ -17,7 +17,9 @@ import orjson
 _SPACE = b" \t\r\n"
 
 
-def append_fields(raw: bytes, fields: Iterable[tuple[str, Any]]) -> bytes | None:
+def append_fields(
+    raw: bytes | bytearray, fields: Iterable[tuple[str, Any]]
+) -> bytes | bytearray | None:
     """`raw` (a JSON object none of whose keys are in `fields`) with `fields` added;
     None when `raw` does not end like an object (the caller re-serialises instead)."""
     body = raw.rstrip(_SPACE)

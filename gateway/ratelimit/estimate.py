@@ -22,7 +22,7 @@ BYTES_PER_TOKEN = 3
 IMAGE_TOKENS = 1600
 
 
-def estimate_input_tokens(body: bytes | int, doc: dict[str, Any] | None = None) -> int:
+def estimate_input_tokens(body: bytes | bytearray | int, doc: dict[str, Any] | None = None) -> int:
     size = body if isinstance(body, int) else len(body)
     tokens = 0
     if doc is not None:

@@ -40,7 +40,7 @@ from gateway.routing.breaker import Breaker
 from gateway.routing.settings import BreakerSettings, TargetSettings
 from gateway.serve.tls import client_context
 
-Outbound = tuple[str, str, Iterable[tuple[str, str]], bytes | None]
+Outbound = tuple[str, str, Iterable[tuple[str, str]], bytes | bytearray | None]
 # An attempt's outcome: the `outcome` label of zdr_gateway_upstream_attempts_total.
 OUTCOMES = (
     "success", "client_error", "server_error", "retryable_status",
@@ -52,7 +52,7 @@ class Adapter:
     """How requests are made for one target. See the module docstring."""
 
     def outbound(
-        self, method: str, path: str, headers: CIMultiDict[str], body: bytes | None
+        self, method: str, path: str, headers: CIMultiDict[str], body: bytes | bytearray | None
     ) -> Outbound:
         raise NotImplementedError
 
@@ -73,7 +73,7 @@ class Direct(Adapter):
         self._credential = tuple(provider.credential_headers(api_key).items())
 
     def outbound(
-        self, method: str, path: str, headers: CIMultiDict[str], body: bytes | None
+        self, method: str, path: str, headers: CIMultiDict[str], body: bytes | bytearray | None
     ) -> Outbound:
         return method, path, chain(headers.items(), self._credential), body
 

@@ -1,1 +1,2 @@
-"""Serving and process operations: listener, workers, admin port, TLS, hardening."""
+"""Serving and process operations: listener, workers, admin port, TLS, hardening, and what
+a client may hold of the process (connection deadlines and caps, body budget, shedding)."""

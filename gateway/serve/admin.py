@@ -14,7 +14,8 @@ from gateway.observe import posture
 from gateway.observe.metrics import Metrics
 from gateway.ratelimit.service import RateLimit
 from gateway.routing.upstream import UpstreamPool
-from gateway.state import CONFIG, METRICS, RATELIMIT, READY, UPSTREAMS
+from gateway.serve.load import Load
+from gateway.state import CONFIG, LOAD, METRICS, RATELIMIT, READY, UPSTREAMS
 
 
 def build_admin_app(
@@ -24,12 +25,15 @@ def build_admin_app(
     *,
     config: Config | None = None,
     upstreams: UpstreamPool | None = None,
+    load: Load | None = None,
 ) -> web.Application:
     app = web.Application()
     app[METRICS] = metrics
     app[READY] = ready
     if upstreams is not None:
         app[UPSTREAMS] = upstreams
+    if load is not None and config is not None and config.server.shed.unready_after_seconds:
+        app[LOAD] = load
     if ratelimit is not None:
         app[RATELIMIT] = ratelimit
     app.router.add_get("/healthz", healthz)
@@ -53,6 +57,12 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     if not request.app[READY][0]:
         return web.json_response({"status": "not ready", "reason": "draining"}, status=503)
+    load = request.app.get(LOAD)
+    if load is not None:
+        unready_after = request.app[CONFIG].server.shed.unready_after_seconds
+        if load.shedder.saturated_for() > unready_after:
+            # Sustained shedding: let the Service send new connections to other replicas.
+            return web.json_response({"status": "not ready", "reason": "shedding"}, status=503)
     rl = request.app.get(RATELIMIT)
     ready, detail = rl.readiness() if rl is not None else (True, None)
     if not ready:

@@ -23,10 +23,11 @@ from gateway.config import Config
 from gateway.errors import StartupError
 from gateway.observe import logs
 from gateway.observe.metrics import Metrics
-from gateway.serve import quiet
+from gateway.serve import fds, quiet
 from gateway.serve.admin import build_admin_app
+from gateway.serve.connections import GatedSite
 from gateway.serve.tls import CertReloader, server_context
-from gateway.state import AUTH, RATELIMIT, READY, UPSTREAMS
+from gateway.state import AUTH, LOAD, RATELIMIT, READY, UPSTREAMS
 
 log = logging.getLogger("gateway.serve.server")
 
@@ -65,10 +66,16 @@ async def start(
         # New handshakes pick up a rotated certificate; before setup(), which freezes the app.
         app.cleanup_ctx.append(CertReloader(ssl_ctx, server.tls, metrics).lifespan)
     await runner.setup()
-    site = web.TCPSite(
+    # SECURITY: the connection cap has to fit under the open-files limit, or a flood of
+    # connections makes accept() fail for everyone (gateway/serve/fds.py).
+    max_connections = fds.apply(
+        server.limits.max_connections, sum(u.max_connections for u in config.upstreams)
+    )
+    site = GatedSite(
         runner,
-        server.host,
-        server.port,
+        {"timeouts": server.timeouts, "max_connections": max_connections, "metrics": metrics},
+        host=server.host,
+        port=server.port,
         ssl_context=ssl_ctx,
         backlog=1024,
         reuse_port=reuse_port or None,
@@ -79,7 +86,12 @@ async def start(
         await runner.cleanup()
         raise
     admin = build_admin_app(
-        metrics, ready, app.get(RATELIMIT), config=config, upstreams=app[UPSTREAMS]
+        metrics,
+        ready,
+        app.get(RATELIMIT),
+        config=config,
+        upstreams=app[UPSTREAMS],
+        load=app[LOAD],
     )
     admin_runner = quiet.runner(admin)
     await admin_runner.setup()

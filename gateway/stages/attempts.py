@@ -55,7 +55,7 @@ async def send(
     upstream: Upstream,
     metrics: Metrics,
     allowed: Restriction,
-    request: tuple[str, str, CIMultiDict[str], bytes | None],
+    request: tuple[str, str, CIMultiDict[str], bytes | bytearray | None],
     ctx: RequestContext,
 ) -> tuple[Response, Target]:
     """(response with its head in, the target that gave it). `ctx.target` and
@@ -93,7 +93,9 @@ async def send(
 
 
 async def _attempt(
-    upstream: Upstream, target: Target, request: tuple[str, str, CIMultiDict[str], bytes | None]
+    upstream: Upstream,
+    target: Target,
+    request: tuple[str, str, CIMultiDict[str], bytes | bytearray | None],
 ) -> tuple[Response | None, tuple[str, GatewayError] | None, str]:
     """One attempt: (response, None, outcome) or (None, (kind, error), kind)."""
     method, path, headers, body = target.adapter.outbound(*request)

@@ -35,7 +35,7 @@ from gateway.routing.router import Route
 from gateway.routing.target import Target
 from gateway.stages import attempts
 from gateway.stages.observe import CLIENT_CLOSED
-from gateway.state import CTX, METRICS, RATELIMIT
+from gateway.state import CTX, LOAD, METRICS, RATELIMIT
 
 # A body at most this large, already received whole, is written without waiting: below
 # aiohttp's write buffer limit a write never waits for the client to drain.
@@ -75,8 +75,19 @@ async def handle(request: web.Request) -> web.StreamResponse:
         else upstream.restriction(None, None)
     )
     sent = time.monotonic()
-    outbound = (request.method, _target(route, request), _request_headers(route, ctx), _body(ctx))
+    body = _body(ctx)
+    # PERF: the parsed document is not needed once the bytes to send exist; dropping it
+    # now frees its copy of the text (as large as the body) for the whole upstream call.
+    ctx.json = None
+    outbound = (request.method, _target(route, request), _request_headers(route, ctx), body)
     resp, target = await attempts.send(upstream, metrics, allowed, outbound, ctx)
+    # An upstream has answered, so no attempt is left to make: the body is not held while
+    # the response streams (minutes, for a long generation), and its budget is given back.
+    del body, outbound
+    ctx.body = b""
+    if ctx.held_bytes:
+        request.app[LOAD].release(ctx.held_bytes)
+        ctx.held_bytes = 0
     try:
         principal = ctx.principal
         if (
@@ -314,7 +325,7 @@ def _request_headers(route: Route, ctx: RequestContext) -> CIMultiDict[str]:
     return out
 
 
-def _body(ctx: RequestContext) -> bytes | None:
+def _body(ctx: RequestContext) -> bytes | bytearray | None:
     if ctx.body_rewritten and ctx.json is not None:
         return json.dumps(ctx.json, separators=(",", ":")).encode()
     return ctx.body or None

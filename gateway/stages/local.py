@@ -22,19 +22,21 @@ from gateway.context import RequestContext
 from gateway.providers import Endpoint
 from gateway.routing.router import Route
 from gateway.routing.upstream import Upstream
+from gateway.serve.load import Load
 from gateway.state import CTX
 
 PROBE = Endpoint("probe", "HEAD", zdr_eligible=True, json_body=False)
 TELEMETRY = Endpoint("telemetry", "POST", zdr_eligible=True, json_body=False)
 
 
-def add_routes(app: web.Application, upstreams: list[Upstream]) -> None:
+def add_routes(app: web.Application, upstreams: list[Upstream], load: Load) -> None:
+    """`load`: a saturated gateway sheds these too (the chain's admission)."""
     for upstream in upstreams:
         if upstream.provider.name != "anthropic":
             continue
         prefix = upstream.prefix
-        probe = Chain((_route(upstream, PROBE),), _probe).handle
-        telemetry = Chain((_route(upstream, TELEMETRY),), _telemetry).handle
+        probe = Chain((_route(upstream, PROBE),), _probe, load).handle
+        telemetry = Chain((_route(upstream, TELEMETRY),), _telemetry, load).handle
         for path in sorted({prefix or "/", prefix + "/", prefix + "/api/hello"}):
             app.router.add_route("HEAD", path, probe)
         app.router.add_route("GET", prefix + "/api/hello", probe)

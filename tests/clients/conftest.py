@@ -25,6 +25,7 @@ import pytest
 from gateway.auth import tokens
 from gateway.auth.keyset import load_private_key, write_key_pair
 from tests.conftest import Gateway, StartGateway
+from tests.support import audit as support_audit
 
 HERE = Path(__file__).resolve().parent
 # Installed third-party code (`make clients`), not tests of this project.
@@ -72,7 +73,7 @@ async def cc_gateway(
 ) -> CCGateway:
     key, _, public = _issue(tmp_path)
     config_dict["auth"] = {"signing_keys": [{"kid": "cc", "public_key_file": public}]}
-    config_dict["audit"] = {"sink": "file", "path": str(tmp_path / "audit.jsonl")}
+    config_dict["audit"] = support_audit.file_sink(tmp_path / "audit")
     config_dict["metrics"] = {"teams": ["dev"]}
     return CCGateway(await start_gateway(config_dict), key)
 

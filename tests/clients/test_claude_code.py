@@ -14,12 +14,13 @@ from gateway.audit.event import hash_value
 from gateway.demo.stub_anthropic import STUB_API_KEY
 from tests.clients.conftest import CCGateway, Claude, issue_key
 from tests.conftest import StartGateway, Upstream
+from tests.support import audit as support_audit
 
 REPLY = "Hello from the stand-in model."
 
 
 def audit(tmp_path: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    return support_audit.events(tmp_path / "audit")
 
 
 @pytest.mark.parametrize("how", ["api_key", "bearer", "api_key_helper"])
@@ -64,7 +65,7 @@ async def test_print_mode_through_the_default_config(
     # counted and marked, never named.
     assert "unlisted:beta" in messages[0]["decisions"]
     assert cc_gateway.gw.sample("zdr_gateway_policy_unlisted_total", kind="beta") >= 1
-    assert "per-turn-control" not in (tmp_path / "audit.jsonl").read_text()
+    assert "per-turn-control" not in support_audit.text(tmp_path / "audit")
 
 
 async def test_tool_use_round_trip(
@@ -118,7 +119,8 @@ async def test_session_id_is_audited_only_as_its_hmac(
     session_key = "session-key-for-tests-0123456789"
     config_dict["audit"] = {
         "sink": "file",
-        "path": str(tmp_path / "audit.jsonl"),
+        "dir": str(tmp_path / "audit"),
+        "keys": [{"kid": support_audit.KID, "key": support_audit.KEY}],
         "session_id": "hashed",
         "session_id_key": session_key,
     }
@@ -131,7 +133,7 @@ async def test_session_id_is_audited_only_as_its_hmac(
     messages = [e for e in audit(tmp_path) if e["endpoint"] == "messages"]
     assert messages
     assert {e["session_id_hash"] for e in messages} == {hash_value(session, session_key)}
-    assert session not in (tmp_path / "audit.jsonl").read_text()
+    assert session not in support_audit.text(tmp_path / "audit")
 
 
 async def test_gateway_model_discovery_is_served_and_scoped(

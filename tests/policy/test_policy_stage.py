@@ -162,8 +162,8 @@ async def test_openai_store_is_rewritten_before_it_leaves(
 async def test_unlisted_beta_and_tool_pass_counted_and_marked_never_named(
     start_gateway: StartGateway, config_dict: dict[str, Any], upstream: Upstream, tmp_path: Path
 ) -> None:
-    audit = tmp_path / "audit.jsonl"
-    config_dict["audit"] = {"sink": "file", "path": str(audit)}
+    audit = tmp_path / "audit"
+    config_dict["audit"] = support_audit.file_sink(audit)
     gw = await start_gateway(config_dict)
     canary_beta = "canarybeta-7f3a-2027-01-01"
     canary_tool = "canarytool_7f3a_20270101"
@@ -178,11 +178,11 @@ async def test_unlisted_beta_and_tool_pass_counted_and_marked_never_named(
     assert upstream.stub.requests[-1].headers["anthropic-beta"] == headers["anthropic-beta"]
     assert gw.sample("zdr_gateway_policy_unlisted_total", kind="beta") == 1.0
     assert gw.sample("zdr_gateway_policy_unlisted_total", kind="tool") == 1.0
-    (event,) = [json.loads(line) for line in audit.read_text().splitlines()]
+    (event,) = support_audit.events(audit)
     assert event["decisions"] == ["unlisted:beta", "unlisted:tool"]
     from prometheus_client import generate_latest
 
-    text = audit.read_text() + generate_latest(gw.registry).decode()
+    text = support_audit.text(audit) + generate_latest(gw.registry).decode()
     assert "7f3a" not in text
 
 

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import StartGateway, Upstream
+from tests.support import audit as support_audit
 
 CANARY = "CANARY-telemetry-5d1e"
 BODY = {
@@ -28,9 +29,9 @@ async def test_probe_and_telemetry_answered_here_never_forwarded(
     tmp_path: Path,
     prefix: str,
 ) -> None:
-    audit = tmp_path / "audit.jsonl"
+    audit = tmp_path / "audit"
     config_dict["upstreams"][0]["prefix"] = prefix
-    config_dict["audit"] = {"sink": "file", "path": str(audit)}
+    config_dict["audit"] = support_audit.file_sink(audit)
     gw = await start_gateway(config_dict)
     base = gw.url + prefix
     payload = json.dumps({"events": [{"prompt": CANARY}] * 2000}).encode()
@@ -63,7 +64,7 @@ async def test_probe_and_telemetry_answered_here_never_forwarded(
         )
         == 2.0
     )
-    text = audit.read_text()
+    text = support_audit.text(audit)
     assert CANARY not in text
     kinds = [json.loads(line)["endpoint"] for line in text.splitlines()]
     assert kinds.count("probe") == 3

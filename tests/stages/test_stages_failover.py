@@ -17,6 +17,7 @@ from anthropic.types import MessageParam
 
 from tests.conftest import Gateway, StartGateway
 from tests.stages.conftest import Resetter, StandIn, pool_config
+from tests.support import audit as support_audit
 
 BODY = {
     "model": "claude-sonnet-5-5",
@@ -290,7 +291,7 @@ async def test_a_request_that_fails_upstream_records_its_attempts(
 ) -> None:
     targets = [{"name": "gone", "url": "https://127.0.0.1:9"}]
     cfg = pool_config(config_dict, targets)
-    cfg["audit"] = {"sink": "file", "path": str(tmp_path / "audit.jsonl")}
+    cfg["audit"] = support_audit.file_sink(tmp_path / "audit")
     gw = await start_gateway(cfg)
     status, body = await post(gw)
     assert status == 502
@@ -298,7 +299,7 @@ async def test_a_request_that_fails_upstream_records_its_attempts(
     assert gw.sample("zdr_gateway_upstream_errors_total", upstream="anthropic", kind="connect") == 1
     assert attempts(gw, "gone", "connect") == 2  # alone: the same target once more
     for _ in range(50):
-        lines = (tmp_path / "audit.jsonl").read_text().splitlines()
+        lines = support_audit.text(tmp_path / "audit").splitlines()
         if lines:
             break
         await asyncio.sleep(0.02)

@@ -19,6 +19,7 @@ from gateway.auth.keyset import load_private_key, write_key_pair
 from gateway.cli import main
 from tests.conftest import Gateway, StartGateway
 from tests.stages.conftest import pool_config
+from tests.support import audit as support_audit
 
 BODY = {
     "model": "claude-sonnet-5-5",
@@ -139,8 +140,8 @@ async def test_each_team_reaches_upstream_with_its_workspace_key(
     teams = {"alpha": {"labels": {"workspace": "a"}}, "beta": {"labels": {"workspace": "b"}}}
     cfg = pool_config(config_dict, targets, teams=teams)
     cfg["auth"] = keys.auth()
-    audit_path = tmp_path / "audit.jsonl"
-    cfg["audit"] = {"sink": "file", "path": str(audit_path)}
+    audit_path = tmp_path / "audit"
+    cfg["audit"] = support_audit.file_sink(audit_path)
     gw = await start_gateway(cfg)
     for i in range(5):
         assert (await post(gw, keys.issue("alpha", f"a{i}")))[0] == 200
@@ -149,14 +150,14 @@ async def test_each_team_reaches_upstream_with_its_workspace_key(
     assert a.stub.key_hashes == [key_hash(ws_a)] * 5
     assert b.stub.key_hashes == [key_hash(ws_b)] * 10
 
-    events = [json.loads(line) for line in audit_path.read_text().splitlines()]
+    events = support_audit.events(audit_path)
     assert {(e["team"], e["target"], e["attempts"]) for e in events} == {
         ("alpha", "ws-a", 1),
         ("beta", "ws-b", 1),
     }
     # The workspace keys and target URLs appear nowhere the operator looks.
     async with aiohttp.ClientSession() as http:
-        seen = [audit_path.read_text()]
+        seen = [support_audit.text(audit_path)]
         for path in ("/metrics", "/readyz?verbose", "/zdr/posture"):
             async with http.get(gw.admin_url + path) as r:
                 seen.append(await r.text())

@@ -36,3 +36,8 @@ def read(directory: Path, keys: Keyring | None = None, chain_key: bytes | None =
 
 def events(directory: Path) -> list[dict[str, Any]]:
     return read(directory)[1] if directory.exists() else []
+
+
+def text(directory: Path) -> str:
+    """The decrypted trail as JSON lines, for tests that search it for a value."""
+    return "".join(json.dumps(e, sort_keys=True) + "\n" for e in events(directory))

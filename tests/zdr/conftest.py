@@ -233,7 +233,7 @@ async def proof(tls_ca: trustme.CA, proof_root: Path) -> AsyncIterator[Proof]:
             "port": port,
             "tls": {"cert_file": str(cert_file), "key_file": str(key_file)},
             "max_body_bytes": 65536,
-            "client_timeout_seconds": 5,
+            "timeouts": {"body": 5},
             "shutdown_grace_seconds": 1,
         },
         "admin": {"host": "127.0.0.1", "port": admin_port},
