@@ -1,6 +1,6 @@
 """The request path, built in exactly one place.
 
-    observe → errors → route → auth → body → scopes → policy → ratelimit → forward
+    observe → errors → route → auth → body → scopes → policy → pseudonymise → ratelimit → forward
 
 - observe: request id, in-flight gauge; when the request ends, metrics, the
   audit event and the access log line (metadata only). Outermost, so it sees
@@ -14,6 +14,8 @@
 - body: the request body, capped, parsed once; model/stream/max_tokens.
 - scopes: endpoint, model and max_tokens against the key's scopes (403).
 - policy: the ZDR policy; may rewrite the body.
+- pseudonymise: personal data replaced by placeholders per the team's `pii:` modes
+  (gateway/pii); the forward stage puts the originals back in the answer.
 - ratelimit: requests, tokens, concurrency; reconciles usage afterwards.
 - forward: the upstream call, streamed back chunk by chunk.
 
@@ -45,6 +47,7 @@ from gateway.serve.lag import LagSampler
 from gateway.serve.load import BodyBudget, Load, Shedder
 from gateway.stages import forward, local
 from gateway.stages.body import body_stage
+from gateway.stages.pseudonymise import pseudonymise_stage
 from gateway.stages.route import route_stage
 from gateway.stages.scopes import scopes_stage
 from gateway.state import (
@@ -55,6 +58,7 @@ from gateway.state import (
     LABELS,
     LOAD,
     METRICS,
+    PII,
     RATELIMIT,
     READY,
     ROUTER,
@@ -70,6 +74,7 @@ STAGES: tuple[Stage, ...] = (
     body_stage,
     scopes_stage,
     policy_stage,
+    pseudonymise_stage,
     ratelimit_stage,
 )
 
@@ -99,6 +104,11 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     app.cleanup_ctx.append(_upstreams_ctx)
     app.cleanup_ctx.append(_auth_ctx)
     app.cleanup_ctx.append(_audit_ctx)
+    if config.pii.enabled:
+        # Detectors (and the libraries behind them) load here, only for categories on.
+        from gateway.pii.runtime import PiiRuntime
+
+        app[PII] = PiiRuntime(config.pii)
     if config.ratelimit.enabled:
         app[RATELIMIT] = ratelimit.build(config.ratelimit, metrics)
         app.cleanup_ctx.append(_ratelimit_ctx)

@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gateway.audit.settings import AuditSettings
 from gateway.auth.settings import AuthSettings
+from gateway.pii.settings import PiiSettings
 from gateway.policy.settings import PolicySettings
 from gateway.providers.cloud_settings import BedrockSettings, VertexSettings
 from gateway.ratelimit.settings import RateLimitSettings
@@ -233,6 +234,7 @@ class Config(Section):
     ratelimit: RateLimitSettings = RateLimitSettings()
     policy: PolicySettings = PolicySettings()
     audit: AuditSettings = AuditSettings()
+    pii: PiiSettings = PiiSettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
     harden: HardenSettings = HardenSettings()

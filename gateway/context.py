@@ -79,6 +79,11 @@ class RequestContext:
     forward_headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
     # Headers a stage adds to whatever response goes back (e.g. rate-limit state).
     extra_headers: dict[str, str] = field(default_factory=dict)
+    # Placeholders made by the pseudonymise stage (a gateway.pii.restore.Originals, None
+    # when none were made): content, in memory only, dropped with the request.
+    pii: Any = None
+    # Values replaced per category (counts only) for metrics and the audit trail.
+    pii_counts: dict[str, int] | None = None
     # Opaque per-stage state (e.g. the rate limiter's reservation).
     reservation: Any = None
     # Run by the chain once the response has ended, on every path, last added first.

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from gateway.auth.runtime import AuthRuntime
     from gateway.config import Config
     from gateway.observe.metrics import Labels, Metrics
+    from gateway.pii.runtime import PiiRuntime
     from gateway.ratelimit.service import RateLimit
     from gateway.routing.router import Router
     from gateway.routing.upstream import UpstreamPool
@@ -35,6 +36,8 @@ AUTH: web.AppKey[AuthRuntime] = web.AppKey("auth")
 # The rate limiter (absent = no limits, e.g. in unit tests of other stages).
 RATELIMIT: web.AppKey[RateLimit] = web.AppKey("ratelimit")
 
+# Pseudonymisation (absent = no `pii:` category on for anyone: the stage does nothing).
+PII: web.AppKey[PiiRuntime] = web.AppKey("pii")
 # The body budget and the shedder (gateway/serve/load.py).
 LOAD: web.AppKey[Load] = web.AppKey("load")
 

@@ -131,3 +131,31 @@ def test_a_vertex_upstream_loads_google_auth_not_botocore(tmp_path: Path) -> Non
     loaded = serve_once(tmp_path, config)
     assert {"google.auth", "google.oauth2"} <= loaded, loaded
     assert "botocore" not in loaded
+
+
+PII_LIBS = ("phonenumbers", "stdnum.iban", "stdnum.luhn", "ahocorasick_rs")
+
+
+def test_pii_libraries_load_only_for_the_categories_on(tmp_path: Path) -> None:
+    """Off (the default): none of them. On: at start-up, only those the categories need."""
+
+    def loaded_with(pii: dict[str, Any] | None) -> set[str]:
+        config = plain_config()
+        if pii is not None:
+            config["pii"] = pii
+        path = tmp_path / "gateway.yaml"
+        path.write_text(yaml.safe_dump(config))
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, str(path), *PII_LIBS],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return set(json.loads(proc.stdout.strip().splitlines()[-1])["loaded"])
+
+    assert loaded_with(None) == set()
+    assert loaded_with({"default": {"email": "mask"}}) == set()
+    on = {"phone": "pseudonymise", "card": "mask", "terms": "pseudonymise"}
+    loaded = loaded_with({"default": on, "terms": {"client": ["Acme Corp"]}})
+    assert loaded == {"phonenumbers", "stdnum.luhn", "ahocorasick_rs"}

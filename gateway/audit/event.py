@@ -24,7 +24,7 @@ FIELDS = (
     "attempts", "endpoint", "model", "stream", "status", "error_type", "reason", "decisions",
     "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
     "bytes_in", "bytes_out", "duration_ms", "ttfb_ms", "upstream_status",
-    "upstream_request_id", "stream_error", "client_ip_hash", "session_id_hash",
+    "upstream_request_id", "stream_error", "pii", "client_ip_hash", "session_id_hash",
 )  # fmt: skip
 CHAIN_FIELDS = ("chain", "seq", "prev", "hash")
 _SAFE = re.compile(r"^[A-Za-z0-9._:/@+=-]{1,128}$")
@@ -110,6 +110,8 @@ def build(
         "upstream_status": ctx.upstream_status,
         "upstream_request_id": _safe(ctx.upstream_request_id),
         "stream_error": ctx.stream_error,
+        # Values replaced per category: counts only (category names are the gateway's).
+        "pii": dict(ctx.pii_counts) if ctx.pii_counts else None,
     }
     if client_ip_hash is not None:
         event["client_ip_hash"] = client_ip_hash

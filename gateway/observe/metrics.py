@@ -185,6 +185,19 @@ class Metrics:
         )
         for kind in ("beta", "tool"):
             self.policy_unlisted.labels(kind)  # exported at 0 from start-up
+        self.pii_values = Counter(
+            "zdr_gateway_pii_values",
+            "Personal data values found in requests, by category and what was done "
+            "(pseudonymise, mask, block). Counts only, never values.",
+            ["category", "mode"],
+            registry=r,
+        )
+        self.pii_errors = Counter(
+            "zdr_gateway_pii_detector_errors",
+            "Requests refused because a personal-data detector failed, by category.",
+            ["category"],
+            registry=r,
+        )
         self.ratelimit_decisions = Counter(
             "zdr_gateway_ratelimit_decisions",
             "Rate-limit decisions by limit and outcome (allowed, refused, shadow_refused, error).",

@@ -4,7 +4,10 @@ The upstream attempts (target choice, retries before the first byte, the
 breaker's verdicts) are `stages.attempts`; this module relays the answer.
 Bodies flow through `StreamResponse.write` and nowhere else. Each upstream
 chunk is written as soon as it arrives (no buffering); the provider's usage
-reader looks at the same bytes in passing to count tokens.
+reader looks at the same bytes in passing to count tokens. When the pseudonymise
+stage made placeholders, a stream's chunks pass through the `StreamRestorer`
+(which holds back only a possible placeholder prefix) and a JSON answer is read
+whole, restored and sent with its new length.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from gateway.auth.scopes import model_allowed
 from gateway.context import RequestContext
 from gateway.errors import UpstreamError
 from gateway.http1 import ClientError
+from gateway.pii.restore import Originals, restore_json
+from gateway.pii.stream import RestoreError, StreamRestorer
 from gateway.providers import Provider
+from gateway.providers.base import UsageReader
 from gateway.providers.cloud import Call, Exchange, Local, UpstreamResponse, refused_for_logging
 from gateway.providers.models import MAX_LIST_BYTES, filter_model_list
 from gateway.routing.router import Route
@@ -36,6 +42,8 @@ from gateway.state import CONFIG, CTX, LOAD, METRICS, RATELIMIT
 # aiohttp's write buffer limit a write never waits for the client to drain.
 WHOLE_BODY_MAX = 64 * 1024
 _NO_DEADLINE = contextlib.nullcontext()
+# The largest JSON answer read whole to put originals back (JSONUsage's cap).
+RESTORE_JSON_MAX = 64 << 20
 
 
 class _WholeBodyResponse(web.StreamResponse):
@@ -140,11 +148,15 @@ async def _relay(
     headers.update(ctx.extra_headers)
     response_class = web.StreamResponse if event_stream else _WholeBodyResponse
     out = response_class(status=resp.status, headers=headers)
-    if resp.content_length is not None and not event_stream:
-        out.content_length = resp.content_length
     reader = provider.usage_reader(event_stream) if resp.status < 300 else None
     if exchange is not None:
         reader = exchange.usage_reader(reader)
+    originals: Originals | None = ctx.pii if resp.status < 300 else None
+    if originals is not None and not event_stream:
+        return await _restored_json(request, ctx, route, resp, out, reader, originals)
+    restorer = StreamRestorer(originals, provider.name) if originals is not None else None
+    if resp.content_length is not None and not event_stream:
+        out.content_length = resp.content_length
     await out.prepare(request)
     gap = metrics.chunk_gap.labels(provider.name)
     idle = route.upstream.settings.timeouts.idle
@@ -167,8 +179,14 @@ async def _relay(
                 else:
                     ctx.ttfb = now - ctx.started
                 last = now
-                await out.write(chunk)
-                ctx.bytes_out += len(chunk)
+                if restorer is None:
+                    await out.write(chunk)
+                    ctx.bytes_out += len(chunk)
+                else:
+                    data = restorer.feed(chunk)
+                    if data:
+                        await out.write(data)
+                        ctx.bytes_out += len(data)
                 if reader is not None:
                     reader.feed(chunk)
                 if deadline is None:
@@ -177,6 +195,15 @@ async def _relay(
                 if now_loop - pushed > step:
                     deadline.reschedule(now_loop + idle)
                     pushed = now_loop
+            if restorer is not None:
+                data = restorer.finish()
+                if data:
+                    await out.write(data)
+                    ctx.bytes_out += len(data)
+    except RestoreError:
+        ctx.stream_error = "pii_restore"
+        await _abort(request, out, provider, ctx, event_stream)
+        return out
     except (ClientError, ConnectionError, TimeoutError) as exc:
         if request.transport is None or request.transport.is_closing():
             # The client went away (a write to it failed): not an upstream failure.
@@ -198,6 +225,46 @@ async def _relay(
             ctx.usage = reader.usage
             if reader.stream_error and not ctx.stream_error:
                 ctx.stream_error = reader.stream_error
+    await out.write_eof()
+    return out
+
+
+async def _restored_json(
+    request: web.Request,
+    ctx: RequestContext,
+    route: Route,
+    resp: UpstreamResponse,
+    out: web.StreamResponse,
+    reader: UsageReader | None,
+    originals: Originals,
+) -> web.StreamResponse:
+    """A JSON answer with placeholders: read whole (it is useless to a client before its
+    end anyway), originals put back, sent with its new length."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(route.upstream.settings.timeouts.idle):
+            async for chunk in resp:
+                if ctx.ttfb is None:
+                    ctx.ttfb = time.monotonic() - ctx.started
+                size += len(chunk)
+                if size > RESTORE_JSON_MAX:
+                    raise UpstreamError("The upstream answer is too large to restore.")
+                parts.append(chunk)
+                if reader is not None:
+                    reader.feed(chunk)
+    except (ClientError, ConnectionError, TimeoutError):
+        request.app[METRICS].upstream_errors.labels(route.upstream.name, "protocol").inc()
+        raise UpstreamError(attempts.FAILED["protocol"]) from None
+    finally:
+        if reader is not None:
+            reader.finish()
+            ctx.usage = reader.usage
+    body = restore_json(b"".join(parts), originals)
+    out.content_length = len(body)
+    await out.prepare(request)
+    await out.write(body)
+    ctx.bytes_out += len(body)
     await out.write_eof()
     return out
 
