@@ -245,7 +245,8 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         return 0
     if config.auth.revoked_file:
         try:
-            with open(config.auth.revoked_file, "a", encoding="utf-8") as f:
+            path = config.auth.revoked_file
+            with open(path, "a", encoding="utf-8") as f:  # ZDR-OK: a key id, by the operator
                 f.write(f"{args.key_id}\n")
         except OSError as exc:
             return _fail(

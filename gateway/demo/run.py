@@ -80,7 +80,8 @@ async def _demo() -> None:
     try:
         async with aiohttp.ClientSession() as http:
             before = await _scrape(http, admin)
-            print(f'\n> POST {base}/v1/messages  stream=true  "{PROMPT}"\n', file=out)
+            asked = f'\n> POST {base}/v1/messages  stream=true  "{PROMPT}"\n'
+            print(asked, file=out)  # ZDR-OK: the demo's own prompt
             await _stream(http, base, client_ctx, out, demo_key.key)
             await _out_of_scope(http, base, client_ctx, out, demo_key.key)
             after = await _scrape(http, admin)
@@ -90,7 +91,8 @@ async def _demo() -> None:
     print("\n\nwhat the operator sees — metrics that moved (GET /metrics):", file=out)
     for line in _moved(before, after):
         print(f"  {line}", file=out)
-    print("\nthe audit line, one per request (metadata only, no content):", file=out)
+    heading = "\nthe audit line, one per request (metadata only, no content):"
+    print(heading, file=out)  # ZDR-OK: a heading
     for line in log_buffer.getvalue().splitlines():
         if '"request_id"' in line:
             print(f"  {line}", file=out)
@@ -123,7 +125,8 @@ async def _stream(
                         data = json.loads(line[6:])
                         delta = data.get("delta", {})
                         if data.get("type") == "content_block_delta":
-                            print(delta.get("text", ""), end="", flush=True, file=out)
+                            shown = delta.get("text", "")
+                            print(shown, end="", flush=True, file=out)  # ZDR-OK: the demo's reply
 
 
 async def _out_of_scope(
@@ -138,7 +141,8 @@ async def _out_of_scope(
     headers = {"anthropic-version": "2023-06-01", "x-api-key": key}
     async with http.post(f"{base}/v1/messages", json=body, headers=headers, ssl=ctx) as resp:
         error = (await resp.json())["error"]
-    print(f"\n\n> POST {base}/v1/messages  model=claude-opus-5 (outside the key's scope)", file=out)
+    asked = f"\n\n> POST {base}/v1/messages  model=claude-opus-5 (outside the key's scope)"
+    print(asked, file=out)  # ZDR-OK: a heading
     print(f"< {resp.status} {error['type']}: {error['message']}", file=out)
 
 

@@ -56,7 +56,7 @@ def apply(settings: HardenSettings) -> None:
         raise HardenError(f"prctl(PR_SET_DUMPABLE, 0) failed: {os.strerror(ctypes.get_errno())}")
     sys.dont_write_bytecode = True
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
-    tempfile.tempdir = NO_TEMP_DIR
+    tempfile.tempdir = NO_TEMP_DIR  # ZDR-OK: disables temp files
     os.environ["TMPDIR"] = NO_TEMP_DIR  # for any child or library that reads it directly
     os.umask(0o077)
     if settings.require_read_only_root and not read_only_root():
@@ -135,6 +135,7 @@ def status() -> dict[str, Any]:
     limit = core_limit()
     vm_lck = _proc_status().get("VmLck", "0 kB").split()[0]
     dumpable = _libc().prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)
+    no_temp = tempfile.gettempdir() == NO_TEMP_DIR  # ZDR-OK: a check, nothing written
     return {
         "core_dumps_disabled": limit == ("0", "0") and dumpable == 0,
         "core_file_size_limit": {"soft": limit[0], "hard": limit[1]} if limit else None,
@@ -143,6 +144,6 @@ def status() -> dict[str, Any]:
         "memory_lock_possible": can_lock_memory(),
         "locked_kib": int(vm_lck),
         "bytecode_writes_disabled": sys.dont_write_bytecode,
-        "temporary_files_disabled": tempfile.gettempdir() == NO_TEMP_DIR,
+        "temporary_files_disabled": no_temp,
         "read_only_root": read_only_root(),
     }

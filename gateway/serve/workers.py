@@ -49,7 +49,7 @@ def supervise(config: Config, config_path: str | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    metrics_dir = tempfile.mkdtemp(prefix="zdr-gateway-metrics-", dir=SHM)
+    metrics_dir = tempfile.mkdtemp(prefix="zdr-gateway-metrics-", dir=SHM)  # ZDR-OK: in memory
     # Read by prometheus_client when a worker imports it (workers are spawned, not forked).
     os.environ[MULTIPROC_ENV] = metrics_dir
     ctx = multiprocessing.get_context("spawn")
