@@ -14,7 +14,6 @@ Imported only when a Bedrock upstream is configured (botocore is ~20 MiB RSS).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -24,6 +23,7 @@ import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.credentials import Credentials, ReadOnlyCredentials
 
+from gateway import tasks
 from gateway.errors import Unavailable
 
 log = logging.getLogger("gateway.cloud")
@@ -46,11 +46,8 @@ class AwsCredentials:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await tasks.cancel(task)
 
     async def _loop(self) -> None:
         while True:

@@ -16,7 +16,6 @@ credentials, access denied, unreachable: `reason` says which), `not_checked`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import orjson
 from prometheus_client import Gauge
 
+from gateway import tasks
 from gateway.http1 import ClientError, Pool
 from gateway.providers.aws_auth import AwsCredentials
 from gateway.providers.cloud_settings import BedrockSettings
@@ -92,10 +92,7 @@ class InvocationLogging:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.cancel(self._task)
         if self._pool is not None:
             await self._pool.close()
 

@@ -13,7 +13,6 @@ Imported only when a Vertex upstream is configured.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import logging
 from typing import Any
@@ -22,6 +21,7 @@ import google.auth
 import google.auth.transport.requests
 from google.oauth2 import service_account
 
+from gateway import tasks
 from gateway.errors import Unavailable
 
 log = logging.getLogger("gateway.cloud")
@@ -45,11 +45,8 @@ class GoogleToken:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await tasks.cancel(task)
 
     def authorization(self) -> str:
         """`Bearer <token>` for a request now; a clear 503 when there is no valid token."""

@@ -29,6 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from gateway import tasks
 from gateway.context import Usage
 from gateway.observe.metrics import Metrics
 from gateway.ratelimit import lua
@@ -148,10 +149,7 @@ class RedisLimiter(Limiter):
         self._probe = asyncio.create_task(self._probe_loop())
 
     async def close(self) -> None:
-        if self._probe is not None:
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
+        await tasks.cancel(self._probe)
         await self._redis.aclose()
         await self._redis.connection_pool.disconnect()
 

@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gateway import tasks
 from gateway.config import ConfigError, TLSSettings
 from gateway.observe.metrics import Metrics
 
@@ -317,10 +318,7 @@ class CertReloader:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.cancel(task)
 
     async def lifespan(self, _app: object) -> AsyncIterator[None]:
         """For `app.cleanup_ctx.append(reloader.lifespan)`."""
