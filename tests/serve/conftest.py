@@ -6,6 +6,7 @@ import asyncio
 import copy
 import re
 import resource
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -45,3 +46,15 @@ def metric(text: str, name: str, **labels: str) -> float:
     pattern = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if labels else "") + r" (\S+)"
     found = re.search(r"^" + pattern + r"$", text, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Tests marked `both_loops` run on asyncio's loop and on uvloop's, which `serve`
+    uses: the connection gate layers each loop's own TLS."""
+    if item.get_closest_marker("both_loops") is None:
+        return {"asyncio": asyncio.new_event_loop}
+    import uvloop
+
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}

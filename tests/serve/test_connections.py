@@ -15,6 +15,8 @@ from tests.conftest import Gateway, SpawnGateway, StartGateway
 from tests.serve.conftest import closed_within, metric, raise_nofile
 from tests.serve.test_deadlines import HEAD, REQUEST
 
+pytestmark = pytest.mark.both_loops
+
 
 async def served(gw_port: int) -> bool:
     reader, writer = await asyncio.open_connection("127.0.0.1", gw_port)

@@ -8,8 +8,12 @@ import ssl
 import time
 from typing import Any
 
+import pytest
+
 from tests.conftest import Gateway, StartGateway
 from tests.serve.conftest import closed_within
+
+pytestmark = pytest.mark.both_loops
 
 HEAD = b"POST /v1/messages HTTP/1.1\r\nHost: localhost\r\n"
 REQUEST = (
