@@ -17,8 +17,10 @@ formatting are what the provider sent:
   `[`, so the part the client has is still a prefix of the rewritten event.
 
 Covered: Anthropic text_delta, thinking_delta, input_json_delta; OpenAI chat
-`delta.content` and `tool_calls[].function.arguments`. Other events get complete
-placeholders replaced at string depth (e.g. Responses deltas), with no carry across events.
+`delta.content` and `tool_calls[].function.arguments`; OpenAI Responses `delta` of
+output text, refusal, reasoning (text and summary) and function-call arguments, held per
+(output_index, content_index) and flushed before that part's `.done` event (or any event
+that ends the response). Other events get complete placeholders replaced at string depth.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ import orjson
 from gateway.pii.restore import Originals
 
 _CANDIDATE = re.compile(rb'\[(?:[A-Z]|"|$)')
-_STRING = re.compile(rb'"(text|thinking|partial_json|content|arguments)"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_STRING = re.compile(
+    rb'"(text|thinking|partial_json|content|arguments|delta)"\s*:\s*"((?:[^"\\]|\\.)*)"'
+)
 _ANTHROPIC = {
     "text_delta": (b"text", 1),
     "thinking_delta": (b"thinking", 1),
@@ -41,6 +45,16 @@ _ANTHROPIC = {
 _FIELD = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
 _ENDS_ALL = frozenset({"message_delta", "message_stop", "error", "content_block_start"})
 _ENVELOPE = ("id", "object", "created", "model", "system_fingerprint")
+# Responses streaming: the delta events restored with a carry (JSON string depth of their
+# `delta`), and the fields that name their part, copied into a flush event.
+_RESPONSES = {
+    "response.output_text.delta": 1,
+    "response.refusal.delta": 1,
+    "response.reasoning_text.delta": 1,
+    "response.reasoning_summary_text.delta": 1,
+    "response.function_call_arguments.delta": 2,
+}
+_PART = ("item_id", "output_index", "content_index", "summary_index", "sequence_number")
 
 Slot = tuple[Any, ...]
 
@@ -160,6 +174,9 @@ class StreamRestorer:
         if not isinstance(obj, dict):
             return ev
         if self._openai:
+            kind = obj.get("type")
+            if isinstance(kind, str) and kind.startswith("response."):
+                return self._responses_event(ev, obj, kind)
             return self._openai_event(ev, obj)
         return self._anthropic_event(ev, obj)
 
@@ -209,6 +226,28 @@ class StreamRestorer:
         flushed = b"".join(self._flush(s) for s in list(self._held) if s[1] in finishing)
         return flushed + new
 
+    def _responses_event(self, ev: bytes, obj: dict[str, Any], kind: str) -> bytes:
+        part = obj.get("content_index", obj.get("summary_index"))
+        depth = _RESPONSES.get(kind)
+        if depth is not None and isinstance(obj.get("delta"), str):
+            slot = ("r", kind, obj.get("output_index"), part)
+            meta = {"type": kind, **{k: obj[k] for k in _PART if k in obj}}
+            return self._splice(ev, [(b"delta", slot, depth, meta, False)])
+        if kind.endswith(".done") and "output_index" in obj:
+            # This part (or, for output_item.done, the whole item) ends: its held text
+            # goes out first, in a delta event of its own.
+            index = obj["output_index"]
+            ended = [
+                s for s in self._held
+                if s[0] == "r" and s[2] == index and (part is None or s[3] == part)
+            ]  # fmt: skip
+            flushed = b"".join(self._flush(s) for s in ended)
+            return flushed + self._o.restore_bytes(ev, 1)
+        if kind.endswith(".delta") or "output_index" in obj:
+            return self._o.restore_bytes(ev, 1)
+        # response.completed / failed / incomplete / error: everything held goes out.
+        return self._flush(None) + self._o.restore_bytes(ev, 1)
+
     def _splice(self, ev: bytes, targets: list[tuple[bytes, Slot, int, Any, bool]]) -> bytes:
         """Rewrite the string value of each target's key, in document order per key."""
         by_key: dict[bytes, list[tuple[Slot, int, Any, bool]]] = {}
@@ -256,6 +295,10 @@ class StreamRestorer:
             delta = {"type": held.meta, _FIELD[held.meta]: text}
             data = orjson.dumps({"type": "content_block_delta", "index": slot[1], "delta": delta})
             return b"event: content_block_delta" + nl + b"data: " + data + nl + nl
+        if slot[0] == "r":
+            data = orjson.dumps({**held.meta, "delta": text})
+            name = str(held.meta["type"]).encode()
+            return b"event: " + name + nl + b"data: " + data + nl + nl
         if slot[0] == "c":
             choice_delta: dict[str, Any] = {"content": text}
         else:

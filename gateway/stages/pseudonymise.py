@@ -6,7 +6,9 @@ lookup), walks the texts the model reads with a per-request `Vault`, and leaves 
 placeholder mapping on the context for the forward stage to restore in the answer.
 
 - `block` found -> 400 invalid_request_error naming the category, never the value;
-- a detector error -> the request is refused (fail closed), never sent in the clear.
+- a detector error -> 400 invalid_request_error, the request refused (fail closed), never
+  sent in the clear. Not a 5xx: the same text fails the same way, so a retry (which the
+  SDKs and Claude Code make on any 5xx) cannot help.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.context import RequestContext
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import InvalidRequest
 from gateway.state import METRICS, PII
 
 _NAMES = {
@@ -27,12 +29,6 @@ _NAMES = {
     "terms": "a listed term",
     "patterns": "text matching a configured pattern",
 }
-
-
-class DetectionFailed(GatewayError):
-    status = 500
-    type = "api_error"
-    reason = "pii_detector"
 
 
 async def pseudonymise_stage(request: web.Request, ctx: RequestContext) -> None:
@@ -68,8 +64,11 @@ async def pseudonymise_stage(request: web.Request, ctx: RequestContext) -> None:
     except DetectorError as exc:
         metrics.pii_errors.labels(str(exc)).inc()
         # SECURITY: fail closed: without a working detector nothing is sent.
-        raise DetectionFailed(
-            "Personal-data detection failed; the request was not sent.", reason="pii_detector"
+        raise InvalidRequest(
+            f"This request could not be checked for {_NAMES[str(exc)]} (the gateway's "
+            "detector failed), so it was not sent to the model. Retrying will not help; "
+            "tell the gateway's operators, quoting the request id.",
+            reason="pii_detector",
         ) from None
     if not vault.counts:
         return

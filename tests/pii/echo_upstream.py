@@ -11,9 +11,12 @@ split across writes (a placeholder across network chunks).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
+import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -28,11 +31,16 @@ def _h(value: str) -> str:
 class EchoUpstream:
     def __init__(self, lengths: set[int]) -> None:
         self.lengths = lengths
+        # Set for Claude Code: asked with its tools, the first answer is a Read of the
+        # file named by the first placeholder in this directory; after the tool result,
+        # text only (end_turn), so the client's loop ends.
+        self.read_dir: str | None = None
         self.hashes: set[str] = set()
         self.body_hashes: list[str] = []
         self.app = web.Application()
         self.app.router.add_post("/v1/messages", self.messages)
         self.app.router.add_post("/v1/chat/completions", self.chat)
+        self.app.router.add_post("/v1/responses", self.responses)
 
     def saw(self, value: str) -> bool:
         return _h(value) in self.hashes
@@ -66,7 +74,15 @@ class EchoUpstream:
         doc = json.loads(body)
         found = self._record(body, doc)
         text = "Reply for " + ", ".join(found) + "."
-        tool_input = {"to": found[0] if found else "", "all": found}
+        tool_name, tool_input = "send", {"to": found[0] if found else "", "all": found}
+        if doc.get("tools"):
+            names = {t.get("name") for t in doc["tools"]}
+            last = doc["messages"][-1]["content"]
+            answered = isinstance(last, list) and any(b.get("type") == "tool_result" for b in last)
+            if "Read" in names and self.read_dir and found and not answered:
+                tool_name, tool_input = "Read", {"file_path": f"{self.read_dir}/{found[0]}"}
+            else:
+                tool_name = ""  # a text answer only
         if not doc.get("stream"):
             return web.json_response(_message(text, tool_input))
         resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
@@ -89,7 +105,10 @@ class EchoUpstream:
                 split=True,
             )
         await _write(resp, "content_block_stop", {"type": "content_block_stop", "index": 0})
-        block = {"type": "tool_use", "id": "toolu_01", "name": "send", "input": {}}
+        if not tool_name:
+            await _end(resp, "end_turn")
+            return resp
+        block = {"type": "tool_use", "id": "toolu_01", "name": tool_name, "input": {}}
         await _write(
             resp,
             "content_block_start",
@@ -103,17 +122,7 @@ class EchoUpstream:
                 {"type": "content_block_delta", "index": 1, "delta": delta},
             )
         await _write(resp, "content_block_stop", {"type": "content_block_stop", "index": 1})
-        await _write(
-            resp,
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-                "usage": {"output_tokens": 9},
-            },
-        )
-        await _write(resp, "message_stop", {"type": "message_stop"})
-        await resp.write_eof()
+        await _end(resp, "tool_use")
         return resp
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
@@ -164,6 +173,99 @@ class EchoUpstream:
         await resp.write_eof()
         return resp
 
+    async def responses(self, request: web.Request) -> web.StreamResponse:
+        """A Responses stream: the message text, then a function call's arguments, each
+        in small deltas, with some events split across network writes."""
+        body = await request.read()
+        doc = json.loads(body)
+        found = self._record(body, doc)
+        text = "Reply for " + ", ".join(found) + "."
+        args = json.dumps({"to": found[0] if found else ""})
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        seq = iter(range(1000))
+        response = {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 1,
+            "status": "in_progress",
+            "model": doc.get("model", "m"),
+            "output": [],
+        }
+
+        async def event(kind: str, split: bool = False, **fields: Any) -> None:
+            await _write(resp, kind, {"type": kind, "sequence_number": next(seq), **fields}, split)
+
+        msg_item = {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }
+        call_item = {
+            "id": "fc_1",
+            "type": "function_call",
+            "call_id": "call_1",
+            "name": "send",
+            "arguments": args,
+            "status": "completed",
+        }
+        part: dict[str, Any] = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+        await event("response.created", response=response)
+        await event(
+            "response.output_item.added",
+            output_index=0,
+            item={**msg_item, "content": [], "status": "in_progress"},
+        )
+        await event(
+            "response.content_part.added",
+            **part,
+            part={"type": "output_text", "text": "", "annotations": []},
+        )
+        for piece in _pieces(text, 3):
+            await event("response.output_text.delta", True, **part, delta=piece, logprobs=[])
+        await event("response.output_text.done", **part, text=text, logprobs=[])
+        await event("response.content_part.done", **part, part=msg_item["content"][0])
+        await event("response.output_item.done", output_index=0, item=msg_item)
+        await event(
+            "response.output_item.added",
+            output_index=1,
+            item={**call_item, "arguments": "", "status": "in_progress"},
+        )
+        for piece in _pieces(args, 4):
+            await event(
+                "response.function_call_arguments.delta",
+                item_id="fc_1",
+                output_index=1,
+                delta=piece,
+            )
+        await event(
+            "response.function_call_arguments.done", item_id="fc_1", output_index=1, arguments=args
+        )
+        await event("response.output_item.done", output_index=1, item=call_item)
+        done = {**response, "status": "completed", "output": [msg_item, call_item]}
+        await event("response.completed", response=done)
+        await resp.write_eof()
+        return resp
+
+
+@contextlib.asynccontextmanager
+async def serving(stub: EchoUpstream, cert_files: dict[str, str]) -> AsyncIterator[str]:
+    """The stand-in on a free port over TLS (the tests' certificate): its base URL."""
+    from gateway.serve import server
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert_files["cert_file"], cert_files["key_file"])
+    runner = web.AppRunner(stub.app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
+    await site.start()
+    try:
+        yield f"https://localhost:{server.bound_port(site)}"
+    finally:
+        await runner.cleanup()
+
 
 def _pieces(text: str, n: int) -> list[str]:
     return [text[i : i + n] for i in range(0, len(text), n)] or [""]
@@ -195,6 +297,14 @@ async def _write(resp: web.StreamResponse, event: str, data: Any, split: bool = 
         await resp.write(raw[cut:])
     else:
         await resp.write(raw)
+
+
+async def _end(resp: web.StreamResponse, stop_reason: str) -> None:
+    delta = {"stop_reason": stop_reason, "stop_sequence": None}
+    message_delta = {"type": "message_delta", "delta": delta, "usage": {"output_tokens": 9}}
+    await _write(resp, "message_delta", message_delta)
+    await _write(resp, "message_stop", {"type": "message_stop"})
+    await resp.write_eof()
 
 
 async def _data(resp: web.StreamResponse, data: Any) -> None:

@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 import os
-import ssl
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,11 @@ import aiohttp
 import anthropic
 import openai
 import pytest
-from aiohttp import web
 
 from gateway.pii import detect
-from gateway.serve import server
 from gateway.state import PII
 from tests.conftest import Gateway, StartGateway
-from tests.pii.echo_upstream import EchoUpstream
+from tests.pii.echo_upstream import EchoUpstream, serving
 from tests.support import audit as support_audit
 from tests.support.eventually import eventually
 
@@ -39,14 +36,8 @@ SEEN = ("[EMAIL_1]", "[CARD]", "copy each one exactly")
 async def echo(cert_files: dict[str, str]) -> AsyncIterator[tuple[EchoUpstream, str]]:
     # The originals' lengths, and those of what the tests expect the upstream saw instead.
     stub = EchoUpstream({len(v) for v in (*ORIGINALS, *SEEN)})
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert_files["cert_file"], cert_files["key_file"])
-    runner = web.AppRunner(stub.app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
-    await site.start()
-    yield stub, f"https://localhost:{server.bound_port(site)}"
-    await runner.cleanup()
+    async with serving(stub, cert_files) as url:
+        yield stub, url
 
 
 @pytest.fixture
@@ -231,6 +222,32 @@ async def test_openai_chat_stream_content_and_tool_call_arguments(
     assert json.loads(args) == {"to": EMAIL}
 
 
+async def test_openai_responses_stream_text_and_function_call_arguments(
+    start_gateway: StartGateway, pii_config: dict[str, Any], echo: tuple[EchoUpstream, str]
+) -> None:
+    gw = await start_gateway(pii_config)
+    oc = openai.AsyncOpenAI(
+        base_url=gw.url + "/openai/v1",
+        api_key="client-key",
+        max_retries=0,
+        http_client=openai.DefaultAsyncHttpxClient(verify=gw.client_ssl()),
+    )
+    async with oc, oc.responses.stream(model="gpt-5", input=PROMPT) as stream:
+        text, args = "", ""
+        async for event in stream:
+            if event.type == "response.output_text.delta":
+                text += event.delta
+            elif event.type == "response.function_call_arguments.delta":
+                args += event.delta
+        final = await stream.get_final_response()
+    assert not echo[0].saw(EMAIL)
+    assert echo[0].saw("[EMAIL_1]")  # the stand-in saw placeholders: the deltas were split
+    want = f"Reply for {EMAIL}, {PHONE}, [CARD], {CLIENT}."
+    assert text == want
+    assert json.loads(args) == {"to": EMAIL}
+    assert final.output_text == want
+
+
 async def test_block_refuses_naming_the_category_and_nothing_is_sent(
     start_gateway: StartGateway, pii_config: dict[str, Any], echo: tuple[EchoUpstream, str]
 ) -> None:
@@ -260,11 +277,12 @@ async def test_a_detector_error_refuses_the_request(
 
     runtime.detectors._finders["email"] = broken
     async with client(gw) as c:
-        with pytest.raises(anthropic.InternalServerError) as info:
+        with pytest.raises(anthropic.BadRequestError) as info:
             await c.messages.create(
                 model=MODEL, max_tokens=8, messages=[{"role": "user", "content": PROMPT}]
             )
-    assert "detection failed" in str(info.value)
+    assert info.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert "could not be checked for an email address" in str(info.value)
     assert EMAIL not in json.dumps(info.value.body)
     assert echo[0].body_hashes == []
     assert gw.sample("zdr_gateway_pii_detector_errors_total", category="email") == 1

@@ -184,6 +184,64 @@ def test_openai_stream_restores_exactly(data: st.DataObject) -> None:
     assert json.loads(arguments) == {"email": restored(json.loads(args)["email"])}
 
 
+@st.composite
+def responses_stream(draw: st.DrawFn) -> tuple[bytes, bytes, str, str]:
+    """An OpenAI Responses stream: a message's text, then a function call's arguments."""
+    le = draw(st.sampled_from(ENDINGS))
+    text = draw(texts)
+    args = json.dumps({"email": draw(texts)})
+    seq = itertools.count()
+
+    def ev(kind: str, **fields: Any) -> bytes:
+        return sse(le, {"type": kind, "sequence_number": next(seq), **fields}, kind)
+
+    msg = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+    call = {"item_id": "fc_1", "output_index": 1}
+    out = ev("response.created", response={"id": "resp_1", "output": []})
+    out += ev("response.output_item.added", output_index=0, item={"id": "msg_1"})
+    out += ev("response.content_part.added", **msg, part={"type": "output_text", "text": ""})
+    for part in splits(draw, text):
+        out += ev("response.output_text.delta", **msg, delta=part, logprobs=[])
+    out += ev("response.output_text.done", **msg, text=text)
+    out += ev("response.content_part.done", **msg, part={"type": "output_text", "text": text})
+    out += ev("response.output_item.done", output_index=0, item={"id": "msg_1"})
+    out += ev("response.output_item.added", output_index=1, item={"id": "fc_1"})
+    for part in splits(draw, args):
+        out += ev("response.function_call_arguments.delta", **call, delta=part)
+    out += ev("response.function_call_arguments.done", **call, arguments=args)
+    out += ev("response.output_item.done", output_index=1, item={"id": "fc_1"})
+    out += ev("response.completed", response={"id": "resp_1", "status": "completed"})
+    return out, le, text, args
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_responses_stream_restores_exactly(data: st.DataObject) -> None:
+    stream, le, text, args = data.draw(responses_stream())
+    out = run("openai", chunked(data.draw, stream))
+    content, arguments, done_text = "", "", None
+    ended: set[tuple[int, int | None]] = set()
+    for name, payload in events(out, le):
+        assert name == payload["type"]
+        part = (payload.get("output_index"), payload.get("content_index"))
+        if name == "response.output_text.delta":
+            assert part not in ended  # a held prefix goes out inside its part
+            content += payload["delta"]
+        elif name == "response.function_call_arguments.delta":
+            assert part not in ended
+            arguments += payload["delta"]
+        elif name == "response.output_text.done":
+            done_text = payload["text"]
+        if name and name.endswith(".done"):
+            ended.add(part)
+    assert content == restored(text)
+    assert done_text == restored(text)
+    assert json.loads(arguments) == {"email": restored(json.loads(args)["email"])}
+    # The provider's events keep their order; only deltas may be added.
+    provider = [n for n, _ in events(stream, le) if n and not n.endswith(".delta")]
+    assert [n for n, _ in events(out, le) if n and not n.endswith(".delta")] == provider
+
+
 @given(st.binary(max_size=200).filter(lambda b: b"[" not in b), st.sampled_from(ENDINGS))
 def test_a_chunk_without_a_bracket_passes_at_once(chunk: bytes, le: bytes) -> None:
     restorer = StreamRestorer(Originals(ORIGINALS), "anthropic")
