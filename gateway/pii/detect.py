@@ -181,11 +181,26 @@ def _find_email(scan: Scan) -> Iterable[Span]:
         while m is None and start < at:
             start += 1
             m = _EMAIL.match(text, start)
-        if m is not None and bounded(text, m.start(), m.end()):
+        if m is not None and _email_bounded(text, m.start(), m.end()):
             out.append(Span(m.start(), m.end(), "email", "EMAIL"))
             last_end = m.end()
         at = text.find("@", max(at + 1, last_end))
     return out
+
+
+def _email_bounded(text: str, start: int, end: int) -> bool:
+    """An address inside a path or a URL is still one ("/home/x/ann@example.org",
+    "https://ann@example.org/"); one glued to a word ("xann@") or followed by ":path"
+    (an SCM remote, "git@github.com:org/repo") is not."""
+    if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        return False
+    if end < len(text):
+        after = text[end]
+        if after.isalnum() or after == "_":
+            return False
+        if after == ":" and end + 1 < len(text) and text[end + 1].isalnum():
+            return False
+    return True
 
 
 def _phone_finder(regions: list[str]) -> Finder:

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from gateway.audit.event import hash_value
 from gateway.demo.stub_anthropic import STUB_API_KEY
 from tests.clients.conftest import CCGateway, Claude, issue_key
 from tests.conftest import StartGateway, Upstream
+from tests.pii.echo_upstream import EchoUpstream, serving
 from tests.support import audit as support_audit
 
 REPLY = "Hello from the stand-in model."
@@ -145,3 +147,37 @@ async def test_gateway_model_discovery_is_served_and_scoped(
     models = [r for r in upstream.stub.requests if r.path == "/v1/models"]
     assert [r.query for r in models] == ["limit=1000"]
     assert [e["status"] for e in audit(tmp_path) if e["endpoint"] == "models"] == [200]
+
+
+async def test_pseudonymised_prompt_and_tool_input_come_back_as_the_originals(
+    start_gateway: StartGateway,
+    config_dict: dict[str, Any],
+    claude: Claude,
+    cert_files: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """PII on: the stand-in sees only placeholders; Claude Code gets the originals back
+    in the streamed text and in a Read tool_use input (it reads the real file), and the
+    tool result it sends next is pseudonymised too."""
+    email = "zq.cc.canary.51d2@example.org"
+    marker = "MARKER-pii-tool-result-77"
+    (claude.work / email).write_text(marker + "\n")  # type: ignore[attr-defined]
+    stub = EchoUpstream({len(email), len(marker), len("[EMAIL_1]")})
+    stub.read_dir = str(claude.work)  # type: ignore[attr-defined]
+    key, public = issue_key(tmp_path)
+    async with serving(stub, cert_files) as url:
+        config_dict["upstreams"][0]["url"] = url
+        config_dict["auth"] = {"signing_keys": [{"kid": "cc", "public_key_file": public}]}
+        config_dict["audit"] = support_audit.file_sink(tmp_path / "audit")
+        config_dict["pii"] = {"default": {"email": "pseudonymise"}}
+        gw = await start_gateway(config_dict)
+        prompt = f"read the file {email} in this directory"
+        code, out, err = await claude(gw, ["-p", prompt], {"ANTHROPIC_API_KEY": key})
+    assert code == 0, (out, err)
+    assert f"Reply for {email}" in out  # the final streamed text, restored
+    assert stub.saw(marker)  # Claude Code read the file the restored tool input named
+    assert stub.saw("[EMAIL_1]")
+    assert not stub.saw(email)  # neither in the prompt nor in the tool result's path
+    assert email not in support_audit.text(tmp_path / "audit")
+    assert email.encode() not in generate_latest(gw.registry)
+    assert gw.sample("zdr_gateway_pii_values_total", category="email", mode="pseudonymise") >= 2

@@ -27,6 +27,8 @@ def found(text: str) -> list[tuple[str, str]]:
 # (text, what must be found). Kept in step with the table in docs/pii.md.
 CAUGHT = [
     ("mail al.smith+tag@mail.example.co.uk now", [("email", "al.smith+tag@mail.example.co.uk")]),
+    ("path /home/x/zq.cc@example.org.txt", [("email", "zq.cc@example.org.txt")]),
+    ("url https://ann@host.example.com/x", [("email", "ann@host.example.com")]),
     ("call +1 415-555-2671 today", [("phone", "+1 415-555-2671")]),
     ("call (415) 555-0132 today", [("phone", "(415) 555-0132")]),
     ("ring 020 7946 0018 in London", [("phone", "020 7946 0018")]),
@@ -61,6 +63,7 @@ NOT_CAUGHT = [
     "price 1,234,567.89 USD",
     "port 127.0.0.1:8443 is not 999.1.1.1",
     "Annual report by Globexia",
+    "remote git@github.com:org/repo.git",
     "AcmeCorp",
     "ISBN 978-3-16-148410-0",
 ]
