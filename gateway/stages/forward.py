@@ -26,6 +26,7 @@ from gateway.auth.scopes import model_allowed
 from gateway.context import RequestContext
 from gateway.errors import UpstreamError
 from gateway.http1 import ClientError
+from gateway.pii.eventstream import EVENT_STREAM, EventStreamRestorer
 from gateway.pii.restore import Originals, restore_json
 from gateway.pii.stream import RestoreError, StreamRestorer
 from gateway.providers import Provider
@@ -152,10 +153,16 @@ async def _relay(
     if exchange is not None:
         reader = exchange.usage_reader(reader)
     originals: Originals | None = ctx.pii if resp.status < 300 else None
-    if originals is not None and not event_stream:
-        return await _restored_json(request, ctx, route, resp, out, reader, originals)
-    restorer = StreamRestorer(originals, provider.name) if originals is not None else None
-    if resp.content_length is not None and not event_stream:
+    restorer: StreamRestorer | EventStreamRestorer | None = None
+    if originals is not None:
+        if resp.content_type == EVENT_STREAM:
+            # Bedrock's own stream, passed to a cloud-native client frame by frame.
+            restorer = EventStreamRestorer(originals)
+        elif not event_stream:
+            return await _restored_json(request, ctx, route, resp, out, reader, originals)
+        else:
+            restorer = StreamRestorer(originals, provider.name)
+    if resp.content_length is not None and not event_stream and restorer is None:
         out.content_length = resp.content_length
     await out.prepare(request)
     gap = metrics.chunk_gap.labels(provider.name)

@@ -47,7 +47,9 @@ async def gw(
     return await start_gateway(config_dict)
 
 
-async def claude(gw: Gateway, tmp_path: Path, env: dict[str, str]) -> tuple[int, str]:
+async def claude(
+    gw: Gateway, tmp_path: Path, env: dict[str, str], prompt: str = "Say hi"
+) -> tuple[int, str]:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     base = {
@@ -60,7 +62,7 @@ async def claude(gw: Gateway, tmp_path: Path, env: dict[str, str]) -> tuple[int,
         "DISABLE_TELEMETRY": "1",
     }
     proc = await asyncio.create_subprocess_exec(
-        CLAUDE, "-p", "Say hi", "--max-turns", "1",
+        CLAUDE, "-p", prompt, "--max-turns", "1",
         env={**base, **env}, cwd=str(tmp_path),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
@@ -125,3 +127,39 @@ async def test_default_mode_through_vertex(
     assert code == 0, out
     assert standin.reply in out
     assert any(s.path.endswith(f"{VERTEX_SONNET}:streamRawPredict") for s in standin.seen)
+
+
+async def test_bedrock_mode_with_pseudonymisation(
+    bedrock_upstream: BedrockUpstream,
+    bedrock: tuple[BedrockStandIn, str],
+    start_gateway: StartGateway,
+    config_dict: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    """Claude Code in Bedrock mode takes the event stream the gateway rebuilt around the
+    restored text (frames re-encoded with their own headers and valid CRCs)."""
+    standin, _ = bedrock
+    standin.behaviour.echo_placeholders = True
+    email = "zq.cc.bedrock.canary.4b7d@example.org"
+    config_dict["upstreams"] = [
+        {**bedrock_upstream(mode="invoke"), "name": "bedrock-native", "prefix": "/bedrock"}
+    ]
+    config_dict["policy"] = {"betas": {"unlisted": "allow"}}
+    config_dict["pii"] = {"default": {"email": "pseudonymise"}}
+    gw = await start_gateway(config_dict)
+    env = {
+        "CLAUDE_CODE_USE_BEDROCK": "1",
+        "CLAUDE_CODE_SKIP_BEDROCK_AUTH": "1",
+        "ANTHROPIC_BEDROCK_BASE_URL": gw.url + "/bedrock",
+        "AWS_REGION": "eu-central-1",
+        "ANTHROPIC_MODEL": EU_SONNET,
+        "ANTHROPIC_SMALL_FAST_MODEL": EU_SONNET,
+    }
+    code, out = await claude(gw, tmp_path, env, f"Say hi to {email}")
+    assert code == 0, out
+    # Its system prompt has an address of its own (noreply@...): pseudonymised too.
+    assert out.startswith("Reply for ")
+    assert email in out
+    streamed = [s for s in standin.seen if s.path.endswith("/invoke-with-response-stream")]
+    assert streamed
+    assert all(email.encode() not in s.body for s in standin.seen)

@@ -187,3 +187,32 @@ async def test_anthropic_vertex_sdk(gw: Gateway, vertex: tuple[VertexStandIn, Pa
     ]
     assert all(s.headers["Authorization"].startswith("Bearer ya29.") for s in standin.seen)
     assert json.loads(standin.seen[0].body)["anthropic_version"] == "vertex-2023-10-16"
+
+
+async def test_pseudonymised_values_come_back_in_the_event_stream_and_the_json(
+    bedrock_upstream: BedrockUpstream,
+    bedrock: tuple[BedrockStandIn, str],
+    start_gateway: StartGateway,
+    config_dict: dict[str, Any],
+) -> None:
+    """PII on for a cloud-native client: the stand-in sees placeholders only and answers
+    with them split across frames; the gateway rebuilds those frames with the originals
+    (valid CRCs: the SDK's decoder checks them)."""
+    standin, _ = bedrock
+    standin.behaviour.echo_placeholders = True
+    email = "zq.bedrock.canary.9c1e@example.org"
+    config_dict["upstreams"] += [bedrock_upstream(mode="invoke", prefix="/bedrock")]
+    config_dict["pii"] = {"default": {"email": "pseudonymise"}}
+    gw = await start_gateway(config_dict)
+    client = bedrock_client(gw)
+    prompt: list[MessageParam] = [{"role": "user", "content": f"Write to {email} today"}]
+    msg = await client.messages.create(model=EU_SONNET, max_tokens=8, messages=prompt)
+    async with client.messages.stream(model=EU_SONNET, max_tokens=8, messages=prompt) as stream:
+        text = "".join([t async for t in stream.text_stream])
+    await client.close()
+    assert msg.content[0].type == "text"
+    assert msg.content[0].text == f"Reply for {email}."
+    assert text == f"Reply for {email}."
+    assert len(standin.seen) == 2
+    assert all(email.encode() not in seen.body for seen in standin.seen)
+    assert all(b"[EMAIL_1]" in seen.body for seen in standin.seen)

@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 
-def events_for(reply: str, model: str, input_tokens: int) -> list[dict[str, Any]]:
+def events_for(
+    reply: str, model: str, input_tokens: int, pieces: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The SSE events of a message answering `reply`: one text delta per word, or per
+    piece of `pieces` (which join into the reply) when given."""
     words = reply.split(" ")
+    deltas = pieces or [w if i == 0 else " " + w for i, w in enumerate(words)]
     usage = {"input_tokens": max(1, input_tokens), "output_tokens": 1}
     message: dict[str, Any] = {
         "id": "msg_bdrk", "type": "message", "role": "assistant", "model": model,
@@ -15,13 +20,12 @@ def events_for(reply: str, model: str, input_tokens: int) -> list[dict[str, Any]
     out: list[dict[str, Any]] = [{"type": "message_start", "message": message}]
     block = {"type": "text", "text": ""}
     out.append({"type": "content_block_start", "index": 0, "content_block": block})
-    for i, w in enumerate(words):
-        text = w if i == 0 else " " + w
+    for text in deltas:
         delta = {"type": "text_delta", "text": text}
         out.append({"type": "content_block_delta", "index": 0, "delta": delta})
     out.append({"type": "content_block_stop", "index": 0})
     final = {"stop_reason": "end_turn", "stop_sequence": None}
-    used = {"output_tokens": len(words)}
+    used = {"output_tokens": len(deltas)}
     out.append({"type": "message_delta", "delta": final, "usage": used})
     out.append({"type": "message_stop"})
     return out

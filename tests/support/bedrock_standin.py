@@ -32,6 +32,7 @@ from multidict import CIMultiDict
 from tests.support.anthropic_events import events_for, message_of
 from tests.support.eventstream import chunk, exception
 
+_PLACEHOLDER = re.compile(r"\[[A-Z][A-Z0-9_]*_[0-9]+\]")
 _AUTH = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([a-z0-9-]+)/([a-z-]+)/aws4_request, "
     r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$"
@@ -62,6 +63,9 @@ class Behaviour:
     split: int = 7
     logging_on: bool = False
     count_tokens_supported: bool = True
+    # The pii tests: answer "Reply for <the placeholders in the request>." in deltas of
+    # 3 characters (a placeholder split across frames), instead of `reply`.
+    echo_placeholders: bool = False
 
 
 @dataclass
@@ -176,13 +180,16 @@ class BedrockStandIn:
         if "stream" in doc:
             return aws_error(400, "ValidationException", "extraneous key [stream]")
         doc["_size"] = len(admitted)
+        if self.behaviour.echo_placeholders:
+            found = dict.fromkeys(_PLACEHOLDER.findall(admitted.decode()))
+            doc["_reply"] = "Reply for " + ", ".join(found) + "."
         return doc
 
     async def invoke(self, request: web.Request) -> web.StreamResponse:
         doc = await self._invoke_doc(request)
         if isinstance(doc, web.Response):
             return doc
-        events = self.events(request.match_info["model"], doc["_size"] // 4)
+        events = self.events(request.match_info["model"], doc["_size"] // 4, doc.get("_reply"))
         return web.json_response(message_of(events))
 
     async def invoke_stream(self, request: web.Request) -> web.StreamResponse:
@@ -192,7 +199,7 @@ class BedrockStandIn:
         b = self.behaviour
         frames = []
         deltas = 0
-        for event in self.events(request.match_info["model"], doc["_size"] // 4):
+        for event in self.events(request.match_info["model"], doc["_size"] // 4, doc.get("_reply")):
             if event["type"] == "content_block_delta":
                 if b.exception_after is not None and deltas == b.exception_after[0]:
                     frames.append(exception(b.exception_after[1], b.fail_message))
@@ -254,8 +261,13 @@ class BedrockStandIn:
         }
         return web.json_response({"loggingConfig": config})
 
-    def events(self, model: str, input_tokens: int) -> list[dict[str, Any]]:
-        return events_for(self.behaviour.reply, model, input_tokens)
+    def events(
+        self, model: str, input_tokens: int, echo: str | None = None
+    ) -> list[dict[str, Any]]:
+        if echo is None:
+            return events_for(self.behaviour.reply, model, input_tokens)
+        pieces = [echo[i : i + 3] for i in range(0, len(echo), 3)]
+        return events_for(echo, model, input_tokens, pieces)
 
 
 def aws_error(status: int, kind: str, message: str) -> web.Response:
