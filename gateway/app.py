@@ -125,6 +125,7 @@ def build_app(config: Config, metrics: Metrics, config_path: str | None = None) 
     router.catch_all = router.add_route(
         "*", CATCH_ALL, Chain(STAGES, forward.handle, load).handle, expect_handler=_expect
     )
+    router.index_local_routes()
     return app
 
 
@@ -136,8 +137,29 @@ class _EveryRequest(web.UrlDispatcher):
     outside the chain (found by the fuzz suite)."""
 
     catch_all: AbstractRoute | None = None
+    # The local routes' paths, exact and (for `{tail}` ones) as prefixes.
+    _exact: frozenset[str] = frozenset()
+    _prefixes: tuple[str, ...] = ()
+
+    def index_local_routes(self) -> None:
+        exact, prefixes = set(), []
+        for resource in self.resources():
+            info = resource.get_info()
+            if "path" in info:
+                exact.add(info["path"])
+            elif resource is not self.catch_all.resource:  # type: ignore[union-attr]
+                prefixes.append(resource.canonical.split("{", 1)[0])
+        self._exact, self._prefixes = frozenset(exact), tuple(prefixes)
 
     async def resolve(self, request: web.Request) -> UrlMappingMatchInfo:
+        path = request.rel_url.path_safe
+        if path not in self._exact and not path.startswith(self._prefixes):
+            # PERF: nearly every request is the chain's: matched here with one set lookup
+            # and one startswith, not by aiohttp's walk up the path's parents, with a
+            # coroutine and a regex per candidate (python -m bench, JSON c=32: -3 µs of
+            # 0.2 ms per request).
+            assert self.catch_all is not None
+            return UrlMappingMatchInfo({"tail": ""}, self.catch_all)
         match = await super().resolve(request)
         if isinstance(match, MatchInfoError):
             # The chain's own route (Claude Code's local routes, stages/local.py, are others).

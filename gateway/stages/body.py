@@ -91,20 +91,19 @@ async def _read_capped(
 ) -> bytes | bytearray:
     content = request.content
     length = request.content_length
+    if content.is_eof():
+        # The whole body came with the headers (the common case for API calls): no
+        # waiting, so no timer; and it is in memory already (at most aiohttp's read
+        # buffer), so its one reservation, at its parsed cost, is made by the caller.
+        body = content.read_nowait()
+        if len(body) > limit:
+            raise _too_large(limit)
+        return body
     if length is not None:
         # The route stage refused an over-long Content-Length; a short one is checked
         # below against what arrives. Reserved before any byte is read: the least the
         # body costs while parsed (3x: jsonbody.held_cost); the rest once it is seen.
         _hold(ctx, load, 3 * length)
-    if content.is_eof():
-        # The whole body came with the headers (the common case for API calls): no
-        # waiting, so no timer.
-        body = content.read_nowait()
-        if len(body) > limit:
-            raise _too_large(limit)
-        if length is None:
-            _hold(ctx, load, len(body))
-        return body
     # PERF: with a Content-Length the body is written into one buffer of that size as it
     # arrives; collecting chunks and joining them held it twice at the end.
     buf = bytearray(length) if length is not None and length <= limit else bytearray()
