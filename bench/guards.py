@@ -12,6 +12,8 @@ plaintext config with the defaults, what the guards (issue 15) add per JSON requ
 - admission and the body budget: `Shedder.admit`, the in-flight count, the body's
   reservation at its parsed cost (`held_cost`, `BodyBudget.reserve`, the gauge) and its
   release; the JSON depth check beside the `json.loads` it follows;
+- the body checks on a Claude Code sized body (160 KiB): the held-cost estimate, which
+  also counts the containers the depth check needs, beside `json.loads` of it;
 - the connection's head deadline: `GuardedHandler.data_received` against aiohttp's
   handler on the same one-packet request.
 
@@ -79,7 +81,7 @@ def budget(app: web.Application, n: int) -> float:
         ctx = RequestContext(request_id="r")
         if shedder.admit() is None:
             shedder.in_flight += 1
-        _hold(ctx, load, jsonbody.held_cost(BODY))
+        _hold(ctx, load, jsonbody.held_cost(BODY)[0])
         shedder.in_flight -= 1
         load.release(ctx.held_bytes)
 
@@ -90,6 +92,21 @@ def depth(n: int) -> tuple[float, float]:
     parse = best_of(lambda: jsonbody.parse(BODY, 128), n)
     loads = best_of(lambda: json.loads(BODY), n)
     return parse, loads
+
+
+def body_checks(n: int) -> tuple[float, float, int]:
+    """A Claude Code sized body (its system prompt and history: prose, code, many \\n):
+    the reservation's estimate and the depth check, beside json.loads of it."""
+    from bench.pii import prompt
+
+    text = prompt(80 * 1024)
+    doc = {"model": "m", "max_tokens": 8, "system": text,
+           "messages": [{"role": "user", "content": text}]}  # fmt: skip
+    big = json.dumps(doc).encode()
+
+    estimate = best_of(lambda: jsonbody.held_cost(big), n)
+    loads = best_of(lambda: json.loads(big), n)
+    return estimate, loads, len(big)
 
 
 async def head(app: web.Application, n: int) -> tuple[float, float]:
@@ -132,6 +149,9 @@ async def main(n: int) -> None:
     print(f"  admission + body budget         {held:6.2f}")
     parse, loads = depth(n)
     print(f"  json.loads + depth check        {parse:6.2f}   (json.loads alone: {loads:.2f})")
+    estimate, big_loads, size = body_checks(max(1, n // 100))
+    kib = size // 1024
+    print(f"  a {kib} KiB body: estimate     {estimate:6.1f}   (json.loads of it: {big_loads:.1f})")
     guarded, plain = await head(app, n)
     print(f"  head deadline, data_received    {guarded:6.2f}   (aiohttp's handler: {plain:.2f})")
     added = (ours - theirs) + held + (parse - loads) + (guarded - plain)

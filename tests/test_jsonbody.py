@@ -47,13 +47,27 @@ SHAPES = {
 def test_the_estimate_covers_what_parsing_allocates(name: str) -> None:
     body = SHAPES[name]
     # The decoded copy is transient but real: it is in the peak too.
-    assert held_cost(body) >= len(body) + allocated(body)
+    assert held_cost(body)[0] >= len(body) + allocated(body)
 
 
 def test_plain_text_costs_about_three_times_its_size() -> None:
     # The bytes, the str json.loads decodes them to, and the parsed string.
     body = SHAPES["base64 text"]
-    assert held_cost(body) < 3.01 * len(body)
+    assert held_cost(body)[0] < 3.01 * len(body)
+
+
+def test_escapes_other_than_backslash_u_keep_text_at_one_byte_a_character() -> None:
+    # A prompt's many \n and \" are ASCII still; one \u00e9 may widen a str to 2-4 bytes.
+    plain = json.dumps({"t": 'line "q"\n' * 50_000}).encode()
+    widened = json.dumps({"t": 'line "q"\n' * 50_000 + "\u00e9"}).encode()
+    assert held_cost(plain)[0] < 3.01 * len(plain)
+    assert held_cost(widened)[0] > 8.9 * len(widened)
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_the_container_count_is_the_bodys(name: str) -> None:
+    body = SHAPES[name]
+    assert held_cost(body)[1] == body.count(b"{") + body.count(b"[")
 
 
 @pytest.mark.parametrize("levels", [129, 1_000, 5_000, 100_000])

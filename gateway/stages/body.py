@@ -35,10 +35,10 @@ async def body_stage(request: web.Request, ctx: RequestContext) -> None:
     ctx.bytes_in = len(body)
     # SECURITY: what parsing will cost is reserved before it is paid: a 3-byte `{},`
     # becomes a 64-byte dict, so the bytes alone would understate it twentyfold.
-    more = jsonbody.held_cost(body) - ctx.held_bytes
-    if more > 0:
-        _hold(ctx, load, more)
-    doc = jsonbody.parse(body, server.limits.max_json_depth)
+    cost, containers = jsonbody.held_cost(body)
+    if cost > ctx.held_bytes:
+        _hold(ctx, load, cost - ctx.held_bytes)
+    doc = jsonbody.parse(body, server.limits.max_json_depth, containers)
     if not isinstance(doc, dict):
         raise InvalidRequest("Request body must be a JSON object.")
     model = doc.get("model")
