@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.pii import detect
 from gateway.pii.detect import DetectorError, Detectors, Span
 from gateway.pii.national import NATIONAL_IDS, validator
 from gateway.pii.settings import CATEGORIES, PiiSettings
@@ -130,3 +135,38 @@ def test_phone_validation_is_bounded_per_request(monkeypatch: pytest.MonkeyPatch
 def test_every_listed_national_id_has_its_stdnum_check(name: str) -> None:
     is_valid = validator(name)
     assert is_valid("not an id at all") is False
+
+
+_TEXT_NUMBER = re.compile(r"[+(0-9][ ().\-/0-9]{5,}[0-9)]")
+
+
+def reference_numbers(text: str) -> list[tuple[int, int]]:
+    """Number candidates the plain way (a regex over the text, `bounded`), as the detector
+    found them before it searched the character classes."""
+    out = []
+    for m in _TEXT_NUMBER.finditer(text):
+        value = m.group()
+        if value[-1] == ")" and "(" not in value:
+            value = value.rstrip(" ().-/")
+        start, end = m.start(), m.start() + len(value)
+        if len(value) >= 7 and detect.bounded(text, start, end, ".-/"):
+            out.append((start, end))
+    return out
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["4", "15", "555", "2671", " ", "-", ".", "/", "+", "(", ")", "a", "Z",
+                         "_", "é", ":"]), max_size=30,
+    ).map("".join)
+)  # fmt: skip
+def test_number_candidates_are_the_plain_search_s(text: str) -> None:
+    """The fast search (character classes, a literal-led regex, bounds read from the
+    classes) finds what the plain one does, wherever a candidate could be anything: every
+    candidate with 7 or more digits (phones, cards, ids and IPv4 all have them)."""
+
+    def useful(spans: list[tuple[int, int]]) -> set[tuple[int, int]]:
+        return {(a, b) for a, b in spans if sum(c.isdigit() for c in text[a:b]) >= 7}
+
+    assert useful(detect.Scan(text, {}).numbers()) == useful(reference_numbers(text))
