@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -33,6 +32,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from prometheus_client import CollectorRegistry
 
+from bench import limits_path
 from bench.limits_path import BODY, config
 from gateway import jsonbody
 from gateway.app import build_app
@@ -45,16 +45,11 @@ from gateway.stages.body import _hold
 from gateway.state import LOAD
 
 
-def best_of(fn: Callable[[], object], n: int, repeats: int = 7) -> float:
+def best_of(fn: Callable[[], object], n: int) -> float:
+    """limits_path's best of 7, after a warm-up of n / 10."""
     for _ in range(n // 10):
         fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.process_time() - start) / n * 1e6)
-    return best
+    return limits_path.best_of(fn, n)
 
 
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:

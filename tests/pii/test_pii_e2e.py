@@ -77,6 +77,15 @@ def client(gw: Gateway) -> anthropic.AsyncAnthropic:
     )
 
 
+def openai_client(gw: Gateway) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        base_url=gw.url + "/openai/v1",
+        api_key="client-key",
+        max_retries=0,
+        http_client=openai.DefaultAsyncHttpxClient(verify=gw.client_ssl()),
+    )
+
+
 PROMPT = f"Write to {EMAIL} (phone {PHONE}, card {CARD}) about {CLIENT}; cc {EMAIL}."
 
 
@@ -199,12 +208,7 @@ async def test_openai_chat_stream_content_and_tool_call_arguments(
     start_gateway: StartGateway, pii_config: dict[str, Any], echo: tuple[EchoUpstream, str]
 ) -> None:
     gw = await start_gateway(pii_config)
-    oc = openai.AsyncOpenAI(
-        base_url=gw.url + "/openai/v1",
-        api_key="client-key",
-        max_retries=0,
-        http_client=openai.DefaultAsyncHttpxClient(verify=gw.client_ssl()),
-    )
+    oc = openai_client(gw)
     async with oc:
         stream = await oc.chat.completions.create(
             model="gpt-5", stream=True, messages=[{"role": "user", "content": PROMPT}]
@@ -226,12 +230,7 @@ async def test_openai_responses_stream_text_and_function_call_arguments(
     start_gateway: StartGateway, pii_config: dict[str, Any], echo: tuple[EchoUpstream, str]
 ) -> None:
     gw = await start_gateway(pii_config)
-    oc = openai.AsyncOpenAI(
-        base_url=gw.url + "/openai/v1",
-        api_key="client-key",
-        max_retries=0,
-        http_client=openai.DefaultAsyncHttpxClient(verify=gw.client_ssl()),
-    )
+    oc = openai_client(gw)
     async with oc, oc.responses.stream(model="gpt-5", input=PROMPT) as stream:
         text, args = "", ""
         async for event in stream:

@@ -70,6 +70,18 @@ async def claude(
     return proc.returncode or 0, out.decode(errors="replace")
 
 
+def bedrock_mode(gw: Gateway) -> dict[str, str]:
+    """Claude Code's Bedrock mode at the gateway's /bedrock prefix, AWS auth skipped."""
+    return {
+        "CLAUDE_CODE_USE_BEDROCK": "1",
+        "CLAUDE_CODE_SKIP_BEDROCK_AUTH": "1",
+        "ANTHROPIC_BEDROCK_BASE_URL": gw.url + "/bedrock",
+        "AWS_REGION": "eu-central-1",
+        "ANTHROPIC_MODEL": EU_SONNET,
+        "ANTHROPIC_SMALL_FAST_MODEL": EU_SONNET,
+    }
+
+
 async def test_default_mode_through_bedrock_translation(
     gw: Gateway, bedrock: tuple[BedrockStandIn, str], tmp_path: Path
 ) -> None:
@@ -86,14 +98,7 @@ async def test_bedrock_mode(
     gw: Gateway, bedrock: tuple[BedrockStandIn, str], tmp_path: Path
 ) -> None:
     standin, _ = bedrock
-    env = {
-        "CLAUDE_CODE_USE_BEDROCK": "1",
-        "CLAUDE_CODE_SKIP_BEDROCK_AUTH": "1",
-        "ANTHROPIC_BEDROCK_BASE_URL": gw.url + "/bedrock",
-        "AWS_REGION": "eu-central-1",
-        "ANTHROPIC_MODEL": EU_SONNET,
-        "ANTHROPIC_SMALL_FAST_MODEL": EU_SONNET,
-    }
+    env = bedrock_mode(gw)
     code, out = await claude(gw, tmp_path, env)
     assert code == 0, out
     assert standin.behaviour.reply in out
@@ -147,14 +152,7 @@ async def test_bedrock_mode_with_pseudonymisation(
     config_dict["policy"] = {"betas": {"unlisted": "allow"}}
     config_dict["pii"] = {"default": {"email": "pseudonymise"}}
     gw = await start_gateway(config_dict)
-    env = {
-        "CLAUDE_CODE_USE_BEDROCK": "1",
-        "CLAUDE_CODE_SKIP_BEDROCK_AUTH": "1",
-        "ANTHROPIC_BEDROCK_BASE_URL": gw.url + "/bedrock",
-        "AWS_REGION": "eu-central-1",
-        "ANTHROPIC_MODEL": EU_SONNET,
-        "ANTHROPIC_SMALL_FAST_MODEL": EU_SONNET,
-    }
+    env = bedrock_mode(gw)
     code, out = await claude(gw, tmp_path, env, f"Say hi to {email}")
     assert code == 0, out
     # Its system prompt has an address of its own (noreply@...): pseudonymised too.
