@@ -37,6 +37,7 @@ _CANDIDATE = re.compile(rb'\[(?:[A-Z]|"|$)')
 _STRING = re.compile(
     rb'"(text|thinking|partial_json|content|arguments|delta)"\s*:\s*"((?:[^"\\]|\\.)*)"'
 )
+_ARGUMENTS = re.compile(rb'"arguments"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _ANTHROPIC = {
     "text_delta": (b"text", 1),
     "thinking_delta": (b"thinking", 1),
@@ -200,7 +201,7 @@ class StreamRestorer:
     def _openai_event(self, ev: bytes, obj: dict[str, Any]) -> bytes:
         choices = obj.get("choices")
         if not isinstance(choices, list):
-            return self._o.restore_bytes(ev, 1)
+            return self._whole(ev)
         envelope = {k: obj[k] for k in _ENVELOPE if k in obj}
         targets: list[tuple[bytes, Slot, int, Any, bool]] = []
         finishing: set[Any] = set()
@@ -242,11 +243,27 @@ class StreamRestorer:
                 if s[0] == "r" and s[2] == index and (part is None or s[3] == part)
             ]  # fmt: skip
             flushed = b"".join(self._flush(s) for s in ended)
-            return flushed + self._o.restore_bytes(ev, 1)
+            return flushed + self._whole(ev)
         if kind.endswith(".delta") or "output_index" in obj:
-            return self._o.restore_bytes(ev, 1)
+            return self._whole(ev)
         # response.completed / failed / incomplete / error: everything held goes out.
-        return self._flush(None) + self._o.restore_bytes(ev, 1)
+        return self._flush(None) + self._whole(ev)
+
+    def _whole(self, ev: bytes) -> bytes:
+        """An OpenAI event's complete placeholders replaced where they are, without a
+        carry: at string depth 1, and 2 inside `arguments` (JSON in a JSON string, as in
+        Responses' function_call_arguments.done, output_item.done and completed)."""
+        if b'"arguments"' not in ev:
+            return self._o.restore_bytes(ev, 1)
+        parts: list[bytes] = []
+        pos = 0
+        for m in _ARGUMENTS.finditer(ev):
+            start, end = m.span(1)
+            parts.append(self._o.restore_bytes(ev[pos:start], 1))
+            parts.append(self._o.restore_bytes(ev[start:end], 2))
+            pos = end
+        parts.append(self._o.restore_bytes(ev[pos:], 1))
+        return b"".join(parts)
 
     def _splice(self, ev: bytes, targets: list[tuple[bytes, Slot, int, Any, bool]]) -> bytes:
         """Rewrite the string value of each target's key, in document order per key."""

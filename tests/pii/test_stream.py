@@ -209,8 +209,11 @@ def responses_stream(draw: st.DrawFn) -> tuple[bytes, bytes, str, str]:
     for part in splits(draw, args):
         out += ev("response.function_call_arguments.delta", **call, delta=part)
     out += ev("response.function_call_arguments.done", **call, arguments=args)
-    out += ev("response.output_item.done", output_index=1, item={"id": "fc_1"})
-    out += ev("response.completed", response={"id": "resp_1", "status": "completed"})
+    item = {"id": "fc_1", "type": "function_call", "arguments": args}
+    out += ev("response.output_item.done", output_index=1, item=item)
+    message = {"type": "message", "content": [{"type": "output_text", "text": text}]}
+    done = {"id": "resp_1", "status": "completed", "output": [message, item]}
+    out += ev("response.completed", response=done)
     return out, le, text, args
 
 
@@ -220,6 +223,7 @@ def test_responses_stream_restores_exactly(data: st.DataObject) -> None:
     stream, le, text, args = data.draw(responses_stream())
     out = run("openai", chunked(data.draw, stream))
     content, arguments, done_text = "", "", None
+    done_args: list[str] = []  # the whole arguments, as .done and completed events repeat them
     ended: set[tuple[int, int | None]] = set()
     for name, payload in events(out, le):
         assert name == payload["type"]
@@ -232,11 +236,22 @@ def test_responses_stream_restores_exactly(data: st.DataObject) -> None:
             arguments += payload["delta"]
         elif name == "response.output_text.done":
             done_text = payload["text"]
+        elif name == "response.function_call_arguments.done":
+            done_args.append(payload["arguments"])
+        elif name == "response.output_item.done" and payload["output_index"] == 1:
+            done_args.append(payload["item"]["arguments"])
+        elif name == "response.completed":
+            message, item = payload["response"]["output"]
+            assert message["content"][0]["text"] == restored(text)
+            done_args.append(item["arguments"])
         if name and name.endswith(".done"):
             ended.add(part)
     assert content == restored(text)
     assert done_text == restored(text)
     assert json.loads(arguments) == {"email": restored(json.loads(args)["email"])}
+    # JSON in a JSON string: the original escaped for that depth, so it still parses.
+    assert len(done_args) == 3
+    assert all(json.loads(a) == json.loads(arguments) for a in done_args)
     # The provider's events keep their order; only deltas may be added.
     provider = [n for n, _ in events(stream, le) if n and not n.endswith(".delta")]
     assert [n for n, _ in events(out, le) if n and not n.endswith(".delta")] == provider
