@@ -37,7 +37,7 @@ from gateway.providers.bedrock_logging import InvocationLogging
 from gateway.providers.bedrock_probes import local_answer
 from gateway.providers.cloud import Call, CloudAdapter, Exchange, UpstreamResponse, WholeBody
 from gateway.providers.cloud_errors import anthropic_error, bedrock_error
-from gateway.providers.cloud_front import BETA_HEADER, ModelIds, native_model
+from gateway.providers.cloud_front import BETA_HEADER, ModelIds, model_list_answer, native_model
 from gateway.providers.cloud_settings import BedrockSettings
 from gateway.routing.settings import TargetSettings
 
@@ -116,6 +116,8 @@ class BedrockAdapter(CloudAdapter):
         if call.path.startswith("/model/"):
             return self._native(call)
         local = local_answer(call.method, call.path, self.models, self.settings.region)
+        if local is None and call.kind == "models":
+            local = model_list_answer(call.path, self.models)
         if local is not None:
             return Exchange(local=local)
         if call.kind not in ("messages", "count_tokens") or call.json is None:

@@ -8,6 +8,8 @@ applied before any translation), extended with the paths cloud-native clients ca
   `POST /model/{id}/invoke`, `/invoke-with-response-stream`, `/count-tokens`, and
   the probes `HEAD /`, `GET /inference-profiles`, `GET /inference-profiles/{id}`
   (answered by the gateway itself).
+- Both: `GET /v1/models` and `/v1/models/{id}`, answered from the upstream's `models`
+  map (`model_list_answer`): the clouds have no Anthropic model list.
 - Vertex (`AnthropicVertex`, Claude Code with CLAUDE_CODE_USE_VERTEX):
   `POST /v1/projects/{p}/locations/{r}/publishers/anthropic/models/{m}:rawPredict`,
   `:streamRawPredict`, and `.../models/count-tokens:rawPredict`.
@@ -20,9 +22,12 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
+import orjson
+
 from gateway.errors import NotFound
 from gateway.providers.anthropic import COUNT_TOKENS, MESSAGES, Anthropic
 from gateway.providers.base import Endpoint, valid_model_id
+from gateway.providers.cloud import Local
 
 BETA_HEADER = "anthropic-beta"
 PROBE = Endpoint("models", "GET", zdr_eligible=True, json_body=False)
@@ -74,6 +79,34 @@ class ModelIds:
 
     def cloud_ids(self) -> list[str]:
         return sorted(self._to_client)
+
+    def client_ids(self) -> list[str]:
+        return sorted(self._to_cloud)
+
+
+# A cloud has no Anthropic model list; its entries carry no date the gateway knows.
+_CREATED = "1970-01-01T00:00:00Z"
+
+
+def model_list_answer(path: str, models: ModelIds) -> Local | None:
+    """`GET /v1/models` and `/v1/models/{id}` of a cloud upstream, answered by the gateway
+    from the upstream's `models` map in Anthropic's shape (what the SDKs' `models.list()`
+    and Claude Code's gateway model discovery read); None for any other path."""
+    if path == "/v1/models":
+        ids = models.client_ids()
+        data = [_model(i) for i in ids]
+        first, last = (ids[0], ids[-1]) if ids else (None, None)
+        page = {"data": data, "has_more": False, "first_id": first, "last_id": last}
+        return Local(200, orjson.dumps(page))
+    if path.startswith("/v1/models/"):
+        wanted = unquote(path[len("/v1/models/") :])
+        models.cloud_id(wanted)  # NotFound unless listed (by its client or its cloud id)
+        return Local(200, orjson.dumps(_model(models.client_id(wanted))))
+    return None
+
+
+def _model(model_id: str) -> dict[str, str]:
+    return {"type": "model", "id": model_id, "display_name": model_id, "created_at": _CREATED}
 
 
 class BedrockFront(Anthropic):

@@ -25,7 +25,7 @@ from gateway.errors import NotFound
 from gateway.observe.metrics import Metrics
 from gateway.providers.cloud import Call, CloudAdapter, Exchange, UpstreamResponse, WholeBody
 from gateway.providers.cloud_errors import anthropic_error, google_error
-from gateway.providers.cloud_front import ModelIds, vertex_model
+from gateway.providers.cloud_front import ModelIds, model_list_answer, vertex_model
 from gateway.providers.cloud_settings import VertexSettings
 from gateway.providers.gcp_auth import GoogleToken
 from gateway.routing.settings import TargetSettings
@@ -67,6 +67,10 @@ class VertexAdapter(CloudAdapter):
         return self.models.client_id(model), specifier == "streamRawPredict"
 
     def prepare(self, call: Call) -> Exchange:
+        if call.kind == "models":
+            local = model_list_answer(call.path, self.models)
+            if local is not None:
+                return Exchange(local=local)
         if call.json is None or call.kind not in ("messages", "count_tokens"):
             raise NotFound("This endpoint is not offered by the Vertex AI upstream.")
         path_model, _ = vertex_model(call.path)

@@ -108,6 +108,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
         request.app[LOAD].release(ctx.held_bytes)
         ctx.held_bytes = 0
     if isinstance(resp, Local):
+        if route.upstream_path == "/v1/models" and principal and principal.models is not None:
+            # A cloud target's model list, made by the gateway: cut to the key's scopes too.
+            scopes = principal.models
+            body = filter_model_list(resp.body, lambda m: model_allowed(scopes, m))
+            resp = Local(resp.status, body if body is not None else resp.body)
         return _local(resp, ctx)
     try:
         principal = ctx.principal

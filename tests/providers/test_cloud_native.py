@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import httpx2
 import pytest
 from anthropic.types import MessageParam
 
+from gateway.auth import tokens
+from gateway.auth.keyset import load_private_key, write_key_pair
 from tests.conftest import Gateway, StartGateway
 from tests.providers.conftest import (
     ACCESS_KEY,
@@ -216,3 +219,53 @@ async def test_pseudonymised_values_come_back_in_the_event_stream_and_the_json(
     assert len(standin.seen) == 2
     assert all(email.encode() not in seen.body for seen in standin.seen)
     assert all(b"[EMAIL_1]" in seen.body for seen in standin.seen)
+
+
+@pytest.mark.parametrize("prefix", ["/bedrock", "/vertex"])
+async def test_model_list_answered_from_the_model_map(
+    prefix: str,
+    bedrock_upstream: BedrockUpstream,
+    vertex_upstream: VertexUpstream,
+    bedrock: tuple[BedrockStandIn, str],
+    vertex: tuple[VertexStandIn, Path],
+    start_gateway: StartGateway,
+    config_dict: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    """The clouds have no Anthropic model list: the gateway answers `models.list()` and
+    `models.retrieve()` (Claude Code's gateway model discovery too) from the upstream's
+    `models` map, cut to the key's model scopes like a relayed list."""
+    private, public = write_key_pair(tmp_path / "keys", "k1")
+    now = int(time.time())
+    claims: dict[str, Any] = {"key_id": "app-1", "team": "research", "issued_at": now - 60,
+                              "not_before": now - 60, "expires_at": now + 3600,
+                              "endpoints": ("messages", "models"), "max_tokens": None}  # fmt: skip
+
+    def key(models: tuple[str, ...] | None) -> str:
+        issued = tokens.KeyClaims(**claims, models=models)
+        return tokens.issue(issued, load_private_key(private), "k1")
+
+    all_models, opus_only = key(None), key(("claude-opus-*",))
+    config_dict["upstreams"] = [
+        bedrock_upstream(mode="invoke", prefix="/bedrock"),
+        vertex_upstream(prefix="/vertex"),
+    ]
+    config_dict["auth"] = {"signing_keys": [{"kid": "k1", "public_key_file": str(public)}]}
+    gw = await start_gateway(config_dict)
+    standin, _ = bedrock
+
+    def sdk(key: str) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(
+            base_url=gw.url + prefix, api_key=key, max_retries=0,
+            http_client=anthropic.DefaultAsyncHttpxClient(verify=gw.client_ssl()),
+        )  # fmt: skip
+
+    async with sdk(all_models) as client, sdk(opus_only) as scoped:
+        page = await client.models.list(limit=1000)
+        assert [m.id for m in page.data] == ["claude-sonnet-4-5"]
+        assert page.first_id == page.last_id == "claude-sonnet-4-5"
+        assert (await client.models.retrieve("claude-sonnet-4-5")).type == "model"
+        with pytest.raises(anthropic.NotFoundError):
+            await client.models.retrieve("claude-unlisted-1")
+        assert [m.id async for m in scoped.models.list()] == []
+    assert standin.seen == vertex[0].seen == []  # nothing went to either cloud
