@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -252,19 +253,16 @@ async def _restored_json(
 ) -> web.StreamResponse:
     """A JSON answer with placeholders: read whole (it is useless to a client before its
     end anyway), originals put back, sent with its new length."""
-    parts: list[bytes] = []
-    size = 0
+
+    def seen(chunk: bytes) -> None:
+        if ctx.ttfb is None:
+            ctx.ttfb = time.monotonic() - ctx.started
+        if reader is not None:
+            reader.feed(chunk)
+
+    too_large = "The upstream answer is too large to restore."
     try:
-        async with asyncio.timeout(route.upstream.settings.timeouts.idle):
-            async for chunk in resp:
-                if ctx.ttfb is None:
-                    ctx.ttfb = time.monotonic() - ctx.started
-                size += len(chunk)
-                if size > RESTORE_JSON_MAX:
-                    raise UpstreamError("The upstream answer is too large to restore.")
-                parts.append(chunk)
-                if reader is not None:
-                    reader.feed(chunk)
+        whole = await _read_whole(resp, RESTORE_JSON_MAX, too_large, route, seen)
     except (ClientError, ConnectionError, TimeoutError):
         request.app[METRICS].upstream_errors.labels(route.upstream.name, "protocol").inc()
         raise UpstreamError(attempts.FAILED["protocol"]) from None
@@ -272,13 +270,35 @@ async def _restored_json(
         if reader is not None:
             reader.finish()
             ctx.usage = reader.usage
-    body = restore_json(b"".join(parts), originals)
+    body = restore_json(whole, originals)
     out.content_length = len(body)
     await out.prepare(request)
     await out.write(body)
     ctx.bytes_out += len(body)
     await out.write_eof()
     return out
+
+
+async def _read_whole(
+    resp: UpstreamResponse,
+    cap: int,
+    too_large: str,
+    route: Route,
+    seen: Callable[[bytes], None] | None = None,
+) -> bytes:
+    """A small answer read whole (a restored JSON answer, a model list): UpstreamError
+    past `cap` bytes; all of it within the upstream's `timeouts.idle` seconds."""
+    parts: list[bytes] = []
+    size = 0
+    async with asyncio.timeout(route.upstream.settings.timeouts.idle):
+        async for chunk in resp:
+            size += len(chunk)
+            if size > cap:
+                raise UpstreamError(too_large)
+            parts.append(chunk)
+            if seen is not None:
+                seen(chunk)
+    return b"".join(parts)
 
 
 async def _relay_model_list(
@@ -292,22 +312,17 @@ async def _relay_model_list(
     """A model list (small, read whole) cut to the key's model scopes."""
     ctx.upstream_status = resp.status
     ctx.upstream_request_id = route.provider.upstream_request_id(resp.headers)
-    parts: list[bytes] = []
-    size = 0
+    too_large = "The upstream API's model list is too large."
     try:
-        async for chunk in resp:
-            size += len(chunk)
-            if size > MAX_LIST_BYTES:
-                raise UpstreamError("The upstream API's model list is too large.")
-            parts.append(chunk)
+        whole = await _read_whole(resp, MAX_LIST_BYTES, too_large, route)
     except (ClientError, ConnectionError, TimeoutError):
         request.app[METRICS].upstream_errors.labels(route.upstream.name, "reset").inc()
         target.breaker.failure(route.upstream.pool.clock())
         raise UpstreamError(attempts.FAILED["protocol"]) from None
+    body: bytes | None = whole
     if route.upstream_path == "/v1/models":
-        body = filter_model_list(b"".join(parts), lambda m: model_allowed(scopes, m))
-    else:  # /v1/models/{id}: the scopes stage already checked the id
-        body = b"".join(parts)
+        body = filter_model_list(whole, lambda m: model_allowed(scopes, m))
+    # else /v1/models/{id}: the scopes stage already checked the id
     if body is None:
         raise UpstreamError("The upstream API's model list could not be read.")
     headers = route.provider.forward_response_headers(resp.headers, RATELIMIT in request.app)
