@@ -87,11 +87,16 @@ async def test_default_mode_through_bedrock_translation(
 ) -> None:
     standin, _ = bedrock
     env = {"ANTHROPIC_BASE_URL": gw.url, "ANTHROPIC_MODEL": "claude-sonnet-4-5",
-           "ANTHROPIC_SMALL_FAST_MODEL": "claude-sonnet-4-5"}  # fmt: skip
+           "ANTHROPIC_SMALL_FAST_MODEL": "claude-sonnet-4-5",
+           "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1"}  # fmt: skip
     code, out = await claude(gw, tmp_path, env)
     assert code == 0, out
     assert standin.behaviour.reply in out
     assert any(s.path.endswith("/invoke-with-response-stream") for s in standin.seen)
+    # Its model discovery is answered from the Bedrock upstream's models map.
+    labels = {"provider": "anthropic", "route": "models", "team": "anonymous"}
+    assert gw.sample("zdr_gateway_requests_total", status_class="2xx", code="200", **labels) >= 1
+    assert not any("models" in s.path and "/model/" not in s.path for s in standin.seen)
 
 
 async def test_bedrock_mode(
