@@ -42,6 +42,12 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPat
     return monkeypatch
 
 
+def without_env_keys(env: pytest.MonkeyPatch) -> None:
+    """No SigV4 keys in the environment: the test gives credentials another way, or none."""
+    env.delenv("AWS_ACCESS_KEY_ID")
+    env.delenv("AWS_SECRET_ACCESS_KEY")
+
+
 async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -18,7 +18,7 @@ from aiohttp import web
 from anthropic.types import MessageParam
 
 from tests.conftest import StartGateway
-from tests.providers.conftest import BedrockUpstream, sdk, serve
+from tests.providers.conftest import BedrockUpstream, sdk, serve, without_env_keys
 from tests.support.bedrock_standin import BedrockStandIn
 
 PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
@@ -51,8 +51,7 @@ async def test_container_credentials_rotate_without_blocking_the_loop(
     app = web.Application()
     app.router.add_get("/creds", credentials)
     runner, url = await serve(app)
-    aws_env.delenv("AWS_ACCESS_KEY_ID")
-    aws_env.delenv("AWS_SECRET_ACCESS_KEY")
+    without_env_keys(aws_env)
     aws_env.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", f"{url}/creds")
     aws_env.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", POD_TOKEN)
     try:
@@ -91,8 +90,7 @@ async def test_shared_credentials_file_profile(
         "[bedrock-gw]\naws_access_key_id = AKIAPROFILE000000001\n"
         "aws_secret_access_key = profile-secret\n"
     )
-    aws_env.delenv("AWS_ACCESS_KEY_ID")
-    aws_env.delenv("AWS_SECRET_ACCESS_KEY")
+    without_env_keys(aws_env)
     aws_env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
     config_dict["upstreams"] = [bedrock_upstream(profile="bedrock-gw")]
     gw = await start_gateway(config_dict)
@@ -110,8 +108,7 @@ async def test_no_credentials_is_a_clear_503_and_nothing_is_sent(
     aws_env: pytest.MonkeyPatch,
 ) -> None:
     standin, _ = bedrock
-    aws_env.delenv("AWS_ACCESS_KEY_ID")
-    aws_env.delenv("AWS_SECRET_ACCESS_KEY")
+    without_env_keys(aws_env)
     config_dict["upstreams"] = [bedrock_upstream()]
     gw = await start_gateway(config_dict)
     client = sdk(gw)
@@ -168,8 +165,7 @@ async def test_web_identity_irsa(
     runner, url = await serve(app)
     token = tmp_path / "token"
     token.write_text("projected-service-account-jwt")
-    aws_env.delenv("AWS_ACCESS_KEY_ID")
-    aws_env.delenv("AWS_SECRET_ACCESS_KEY")
+    without_env_keys(aws_env)
     aws_env.setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/bedrock-gw")
     aws_env.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token))
     aws_env.setenv("AWS_ENDPOINT_URL_STS", url)

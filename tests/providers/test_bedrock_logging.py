@@ -12,7 +12,7 @@ from anthropic.types import MessageParam
 
 from gateway.providers.bedrock_logging import read_config
 from tests.conftest import Gateway, StartGateway
-from tests.providers.conftest import BedrockUpstream, sdk
+from tests.providers.conftest import BedrockUpstream, sdk, without_env_keys
 from tests.support.bedrock_standin import BedrockStandIn
 
 PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
@@ -88,8 +88,7 @@ async def test_api_key_only_is_unknown_and_policy_can_refuse_unknown(
     aws_env: pytest.MonkeyPatch,
 ) -> None:
     standin, url = bedrock
-    aws_env.delenv("AWS_ACCESS_KEY_ID")
-    aws_env.delenv("AWS_SECRET_ACCESS_KEY")
+    without_env_keys(aws_env)
     upstream = bedrock_upstream(
         api_key=standin.api_key, check_invocation_logging=True, control_url=url
     )

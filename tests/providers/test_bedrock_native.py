@@ -13,7 +13,7 @@ import pytest
 from anthropic.types import MessageParam
 
 from tests.conftest import Gateway, StartGateway
-from tests.providers.conftest import ACCESS_KEY, EU_SONNET, BedrockUpstream, sdk
+from tests.providers.conftest import ACCESS_KEY, EU_SONNET, BedrockUpstream, sdk, without_env_keys
 from tests.support.bedrock_standin import BedrockStandIn
 
 PROMPT: list[MessageParam] = [{"role": "user", "content": "Hi"}]
@@ -78,8 +78,7 @@ async def test_bedrock_api_key_as_bearer(
     aws_env: pytest.MonkeyPatch,
 ) -> None:
     standin, _ = bedrock
-    aws_env.delenv("AWS_ACCESS_KEY_ID")  # no SigV4 credentials at all: the key is enough
-    aws_env.delenv("AWS_SECRET_ACCESS_KEY")
+    without_env_keys(aws_env)  # no SigV4 credentials at all: the key is enough
     gw = await start(start_gateway, config_dict, bedrock_upstream(api_key=standin.api_key))
     client = sdk(gw)
     msg = await client.messages.create(model="claude-sonnet-4-5", max_tokens=8, messages=PROMPT)
