@@ -69,6 +69,8 @@ _V6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
 _NOT_PHONE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[./][0-9]{1,2}[./][0-9]{2,4}")
 
 _LEADS = frozenset(b" ().-/+")  # may come before a number's first digit
+_SEPARATING = frozenset(b" ().-/")  # inside a number; "+" only at its start
+_PLUS = ord("+")
 _STARTS = frozenset(b"+(")  # may begin a number
 _CLOSE = ord(")")
 _WORD = frozenset(b"0Aa")  # classes of ASCII letters and digits
@@ -108,9 +110,11 @@ class Scan:
                 start, end = m.span()
                 if start and classes[start - 1] in _LEADS:
                     # A run may begin with "+" or "(" before its first digit ("+1 415...",
-                    # "(415) 555..."), after any separators.
-                    lead = start - 1
-                    while lead and classes[lead - 1] in _LEADS:
+                    # "(415) 555..."): separators, and at most one "+" before them.
+                    lead = start
+                    while lead and classes[lead - 1] in _SEPARATING:
+                        lead -= 1
+                    if lead and classes[lead - 1] == _PLUS:
                         lead -= 1
                     while lead < start and classes[lead] not in _STARTS:
                         lead += 1
